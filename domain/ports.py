@@ -1,0 +1,211 @@
+"""Ports: what the domain needs from the outside world, as Protocols.
+
+Adapters in ``persistence`` and ``providers`` implement these; services only see the ports.
+Repositories are reached through a :class:`UnitOfWork`, which the edge commits once per
+request or operation: services never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol
+
+from domain.entities import (
+    ApiKey,
+    Attachment,
+    Conversation,
+    Memory,
+    MemoryChange,
+    MemoryField,
+    Message,
+    User,
+)
+
+Vector = Sequence[float]
+
+
+class Embedder(Protocol):
+    """Turns text into unit-length vectors. ``dimension`` is read off the model, not assumed."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    async def embed(self, texts: Sequence[str]) -> Sequence[Vector]: ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class TokenIssuer(Protocol):
+    """Signs and checks access tokens (JWT). ``decode`` raises ``Unauthenticated``."""
+
+    def issue(self, *, user_id: str, role: str) -> tuple[str, int]: ...
+
+    def decode(self, token: str) -> dict[str, object]: ...
+
+
+class UserRepository(Protocol):
+    async def add(self, user: User) -> None: ...
+
+    async def get(self, user_id: str) -> User | None: ...
+
+    async def by_login(self, username_or_email: str) -> User | None: ...
+
+    async def exists(self, *, username: str, email: str) -> bool: ...
+
+    async def update(self, user: User) -> None: ...
+
+
+class ApiKeyRepository(Protocol):
+    async def add(self, key: ApiKey) -> None: ...
+
+    async def by_hash(self, secret_hash: str) -> ApiKey | None: ...
+
+    async def get(self, key_id: str, *, user_id: str) -> ApiKey | None: ...
+
+    async def list(self, *, user_id: str) -> list[ApiKey]: ...
+
+    async def revoke(self, key_id: str, *, at: datetime) -> None: ...
+
+    async def touch(self, key_id: str, *, at: datetime) -> None: ...
+
+
+class MemoryFieldRepository(Protocol):
+    async def add(self, field: MemoryField) -> None: ...
+
+    async def get(self, field_id: str, *, user_id: str) -> MemoryField | None: ...
+
+    async def by_name(self, name: str, *, user_id: str) -> MemoryField | None: ...
+
+    async def list(self, *, user_id: str) -> list[MemoryField]: ...
+
+    async def get_many(self, field_ids: Sequence[str], *, user_id: str) -> list[MemoryField]: ...
+
+
+class MemoryRepository(Protocol):
+    async def add(self, memory: Memory, embedding: Vector) -> None: ...
+
+    async def update(self, memory: Memory, embedding: Vector | None) -> None: ...
+
+    async def delete(self, memory: Memory) -> None: ...
+
+    async def get(self, memory_id: str, *, user_id: str) -> Memory | None: ...
+
+    async def get_many(self, memory_ids: Sequence[str], *, user_id: str) -> list[Memory]: ...
+
+    async def count(self, *, user_id: str, field_id: str | None = None) -> int: ...
+
+
+class MemoryHistoryRepository(Protocol):
+    async def add(self, change: MemoryChange) -> None: ...
+
+    async def list(self, memory_id: str, *, user_id: str) -> list[MemoryChange]: ...
+
+
+class VectorIndex(Protocol):
+    """Nearest neighbours by cosine over one field's memory vectors.
+
+    ``allowed`` restricts the search to those memory ids *inside* the index search, so
+    filtering never empties a top-k. Writes reach the index through the memory repository
+    and become visible when the unit of work commits.
+    """
+
+    async def search(
+        self,
+        *,
+        field_id: str,
+        vector: Vector,
+        k: int,
+        allowed: Sequence[str] | None = None,
+    ) -> list[tuple[str, float]]: ...
+
+
+class ConversationRepository(Protocol):
+    async def add(self, conversation: Conversation) -> None: ...
+
+    async def get(self, conversation_id: str, *, user_id: str) -> Conversation | None: ...
+
+    async def get_many(self, ids: Sequence[str], *, user_id: str) -> list[Conversation]: ...
+
+    async def page(
+        self, *, user_id: str, first: int, after: str | None
+    ) -> tuple[list[Conversation], bool, int]: ...
+
+    async def touch(self, conversation_id: str, *, at: datetime, added_messages: int) -> None: ...
+
+
+class MessageRepository(Protocol):
+    async def add(self, message: Message) -> None: ...
+
+    async def get(self, message_id: str, *, user_id: str) -> Message | None: ...
+
+    async def page(
+        self, *, conversation_id: str, user_id: str, first: int, after: str | None
+    ) -> tuple[list[Message], bool, int]: ...
+
+    async def recent(self, *, conversation_id: str, user_id: str, limit: int) -> list[Message]: ...
+
+
+class AttachmentRepository(Protocol):
+    async def add(self, attachment: Attachment) -> None: ...
+
+    async def for_conversations(
+        self, conversation_ids: Sequence[str], *, user_id: str
+    ) -> list[Attachment]: ...
+
+
+class MemoryQuery(Protocol):
+    """Filtered candidate selection for search; implemented in SQL by persistence."""
+
+    async def candidate_ids(
+        self,
+        *,
+        field_id: str,
+        user_id: str,
+        sources: Sequence[str] | None,
+        tags: Sequence[str] | None,
+        occurred_from: datetime | None,
+        occurred_to: datetime | None,
+        metadata: dict[str, object] | None = None,
+    ) -> list[str]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over all repositories. The edge calls ``commit``; leaving without
+    committing rolls everything back, so nothing half-written survives an error."""
+
+    users: UserRepository
+    api_keys: ApiKeyRepository
+    fields: MemoryFieldRepository
+    memories: MemoryRepository
+    history: MemoryHistoryRepository
+    vectors: VectorIndex
+    memory_query: MemoryQuery
+    conversations: ConversationRepository
+    messages: MessageRepository
+    attachments: AttachmentRepository
+
+    async def __aenter__(self) -> UnitOfWork: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...

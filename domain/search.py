@@ -1,0 +1,48 @@
+"""Search inputs shared by the memory service and its adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """Restricts a search *inside* the index, so top-k is never emptied by filtering."""
+
+    sources: list[str] | None = None
+    tags: list[str] | None = None
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (
+            self.sources or self.tags or self.occurred_from or self.occurred_to or self.metadata
+        )
+
+    def matches_metadata(self, metadata: dict[str, Any]) -> bool:
+        return all(metadata.get(key) == value for key, value in self.metadata.items())
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryDraft:
+    """What a caller supplies to create a memory; the service fills in the rest."""
+
+    content: str
+    source: str = "api"
+    occurred_at: datetime | None = None
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    kind: str = "fact"
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryPatchInput:
+    content: str | None = None
+    tags: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    occurred_at: datetime | None = None
+    importance: float | None = None

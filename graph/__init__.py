@@ -1,0 +1,1 @@
+"""The GraphQL API (Strawberry): schema, types, resolvers, per-operation context."""

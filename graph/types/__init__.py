@@ -1,0 +1,1 @@
+"""GraphQL object and input types, each built from a domain entity."""

@@ -1,0 +1,130 @@
+"""``build_app(settings)``: wires adapters to domain services and serves them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from domain.clock import SystemClock
+from domain.ports import Embedder
+from domain.services.auth import AuthService
+from domain.services.conversations import ConversationService
+from domain.services.fields import FieldService
+from domain.services.memories import MemoryService
+from graph.app import STATIC_DIR, STATIC_URL, MemoriaGraphQL
+from graph.context import GraphDeps
+from graph.schema import build_schema
+from memoria import __version__
+from memoria.bootstrap import Secrets, ensure_admin, load_secrets, migrate
+from memoria.settings import Settings
+from persistence.database import Database
+from providers.security import Argon2PasswordHasher, JwtTokenIssuer
+
+log = logging.getLogger("memoria")
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    if settings.embedder == "hashing":
+        from providers.embedders.hashing import HashingEmbedder
+
+        return HashingEmbedder()
+    from providers.embedders.minilm import MiniLMEmbedder
+
+    return MiniLMEmbedder()
+
+
+@dataclass
+class Runtime:
+    """Everything ``build_app`` made, for the CLI and tests to reach."""
+
+    settings: Settings
+    db: Database
+    secrets: Secrets
+    deps: GraphDeps
+    generated_admin_password: str | None = None
+
+
+def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
+    secrets = load_secrets(settings)
+    db = Database(settings.resolved_database_url)
+    clock = SystemClock()
+    embedder = embedder or make_embedder(settings)
+    auth = AuthService(
+        hasher=Argon2PasswordHasher(fast=settings.fast_password_hashing),
+        tokens=JwtTokenIssuer(secrets.jwt_secret, ttl_seconds=settings.jwt_ttl_seconds),
+        clock=clock,
+        limits=settings.limits,
+    )
+
+    async def health() -> Mapping[str, Any]:
+        try:
+            await db.ping()
+        except Exception:  # noqa: BLE001  # any failure of the store means unhealthy
+            log.exception("health check: database unreachable")
+            return {"status": "unhealthy", "database": "unreachable"}
+        return {"status": "healthy", "database": "sqlite" if db.is_sqlite else "postgresql"}
+
+    deps = GraphDeps(
+        uow_factory=db.unit_of_work,
+        auth=auth,
+        fields=FieldService(embedder=embedder, clock=clock, limits=settings.limits),
+        memories=MemoryService(embedder=embedder, clock=clock, limits=settings.limits),
+        conversations=ConversationService(clock=clock, limits=settings.limits),
+        limits=settings.limits,
+        health=health,
+        version=__version__,
+    )
+    return Runtime(settings=settings, db=db, secrets=secrets, deps=deps)
+
+
+def build_app(settings: Settings, *, embedder: Embedder | None = None) -> Starlette:
+    runtime = build_runtime(settings, embedder=embedder)
+    graphql = MemoriaGraphQL(build_schema(), runtime.deps, ide=settings.graphiql)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await migrate(runtime.db)
+        runtime.generated_admin_password = await ensure_admin(
+            runtime.db, runtime.deps.auth, settings
+        )
+        if runtime.generated_admin_password:
+            # Printed once, on the console only; it is never logged or stored in clear.
+            print(
+                f"Created admin user {settings.admin_username!r} with password: "
+                f"{runtime.generated_admin_password}",
+                flush=True,
+            )
+        try:
+            yield
+        finally:
+            await runtime.db.dispose()
+
+    async def health(_request: Request) -> Response:
+        report = await runtime.deps.health()
+        status = 200 if report["status"] == "healthy" else 503
+        return JSONResponse(dict(report), status_code=status)
+
+    async def root(_request: Request) -> Response:
+        return RedirectResponse("/graphql")
+
+    app = Starlette(
+        routes=[
+            Route("/", root),
+            Route("/health", health),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Mount(STATIC_URL, app=StaticFiles(directory=STATIC_DIR), name="graphiql-static"),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

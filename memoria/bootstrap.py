@@ -1,0 +1,72 @@
+"""First-run set-up: data directory, secrets, database schema and the admin user."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from domain.entities import Role, Tier
+from domain.errors import Conflict
+from domain.services.auth import AuthService
+from memoria.settings import Settings
+from persistence.database import Database
+from persistence.migrate import upgrade
+
+
+@dataclass(frozen=True)
+class Secrets:
+    jwt_secret: str
+    encryption_key: bytes
+
+
+def _read_or_create(path: Path, make: Callable[[], str]) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    # Create with 0600 atomically so the secret is never world-readable, even briefly.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def load_secrets(settings: Settings) -> Secrets:
+    """Secrets from settings if given (multi-machine), else generated into the data dir."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    jwt_secret = settings.jwt_secret or _read_or_create(
+        settings.data_dir / "jwt_secret", lambda: secrets.token_urlsafe(48)
+    )
+    key = settings.encryption_key or _read_or_create(
+        settings.data_dir / "encryption.key", lambda: Fernet.generate_key().decode()
+    )
+    return Secrets(jwt_secret=jwt_secret, encryption_key=key.encode())
+
+
+async def migrate(db: Database) -> None:
+    await upgrade(db.engine)
+
+
+async def ensure_admin(db: Database, auth: AuthService, settings: Settings) -> str | None:
+    """Create the admin on first run. Returns a generated password to print once, if any."""
+    async with db.unit_of_work() as uow:
+        if await uow.users.by_login(settings.admin_username) is not None:
+            return None
+        password = settings.admin_password or secrets.token_urlsafe(18)
+        try:
+            await auth.register(
+                uow=uow,
+                username=settings.admin_username,
+                email=settings.admin_email,
+                password=password,
+                role=Role.ADMIN,
+                tier=Tier.UNLIMITED,
+            )
+        except Conflict:
+            return None  # another process created it first
+        await uow.commit()
+    return None if settings.admin_password else password

@@ -1,0 +1,106 @@
+"""One validated settings object, read from the environment once and passed in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from domain.policy import Limits
+
+ENVIRONMENTS = ("development", "test", "production")
+EMBEDDERS = ("minilm", "hashing")
+
+
+class SettingsError(ValueError):
+    """Settings that are invalid, or unsafe for the chosen environment."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("memoria-data")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    environment: str = "development"
+    embedder: str = "minilm"
+    admin_username: str = "admin"
+    admin_email: str = "admin@localhost.localdomain"
+    admin_password: str | None = None
+    jwt_secret: str | None = None
+    encryption_key: str | None = None
+    jwt_ttl_seconds: int = 86_400
+    graphiql: bool = True
+    fast_password_hashing: bool = False
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'memoria.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes).validated()  # type: ignore[arg-type]
+
+    def validated(self) -> Settings:
+        if self.environment not in ENVIRONMENTS:
+            raise SettingsError(f"MEMORIA_ENV must be one of {', '.join(ENVIRONMENTS)}")
+        if self.embedder not in EMBEDDERS:
+            raise SettingsError(f"MEMORIA_EMBEDDER must be one of {', '.join(EMBEDDERS)}")
+        if not 0 <= self.port <= 65535:
+            raise SettingsError("port must be between 0 and 65535")
+        if self.jwt_ttl_seconds < 60:
+            raise SettingsError("MEMORIA_JWT_TTL_SECONDS must be at least 60")
+        if self.limits.max_content_chars < 1:
+            raise SettingsError("MEMORIA_MAX_CONTENT_CHARS must be positive")
+        url = self.resolved_database_url
+        if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
+            raise SettingsError(
+                "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        if self.environment == "production":
+            # Shortcuts that are fine on a laptop and dangerous anywhere else.
+            if self.fast_password_hashing:
+                raise SettingsError("fast password hashing is for tests only")
+            if self.embedder == "hashing":
+                raise SettingsError("the hashing embedder is for tests only")
+            if self.admin_password is not None and len(self.admin_password) < 12:
+                raise SettingsError("MEMORIA_ADMIN_PASSWORD needs 12+ characters in production")
+        return self
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        source = os.environ if env is None else env
+
+        def flag(name: str, default: bool) -> bool:
+            raw = source.get(name)
+            return default if raw is None else raw.strip().lower() in ("1", "true", "yes", "on")
+
+        try:
+            limits = Limits(
+                max_content_chars=int(source.get("MEMORIA_MAX_CONTENT_CHARS", "32000")),
+            )
+            values: dict[str, object] = {
+                "data_dir": Path(source.get("MEMORIA_DATA_DIR", "memoria-data")),
+                "database_url": source.get("DATABASE_URL") or None,
+                "host": source.get("MEMORIA_HOST", "127.0.0.1"),
+                "port": int(source.get("MEMORIA_PORT", "8000")),
+                "environment": source.get("MEMORIA_ENV", "development"),
+                "embedder": source.get("MEMORIA_EMBEDDER", "minilm"),
+                "admin_password": source.get("MEMORIA_ADMIN_PASSWORD") or None,
+                "jwt_secret": source.get("MEMORIA_JWT_SECRET") or None,
+                "encryption_key": source.get("MEMORIA_ENCRYPTION_KEY") or None,
+                "jwt_ttl_seconds": int(source.get("MEMORIA_JWT_TTL_SECONDS", "86400")),
+                "graphiql": flag("MEMORIA_GRAPHIQL", True),
+                "limits": limits,
+            }
+        except ValueError as exc:
+            raise SettingsError(f"invalid number in settings: {exc}") from None
+        values.update(overrides)
+        return cls(**values).validated()  # type: ignore[arg-type]

@@ -1,0 +1,139 @@
+"""Engine set-up and the SQL unit of work for both storage modes."""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from domain.ports import VectorIndex
+from persistence.faiss_index import FaissStore, FaissVectorIndex
+from persistence.pgvector_index import PgVectorIndex
+from persistence.repositories.conversations import (
+    SqlAttachmentRepository,
+    SqlConversationRepository,
+    SqlMessageRepository,
+)
+from persistence.repositories.fields import SqlMemoryFieldRepository
+from persistence.repositories.memories import (
+    SqlMemoryHistoryRepository,
+    SqlMemoryRepository,
+    VectorJournal,
+)
+from persistence.repositories.users import SqlApiKeyRepository, SqlUserRepository
+from persistence.session import Transaction
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    # WAL lets readers run beside the single writer; NORMAL is durable across app crashes.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Database:
+    """Owns the engine and, in embedded mode, the FAISS store; hands out units of work."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if not self.is_sqlite:
+            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        # SQLite has one writer: serialising writers in-process avoids SQLITE_BUSY retries.
+        self.write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+        self.faiss: FaissStore | None = FaissStore(self.engine) if self.is_sqlite else None
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self)
+
+    __call__ = unit_of_work
+
+    async def ping(self) -> bool:
+        from sqlalchemy import text
+
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+class SqlUnitOfWork:
+    """One connection and transaction; ``commit`` publishes vector changes afterwards."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._conn: AsyncConnection | None = None
+        self._tx: Transaction | None = None
+        self._journal = VectorJournal()
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        self._conn = await self._db.engine.connect()
+        await self._conn.begin()
+        tx = self._tx = Transaction(self._conn, self._db.write_lock)
+        self.users = SqlUserRepository(tx)
+        self.api_keys = SqlApiKeyRepository(tx)
+        self.fields = SqlMemoryFieldRepository(tx)
+        self.memories = SqlMemoryRepository(tx, self._journal)
+        self.memory_query = self.memories
+        self.history = SqlMemoryHistoryRepository(tx)
+        self.conversations = SqlConversationRepository(tx)
+        self.messages = SqlMessageRepository(tx)
+        self.attachments = SqlAttachmentRepository(tx)
+        self.vectors: VectorIndex = (
+            FaissVectorIndex(self._db.faiss) if self._db.faiss is not None else PgVectorIndex(tx)
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def commit(self) -> None:
+        assert self._conn is not None and self._tx is not None
+        try:
+            await self._conn.commit()
+        finally:
+            self._tx.release()
+        upserts, deletes = list(self._journal.upserts), list(self._journal.deletes)
+        self._journal.upserts.clear()
+        self._journal.deletes.clear()
+        if self._db.faiss is not None and (upserts or deletes):
+            await self._db.faiss.apply(upserts, deletes)
+
+    async def rollback(self) -> None:
+        if self._conn is None or self._tx is None:
+            return
+        try:
+            await self._conn.rollback()
+        finally:
+            self._tx.release()
+            self._journal.upserts.clear()
+            self._journal.deletes.clear()
+
+    async def close(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            if self._conn.in_transaction():
+                await self.rollback()
+        finally:
+            if self._tx is not None:
+                self._tx.release()
+            await self._conn.close()
+            self._conn = None

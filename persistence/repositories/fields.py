@@ -1,0 +1,70 @@
+"""Memory fields."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from domain.entities import MemoryField
+from persistence.session import Transaction
+from persistence.tables import memory_fields
+
+
+def _field(row: Any) -> MemoryField:
+    return MemoryField(
+        id=row.id,
+        user_id=row.user_id,
+        name=row.name,
+        embedder=row.embedder,
+        dimension=row.dimension,
+        created_at=row.created_at,
+    )
+
+
+class SqlMemoryFieldRepository:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def add(self, field: MemoryField) -> None:
+        await self._tx.write(
+            memory_fields.insert().values(
+                id=field.id,
+                user_id=field.user_id,
+                name=field.name,
+                embedder=field.embedder,
+                dimension=field.dimension,
+                created_at=field.created_at,
+            )
+        )
+
+    async def get(self, field_id: str, *, user_id: str) -> MemoryField | None:
+        stmt = select(memory_fields).where(
+            memory_fields.c.id == field_id, memory_fields.c.user_id == user_id
+        )
+        row = (await self._tx.read(stmt)).first()
+        return _field(row) if row else None
+
+    async def by_name(self, name: str, *, user_id: str) -> MemoryField | None:
+        stmt = select(memory_fields).where(
+            memory_fields.c.name == name, memory_fields.c.user_id == user_id
+        )
+        row = (await self._tx.read(stmt)).first()
+        return _field(row) if row else None
+
+    async def list(self, *, user_id: str) -> list[MemoryField]:
+        stmt = (
+            select(memory_fields)
+            .where(memory_fields.c.user_id == user_id)
+            .order_by(memory_fields.c.created_at, memory_fields.c.id)
+        )
+        return [_field(r) for r in await self._tx.read(stmt)]
+
+    async def get_many(self, field_ids: Sequence[str], *, user_id: str) -> list[MemoryField]:
+        if not field_ids:
+            return []
+        stmt = select(memory_fields).where(
+            memory_fields.c.id.in_(list(field_ids)), memory_fields.c.user_id == user_id
+        )
+        return [_field(r) for r in await self._tx.read(stmt)]

@@ -1,0 +1,195 @@
+"""Memories, their history, and filtered candidate selection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from domain.entities import ChangeKind, Memory, MemoryChange, MemoryKind, MemoryLayer
+from domain.ports import Vector
+from persistence.session import Transaction
+from persistence.tables import memories, memory_history
+
+_COLUMNS = [c for c in memories.c if c.name != "embedding"]
+
+
+def _memory(row: Any) -> Memory:
+    return Memory(
+        id=row.id,
+        user_id=row.user_id,
+        field_id=row.field_id,
+        content=row.content,
+        kind=MemoryKind(row.kind),
+        source=row.source,
+        layer=MemoryLayer(row.layer),
+        importance=row.importance,
+        tags=list(row.tags or []),
+        metadata=dict(row.metadata or {}),
+        occurred_at=row.occurred_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        content_hash=row.content_hash,
+        expires_at=row.expires_at,
+        superseded_by=row.superseded_by,
+    )
+
+
+def _values(memory: Memory) -> dict[str, Any]:
+    return {
+        "user_id": memory.user_id,
+        "field_id": memory.field_id,
+        "content": memory.content,
+        "kind": memory.kind.value,
+        "source": memory.source,
+        "layer": memory.layer.value,
+        "importance": memory.importance,
+        "tags": memory.tags,
+        "metadata": memory.metadata,
+        "occurred_at": memory.occurred_at,
+        "created_at": memory.created_at,
+        "updated_at": memory.updated_at,
+        "content_hash": memory.content_hash,
+        "expires_at": memory.expires_at,
+        "superseded_by": memory.superseded_by,
+    }
+
+
+@dataclass
+class VectorJournal:
+    """Vector changes of one transaction, applied to an in-process index only after commit
+    so a rollback never leaves a vector behind."""
+
+    upserts: list[tuple[str, str, Vector]] = field(default_factory=list)
+    deletes: list[tuple[str, str]] = field(default_factory=list)
+
+
+class SqlMemoryRepository:
+    def __init__(self, tx: Transaction, journal: VectorJournal) -> None:
+        self._tx = tx
+        self._journal = journal
+
+    async def add(self, memory: Memory, embedding: Vector) -> None:
+        await self._tx.write(
+            memories.insert().values(id=memory.id, embedding=embedding, **_values(memory))
+        )
+        self._journal.upserts.append((memory.field_id, memory.id, embedding))
+
+    async def add_many(self, items: Sequence[tuple[Memory, Vector]]) -> None:
+        """One executemany for a batch: far fewer round trips than row-by-row inserts."""
+        if not items:
+            return
+        rows = [{"id": m.id, "embedding": v, **_values(m)} for m, v in items]
+        await self._tx.write(memories.insert(), rows)
+        self._journal.upserts.extend((m.field_id, m.id, v) for m, v in items)
+
+    async def update(self, memory: Memory, embedding: Vector | None) -> None:
+        values = _values(memory)
+        if embedding is not None:
+            values["embedding"] = embedding
+            self._journal.upserts.append((memory.field_id, memory.id, embedding))
+        await self._tx.write(
+            memories.update()
+            .where(memories.c.id == memory.id, memories.c.user_id == memory.user_id)
+            .values(**values)
+        )
+
+    async def delete(self, memory: Memory) -> None:
+        await self._tx.write(
+            memories.delete().where(
+                memories.c.id == memory.id, memories.c.user_id == memory.user_id
+            )
+        )
+        self._journal.deletes.append((memory.field_id, memory.id))
+
+    async def get(self, memory_id: str, *, user_id: str) -> Memory | None:
+        stmt = select(*_COLUMNS).where(memories.c.id == memory_id, memories.c.user_id == user_id)
+        row = (await self._tx.read(stmt)).first()
+        return _memory(row) if row else None
+
+    async def get_many(self, memory_ids: Sequence[str], *, user_id: str) -> list[Memory]:
+        if not memory_ids:
+            return []
+        stmt = select(*_COLUMNS).where(
+            memories.c.id.in_(list(memory_ids)), memories.c.user_id == user_id
+        )
+        return [_memory(r) for r in await self._tx.read(stmt)]
+
+    async def count(self, *, user_id: str, field_id: str | None = None) -> int:
+        stmt = select(func.count()).select_from(memories).where(memories.c.user_id == user_id)
+        if field_id is not None:
+            stmt = stmt.where(memories.c.field_id == field_id)
+        return int((await self._tx.read(stmt)).scalar_one())
+
+    async def candidate_ids(
+        self,
+        *,
+        field_id: str,
+        user_id: str,
+        sources: Sequence[str] | None,
+        tags: Sequence[str] | None,
+        occurred_from: datetime | None,
+        occurred_to: datetime | None,
+        metadata: dict[str, object] | None = None,
+    ) -> list[str]:
+        stmt = select(memories.c.id, memories.c.tags, memories.c.metadata).where(
+            memories.c.field_id == field_id, memories.c.user_id == user_id
+        )
+        if sources:
+            stmt = stmt.where(memories.c.source.in_([s.lower() for s in sources]))
+        if occurred_from is not None:
+            stmt = stmt.where(memories.c.occurred_at >= occurred_from)
+        if occurred_to is not None:
+            stmt = stmt.where(memories.c.occurred_at <= occurred_to)
+        wanted_tags = set(tags or [])
+        wanted_meta = metadata or {}
+        # Tags and metadata are JSON; matching them here, before ranking, keeps top-k full.
+        return [
+            row.id
+            for row in await self._tx.read(stmt)
+            if wanted_tags.issubset(row.tags or [])
+            and all((row.metadata or {}).get(k) == v for k, v in wanted_meta.items())
+        ]
+
+
+def _change(row: Any) -> MemoryChange:
+    return MemoryChange(
+        id=row.id,
+        memory_id=row.memory_id,
+        user_id=row.user_id,
+        change=ChangeKind(row.change),
+        old_content=row.old_content,
+        new_content=row.new_content,
+        actor=row.actor,
+        at=row.at,
+    )
+
+
+class SqlMemoryHistoryRepository:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def add(self, change: MemoryChange) -> None:
+        await self._tx.write(
+            memory_history.insert().values(
+                id=change.id,
+                memory_id=change.memory_id,
+                user_id=change.user_id,
+                change=change.change.value,
+                old_content=change.old_content,
+                new_content=change.new_content,
+                actor=change.actor,
+                at=change.at,
+            )
+        )
+
+    async def list(self, memory_id: str, *, user_id: str) -> list[MemoryChange]:
+        stmt = (
+            select(memory_history)
+            .where(memory_history.c.memory_id == memory_id, memory_history.c.user_id == user_id)
+            .order_by(memory_history.c.at, memory_history.c.id)
+        )
+        return [_change(r) for r in await self._tx.read(stmt)]

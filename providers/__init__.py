@@ -1,0 +1,1 @@
+"""Outbound adapters: embedders, LLM chat models, security primitives, connectors."""

@@ -1,0 +1,1 @@
+"""REST compatibility layer: the five documented APIs over the domain services."""
