@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -17,37 +17,37 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     USER = "user"
     ADMIN = "admin"
 
 
-class Tier(str, Enum):
+class Tier(StrEnum):
     FREE = "free"
     STANDARD = "standard"
     PREMIUM = "premium"
     UNLIMITED = "unlimited"
 
 
-class MemoryKind(str, Enum):
+class MemoryKind(StrEnum):
     FACT = "fact"
     EPISODE = "episode"
     MESSAGE = "message"
     DOCUMENT_CHUNK = "document_chunk"
 
 
-class MemoryLayer(str, Enum):
+class MemoryLayer(StrEnum):
     SHORT_TERM = "short_term"
     LONG_TERM = "long_term"
 
 
-class ChangeKind(str, Enum):
+class ChangeKind(StrEnum):
     ADD = "ADD"
     UPDATE = "UPDATE"
     DELETE = "DELETE"
 
 
-class MessageRole(str, Enum):
+class MessageRole(StrEnum):
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"

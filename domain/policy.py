@@ -74,7 +74,9 @@ def check_top_k(top_k: int, *, limits: Limits) -> int:
 
 def check_page_size(first: int, *, limits: Limits, name: str = "first") -> int:
     if first < 1 or first > limits.max_page:
-        raise BadUserInput(f"{name} must be between 1 and {limits.max_page}", details={"field": name})
+        raise BadUserInput(
+            f"{name} must be between 1 and {limits.max_page}", details={"field": name}
+        )
     return first
 
 

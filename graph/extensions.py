@@ -42,8 +42,9 @@ def format_error(error: GraphQLError) -> GraphQLError:
         extensions: dict[str, Any] = {"code": code}
         if original.details:
             extensions["details"] = original.details
-    elif original is None:
-        # Parse, validation and variable-coercion errors: the client's input is wrong.
+    elif original is None or isinstance(original, GraphQLError) or error.path is None:
+        # Parse, validation and variable-coercion errors (raised before any resolver ran,
+        # so they have no path): the client's input is wrong.
         message, extensions = error.message, {"code": "BAD_USER_INPUT"}
     else:
         log.error("unexpected error in %s", error.path, exc_info=original)

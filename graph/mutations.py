@@ -25,7 +25,7 @@ from graph.types.users import ApiKey, AuthPayload, LoginInput, NewApiKey, Regist
 def _auth_payload(result: AuthResult) -> AuthPayload:
     return AuthPayload(
         access_token=result.access_token,
-        token_type="bearer",
+        token_type="bearer",  # noqa: S106  # the OAuth token type, not a secret
         expires_in=result.expires_in,
         user=User.of(result.user),
     )
@@ -37,7 +37,10 @@ class Mutation:
     async def register(self, info: Info[Any, Any], input: RegisterInput) -> AuthPayload:
         scope = ctx(info)
         result = await scope.deps.auth.register(
-            uow=await scope.uow(), username=input.username, email=input.email, password=input.password
+            uow=await scope.uow(),
+            username=input.username,
+            email=input.email,
+            password=input.password,
         )
         return _auth_payload(result)
 
@@ -107,7 +110,10 @@ class Mutation:
     ) -> Memory:
         scope = ctx(info)
         memory = await scope.deps.memories.update(
-            uow=await scope.uow(), actor=await scope.actor(), memory_id=str(id), patch=input.to_patch()
+            uow=await scope.uow(),
+            actor=await scope.actor(),
+            memory_id=str(id),
+            patch=input.to_patch(),
         )
         return Memory.of(memory)
 

@@ -68,7 +68,7 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
     async def health() -> Mapping[str, Any]:
         try:
             await db.ping()
-        except Exception:  # noqa: BLE001  # any failure of the store means unhealthy
+        except Exception:  # any failure of the store means unhealthy
             log.exception("health check: database unreachable")
             return {"status": "unhealthy", "database": "unreachable"}
         return {"status": "healthy", "database": "sqlite" if db.is_sqlite else "postgresql"}

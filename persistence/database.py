@@ -105,7 +105,8 @@ class SqlUnitOfWork:
         await self.close()
 
     async def commit(self) -> None:
-        assert self._conn is not None and self._tx is not None
+        assert self._conn is not None
+        assert self._tx is not None
         try:
             await self._conn.commit()
         finally:

@@ -46,7 +46,10 @@ class JwtTokenIssuer:
     def decode(self, token: str) -> dict[str, object]:
         try:
             claims: dict[str, object] = jwt.decode(
-                token, self._secret, algorithms=[self.algorithm], options={"require": ["exp", "sub"]}
+                token,
+                self._secret,
+                algorithms=[self.algorithm],
+                options={"require": ["exp", "sub"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("token has expired") from None

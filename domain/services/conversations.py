@@ -80,7 +80,9 @@ class ConversationService:
             message_role = MessageRole(role.strip().lower())
         except ValueError:
             allowed = ", ".join(r.value for r in MessageRole)
-            raise BadUserInput(f"role must be one of {allowed}", details={"field": "role"}) from None
+            raise BadUserInput(
+                f"role must be one of {allowed}", details={"field": "role"}
+            ) from None
         text = require_text(content, name="content", max_chars=self._limits.max_content_chars)
         now = self._clock.now()
         message = Message(

@@ -42,7 +42,9 @@ class MemoryService:
         return field
 
     def _build(self, actor: Actor, field: MemoryField, draft: MemoryDraft) -> Memory:
-        content = require_text(draft.content, name="content", max_chars=self._limits.max_content_chars)
+        content = require_text(
+            draft.content, name="content", max_chars=self._limits.max_content_chars
+        )
         try:
             kind = MemoryKind(draft.kind)
         except ValueError:
@@ -181,7 +183,9 @@ class MemoryService:
                 )
                 if not allowed:
                     continue
-            hits = await uow.vectors.search(field_id=field.id, vector=vector, k=top_k, allowed=allowed)
+            hits = await uow.vectors.search(
+                field_id=field.id, vector=vector, k=top_k, allowed=allowed
+            )
             scored.update(hits)
         memories = await uow.memories.get_many(list(scored), user_id=actor.user_id)
         results = [MemoryHit(memory=m, score=scored[m.id]) for m in memories]

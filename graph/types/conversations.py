@@ -104,12 +104,12 @@ class Conversation:
             first=first,
             after=decode_cursor("message", after),
         )
-        edges = [MessageEdge(cursor=encode_cursor("message", m.id), node=Message.of(m)) for m in items]
+        edges = [
+            MessageEdge(cursor=encode_cursor("message", m.id), node=Message.of(m)) for m in items
+        ]
         return MessageConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=more, end_cursor=edges[-1].cursor if edges else None
-            ),
+            page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None),
             total_count=total,
         )
 

@@ -55,9 +55,7 @@ class SqlUserRepository:
 
     async def by_login(self, username_or_email: str) -> User | None:
         login = username_or_email.strip()
-        stmt = select(users).where(
-            or_(users.c.username == login, users.c.email == login.lower())
-        )
+        stmt = select(users).where(or_(users.c.username == login, users.c.email == login.lower()))
         row = (await self._tx.read(stmt)).first()
         return _user(row) if row else None
 
@@ -118,9 +116,7 @@ class SqlApiKeyRepository:
         return _key(row) if row else None
 
     async def list(self, *, user_id: str) -> list[ApiKey]:
-        stmt = (
-            select(api_keys).where(api_keys.c.user_id == user_id).order_by(api_keys.c.created_at)
-        )
+        stmt = select(api_keys).where(api_keys.c.user_id == user_id).order_by(api_keys.c.created_at)
         return [_key(r) for r in await self._tx.read(stmt)]
 
     async def revoke(self, key_id: str, *, at: datetime) -> None:

@@ -11,8 +11,39 @@ import numpy.typing as npt
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
-    "a an the is are was were be to of and or in on at for with my your i you it this that what "
-    "do does did how which who".split()
+    [
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "to",
+        "of",
+        "and",
+        "or",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "my",
+        "your",
+        "i",
+        "you",
+        "it",
+        "this",
+        "that",
+        "what",
+        "do",
+        "does",
+        "did",
+        "how",
+        "which",
+        "who",
+    ]
 )
 
 

@@ -156,10 +156,10 @@ class _Bert:
             for key, val in attrs.items():  # AttributeProto type: 1 = FLOAT, 2 = INT
                 body += _pb(5, _pb(1, key) + _pb(3 if isinstance(val, int) else 2, val)
                             + _pb(20, 2 if isinstance(val, int) else 1))
-            nodes.append(_pb(1, body + (_pb(7, "com.microsoft") if op[0] != "M" else b"")))
+            nodes.append(_pb(1, body + (b"" if op == "MatMul" else _pb(7, "com.microsoft"))))
 
-        def io(field: int, name: str, elem_type: int, dims: list[str]) -> bytes:
-            shape = b"".join(_pb(1, _pb(2, d)) for d in dims)
+        def io(field: int, name: str, elem_type: int, dims: list[int | str]) -> bytes:
+            shape = b"".join(_pb(1, _pb(1 if isinstance(d, int) else 2, d)) for d in dims)
             return _pb(field, _pb(1, name) + _pb(2, _pb(1, _pb(1, elem_type) + _pb(2, shape))))
 
         x, eps = "x", float(self.eps)
@@ -177,7 +177,106 @@ class _Bert:
             x = "h" if i == len(self.layers) - 1 else f"x{i}"
             node("SkipLayerNormalization", [f"d{i}", f"s{i}", g2, b2, down_b], x, epsilon=eps)
         graph = (b"".join(nodes) + _pb(2, "minilm") + b"".join(weights)
-                 + io(11, "x", 1, ["b", "n", str(self.hidden)]) + io(11, "mask", 6, ["b", "n"])
-                 + io(12, "h", 1, ["b", "n", str(self.hidden)]))
+                 + io(11, "x", 1, ["b", "n", self.hidden]) + io(11, "mask", 6, ["b", "n"])
+                 + io(12, "h", 1, ["b", "n", self.hidden]))
         opsets = _pb(8, _pb(2, 17)) + _pb(8, _pb(1, "com.microsoft") + _pb(2, 1))
         return _pb(1, 8) + opsets + _pb(7, graph)
+
+
+def _onnx_encoder(bert: _Bert) -> Encoder:
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(bert.onnx_encoder(), options, providers=["CPUExecutionProvider"])
+
+    def encode(x: F32, mask: F32) -> F32:
+        return cast(F32, session.run(["h"], {"x": x, "mask": mask.astype(np.int32)})[0])
+
+    return encode
+
+
+class MiniLMEmbedder:
+    """The default offline :class:`domain.ports.Embedder`: all-MiniLM-L6-v2, unit vectors.
+
+    Construction only reads the small config files; weights load on first use. ``embed`` runs
+    on one dedicated worker thread, so the event loop never blocks and forward passes never
+    fight over the cores. ``backend="auto"`` uses onnxruntime when installed, else numpy.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path | str | None = None,
+        *,
+        batch_size: int = 32,
+        backend: Literal["auto", "onnxruntime", "numpy"] = "auto",
+    ) -> None:
+        self._dir = Path(model_dir) if model_dir is not None else default_model_dir()
+        self._config: dict[str, Any] = json.loads((self._dir / "config.json").read_text())
+        pooling = json.loads((self._dir / "1_Pooling" / "config.json").read_text())
+        if not pooling.get("pooling_mode_mean_tokens"):
+            raise ValueError(f"{self._dir} does not use mean pooling")
+        st_config = self._dir / "sentence_bert_config.json"
+        # sentence-transformers truncates at max_seq_length (256 here), not at the tokenizer's 512.
+        self._max_tokens = int(json.loads(st_config.read_text())["max_seq_length"]
+                               if st_config.is_file() else self._config["max_position_embeddings"])
+        if backend == "auto":
+            found = importlib.util.find_spec("onnxruntime") is not None
+            backend = "onnxruntime" if found else "numpy"
+        self.backend = backend
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
+        self._loaded: tuple[Tokenizer, _Bert, Encoder] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minilm")
+
+    @property
+    def name(self) -> str:
+        return MODEL_NAME
+
+    @property
+    def dimension(self) -> int:
+        return int(self._config["hidden_size"])
+
+    def _load(self) -> tuple[Tokenizer, _Bert, Encoder]:
+        with self._lock:
+            if self._loaded is None:
+                tokenizer = Tokenizer.from_file(str(self._dir / "tokenizer.json"))
+                tokenizer.no_padding()  # batches are padded here, after sorting by length
+                tokenizer.enable_truncation(max_length=self._max_tokens)
+                bert = _Bert(self._dir, self._config, self._max_tokens)
+                encoder = _onnx_encoder(bert) if self.backend == "onnxruntime" else bert.encode_numpy
+                self._loaded = (tokenizer, bert, encoder)
+            return self._loaded
+
+    def embed_sync(self, texts: Sequence[str]) -> F32:
+        """Embed on the calling thread; returns a float32 (len(texts), dimension) array."""
+        if isinstance(texts, str):
+            raise TypeError("embed takes a sequence of strings, not one string")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        tokenizer, bert, encode = self._loaded or self._load()
+        ids = [encoding.ids for encoding in tokenizer.encode_batch(list(texts))]
+        # Length-sorted batches waste almost nothing on padding; rows go back to input order.
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for start in range(0, len(order), self._batch_size):
+            rows = order[start : start + self._batch_size]
+            lengths = np.array([len(ids[i]) for i in rows])
+            batch = np.zeros((len(rows), lengths[-1]), dtype=np.int64)
+            for r, i in enumerate(rows):
+                batch[r, : lengths[r]] = ids[i]
+            mask = (np.arange(lengths[-1]) < lengths[:, None]).astype(np.float32)
+            hidden = encode(bert.embed(batch), mask)
+            pooled = np.einsum("bnh,bn->bh", hidden, mask) / mask.sum(axis=1, keepdims=True)
+            out[rows] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+        return out
+
+    async def embed(self, texts: Sequence[str]) -> Sequence[Vector]:
+        """Embed off the event loop; the result is the float32 ndarray of :meth:`embed_sync`."""
+        loop = asyncio.get_running_loop()
+        vectors = await loop.run_in_executor(self._executor, self.embed_sync, list(texts))
+        return cast(Sequence[Vector], vectors)
+
+    def close(self) -> None:
+        """Stop the worker thread (it also stops at interpreter exit)."""
+        self._executor.shutdown(wait=False)

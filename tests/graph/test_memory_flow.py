@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from conftest import GraphQLClient
 
-CREATE_FIELD = "mutation($n: String!) { createMemoryField(name: $n) { id name dimension embedder } }"
+CREATE_FIELD = (
+    "mutation($n: String!) { createMemoryField(name: $n) { id name dimension embedder } }"
+)
 ADD_MANY = """mutation($f: ID!, $i: [MemoryInput!]!) {
   addMemories(fieldId: $f, inputs: $i) { id content source tags metadata layer kind }
 }"""
@@ -47,9 +49,13 @@ async def test_filters_apply_inside_the_search(gql: GraphQLClient) -> None:
     alice = await gql.register("alice")
     field = await _field(alice)
     inputs = [
-        {"content": f"note number {i} about the garden", "source": "email" if i % 5 else "slack",
-         "tags": ["garden"] if i == 10 else [], "metadata": {"n": i},
-         "occurredAt": f"2024-01-{i + 1:02d}T10:00:00Z"}
+        {
+            "content": f"note number {i} about the garden",
+            "source": "email" if i % 5 else "slack",
+            "tags": ["garden"] if i == 10 else [],
+            "metadata": {"n": i},
+            "occurredAt": f"2024-01-{i + 1:02d}T10:00:00Z",
+        }
         for i in range(20)
     ]
     await alice.data(ADD_MANY, {"f": field, "i": inputs})
@@ -65,8 +71,12 @@ async def test_filters_apply_inside_the_search(gql: GraphQLClient) -> None:
 
     dated = await alice.data(
         SEARCH,
-        {"f": field, "q": "garden", "k": 20,
-         "flt": {"occurredFrom": "2024-01-03T00:00:00Z", "occurredTo": "2024-01-05T23:00:00Z"}},
+        {
+            "f": field,
+            "q": "garden",
+            "k": 20,
+            "flt": {"occurredFrom": "2024-01-03T00:00:00Z", "occurredTo": "2024-01-05T23:00:00Z"},
+        },
     )
     assert len(dated["searchMemories"]) == 3
 
@@ -94,7 +104,11 @@ async def test_update_keeps_history_and_reindexes(gql: GraphQLClient) -> None:
     )
     assert history["memoryHistory"] == [
         {"change": "ADD", "oldContent": None, "newContent": "I live in Porto"},
-        {"change": "UPDATE", "oldContent": "I live in Porto", "newContent": "I moved to Berlin in May"},
+        {
+            "change": "UPDATE",
+            "oldContent": "I live in Porto",
+            "newContent": "I moved to Berlin in May",
+        },
     ]
     hits = await alice.data(SEARCH, {"f": field, "q": "Berlin"})
     assert hits["searchMemories"][0]["memory"]["content"] == "I moved to Berlin in May"
