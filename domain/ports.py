@@ -22,6 +22,7 @@ from domain.entities import (
     Message,
     User,
 )
+from domain.events import DomainEvent
 
 Vector = Sequence[float]
 
@@ -93,6 +94,8 @@ class MemoryFieldRepository(Protocol):
 class MemoryRepository(Protocol):
     async def add(self, memory: Memory, embedding: Vector) -> None: ...
 
+    async def add_many(self, items: Sequence[tuple[Memory, Vector]]) -> None: ...
+
     async def update(self, memory: Memory, embedding: Vector | None) -> None: ...
 
     async def delete(self, memory: Memory) -> None: ...
@@ -106,6 +109,8 @@ class MemoryRepository(Protocol):
 
 class MemoryHistoryRepository(Protocol):
     async def add(self, change: MemoryChange) -> None: ...
+
+    async def add_many(self, changes: Sequence[MemoryChange]) -> None: ...
 
     async def list(self, memory_id: str, *, user_id: str) -> list[MemoryChange]: ...
 
@@ -192,6 +197,9 @@ class UnitOfWork(Protocol):
     conversations: ConversationRepository
     messages: MessageRepository
     attachments: AttachmentRepository
+
+    def record(self, event: DomainEvent) -> None:
+        """Queue an event; it is delivered only if this unit of work commits."""
 
     async def __aenter__(self) -> UnitOfWork: ...
 

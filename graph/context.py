@@ -6,33 +6,17 @@ DataLoaders, so a loader never serves stale data across operations.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from strawberry.dataloader import DataLoader
 
 from domain.entities import Actor, Attachment, MemoryField
-from domain.policy import Limits
-from domain.ports import UnitOfWork, UnitOfWorkFactory
-from domain.services.auth import AuthService
-from domain.services.conversations import ConversationService
-from domain.services.fields import FieldService
-from domain.services.memories import MemoryService
+from domain.ports import UnitOfWork
+from domain.services.registry import Services
 
-
-@dataclass(frozen=True)
-class GraphDeps:
-    """The domain services the schema calls; built by the composition root."""
-
-    uow_factory: UnitOfWorkFactory
-    auth: AuthService
-    fields: FieldService
-    memories: MemoryService
-    conversations: ConversationService
-    limits: Limits
-    health: Callable[[], Awaitable[Mapping[str, Any]]]
-    version: str = "0.1.0"
+# The GraphQL layer's dependencies are exactly the domain's service registry.
+GraphDeps = Services
 
 
 def bearer_token(base: Mapping[str, Any]) -> str | None:

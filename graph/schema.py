@@ -7,10 +7,16 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
 
 from graph.extensions import ErrorCodes, OperationScope
-from graph.mutations import Mutation
-from graph.queries import Query
+from graph.mutations import Mutation as CoreMutation
+from graph.queries import Query as CoreQuery
+
+# Each capability contributes its own root types; they are merged into one schema here.
+QUERIES: tuple[type, ...] = (CoreQuery,)
+MUTATIONS: tuple[type, ...] = (CoreMutation,)
+SUBSCRIPTIONS: tuple[type, ...] = ()
 
 
 class MemoriaSchema(strawberry.Schema):
@@ -22,8 +28,9 @@ class MemoriaSchema(strawberry.Schema):
 
 def build_schema() -> strawberry.Schema:
     return MemoriaSchema(
-        query=Query,
-        mutation=Mutation,
+        query=merge_types("Query", QUERIES),
+        mutation=merge_types("Mutation", MUTATIONS),
+        subscription=merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None,
         extensions=[
             ErrorCodes,
             lambda: QueryDepthLimiter(max_depth=12),

@@ -20,8 +20,8 @@ from domain.services.auth import AuthService
 from domain.services.conversations import ConversationService
 from domain.services.fields import FieldService
 from domain.services.memories import MemoryService
+from domain.services.registry import Services
 from graph.app import STATIC_DIR, STATIC_URL, MemoriaGraphQL
-from graph.context import GraphDeps
 from graph.schema import build_schema
 from memoria import __version__
 from memoria.bootstrap import Secrets, ensure_admin, load_secrets, migrate
@@ -49,7 +49,7 @@ class Runtime:
     settings: Settings
     db: Database
     secrets: Secrets
-    deps: GraphDeps
+    deps: Services
     generated_admin_password: str | None = None
 
 
@@ -73,7 +73,7 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
             return {"status": "unhealthy", "database": "unreachable"}
         return {"status": "healthy", "database": "sqlite" if db.is_sqlite else "postgresql"}
 
-    deps = GraphDeps(
+    deps = Services(
         uow_factory=db.unit_of_work,
         auth=auth,
         fields=FieldService(embedder=embedder, clock=clock, limits=settings.limits),

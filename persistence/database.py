@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from domain.events import DomainEvent
 from domain.ports import VectorIndex
 from persistence.faiss_index import FaissStore, FaissVectorIndex
 from persistence.pgvector_index import PgVectorIndex
@@ -52,6 +54,10 @@ class Database:
         # SQLite has one writer: serialising writers in-process avoids SQLITE_BUSY retries.
         self.write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
         self.faiss: FaissStore | None = FaissStore(self.engine) if self.is_sqlite else None
+        # Run inside the transaction just before commit (e.g. the webhook outbox writer).
+        self.before_commit: list[Callable[[Transaction, list[DomainEvent]], Awaitable[None]]] = []
+        # Run after a successful commit (e.g. the in-process event bus for subscriptions).
+        self.after_commit: list[Callable[[list[DomainEvent]], Awaitable[None]]] = []
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self)
@@ -77,6 +83,10 @@ class SqlUnitOfWork:
         self._conn: AsyncConnection | None = None
         self._tx: Transaction | None = None
         self._journal = VectorJournal()
+        self._events: list[DomainEvent] = []
+
+    def record(self, event: DomainEvent) -> None:
+        self._events.append(event)
 
     async def __aenter__(self) -> SqlUnitOfWork:
         self._conn = await self._db.engine.connect()
@@ -107,7 +117,11 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         assert self._conn is not None
         assert self._tx is not None
+        events, self._events = self._events, []
         try:
+            if events:
+                for hook in self._db.before_commit:
+                    await hook(self._tx, events)
             await self._conn.commit()
         finally:
             self._tx.release()
@@ -116,6 +130,8 @@ class SqlUnitOfWork:
         self._journal.deletes.clear()
         if self._db.faiss is not None and (upserts or deletes):
             await self._db.faiss.apply(upserts, deletes)
+        for listener in self._db.after_commit if events else ():
+            await listener(events)
 
     async def rollback(self) -> None:
         if self._conn is None or self._tx is None:
@@ -126,6 +142,7 @@ class SqlUnitOfWork:
             self._tx.release()
             self._journal.upserts.clear()
             self._journal.deletes.clear()
+            self._events.clear()
 
     async def close(self) -> None:
         if self._conn is None:

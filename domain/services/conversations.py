@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from domain.clock import Clock
 from domain.entities import Actor, Attachment, Conversation, Message, MessageRole, new_id
 from domain.errors import BadUserInput, NotFound
+from domain.events import MESSAGE_CREATED, DomainEvent
 from domain.policy import Limits, check_page_size, check_tags, require_text
 from domain.ports import UnitOfWork
 from domain.services.importance import score_importance
@@ -18,6 +19,21 @@ class AttachmentDraft:
     file_path: str | None = None
     size: int = 0
     sha256: str | None = None
+
+
+def message_event(message: Message) -> DomainEvent:
+    return DomainEvent(
+        name=MESSAGE_CREATED,
+        user_id=message.user_id,
+        at=message.created_at,
+        payload={
+            "id": message.id,
+            "conversation_id": message.conversation_id,
+            "role": message.role.value,
+            "content": message.content,
+            "incomplete": message.incomplete,
+        },
+    )
 
 
 class ConversationService:
@@ -98,6 +114,7 @@ class ConversationService:
         )
         await uow.messages.add(message)
         await uow.conversations.touch(conversation.id, at=now, added_messages=1)
+        uow.record(message_event(message))
         return message
 
     async def messages(

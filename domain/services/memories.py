@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from domain.clock import Clock
 from domain.entities import (
@@ -19,10 +20,29 @@ from domain.entities import (
     new_id,
 )
 from domain.errors import BadUserInput, NotFound
+from domain.events import MEMORY_CREATED, MEMORY_DELETED, MEMORY_UPDATED, DomainEvent
 from domain.policy import Limits, check_tags, check_top_k, require_text
 from domain.ports import Embedder, UnitOfWork
 from domain.search import MemoryDraft, MemoryPatchInput, SearchFilter
 from domain.services.importance import score_importance
+
+
+def memory_event(name: str, memory: Memory, *, at: datetime) -> DomainEvent:
+    return DomainEvent(
+        name=name,
+        user_id=memory.user_id,
+        at=at,
+        payload={
+            "id": memory.id,
+            "field_id": memory.field_id,
+            "content": memory.content,
+            "source": memory.source,
+            "layer": memory.layer.value,
+            "tags": list(memory.tags),
+            "metadata": dict(memory.metadata),
+            "occurred_at": memory.occurred_at.isoformat(),
+        },
+    )
 
 
 def content_hash(content: str) -> str:
@@ -98,9 +118,12 @@ class MemoryService:
         field = await self._field(uow, actor, field_id)
         memories = [self._build(actor, field, draft) for draft in drafts]
         vectors = await self._embedder.embed([m.content for m in memories])
-        for memory, vector in zip(memories, vectors, strict=True):
-            await uow.memories.add(memory, vector)
-            await uow.history.add(self._change(actor, memory, ChangeKind.ADD, None, memory.content))
+        await uow.memories.add_many(list(zip(memories, vectors, strict=True)))
+        await uow.history.add_many(
+            [self._change(actor, m, ChangeKind.ADD, None, m.content) for m in memories]
+        )
+        for memory in memories:
+            uow.record(memory_event(MEMORY_CREATED, memory, at=memory.created_at))
         return memories
 
     async def get(self, *, uow: UnitOfWork, actor: Actor, memory_id: str) -> Memory:
@@ -137,12 +160,14 @@ class MemoryService:
         await uow.history.add(
             self._change(actor, updated, ChangeKind.UPDATE, memory.content, updated.content)
         )
+        uow.record(memory_event(MEMORY_UPDATED, updated, at=updated.updated_at))
         return updated
 
     async def delete(self, *, uow: UnitOfWork, actor: Actor, memory_id: str) -> bool:
         memory = await self.get(uow=uow, actor=actor, memory_id=memory_id)
         await uow.memories.delete(memory)
         await uow.history.add(self._change(actor, memory, ChangeKind.DELETE, memory.content, None))
+        uow.record(memory_event(MEMORY_DELETED, memory, at=self._clock.now()))
         return True
 
     async def history(self, *, uow: UnitOfWork, actor: Actor, memory_id: str) -> list[MemoryChange]:

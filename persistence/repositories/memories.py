@@ -173,18 +173,25 @@ class SqlMemoryHistoryRepository:
         self._tx = tx
 
     async def add(self, change: MemoryChange) -> None:
-        await self._tx.write(
-            memory_history.insert().values(
-                id=change.id,
-                memory_id=change.memory_id,
-                user_id=change.user_id,
-                change=change.change.value,
-                old_content=change.old_content,
-                new_content=change.new_content,
-                actor=change.actor,
-                at=change.at,
-            )
-        )
+        await self.add_many([change])
+
+    async def add_many(self, changes: Sequence[MemoryChange]) -> None:
+        if not changes:
+            return
+        rows = [
+            {
+                "id": c.id,
+                "memory_id": c.memory_id,
+                "user_id": c.user_id,
+                "change": c.change.value,
+                "old_content": c.old_content,
+                "new_content": c.new_content,
+                "actor": c.actor,
+                "at": c.at,
+            }
+            for c in changes
+        ]
+        await self._tx.write(memory_history.insert(), rows)
 
     async def list(self, memory_id: str, *, user_id: str) -> list[MemoryChange]:
         stmt = (

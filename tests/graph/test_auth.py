@@ -41,7 +41,9 @@ async def test_wrong_password_and_missing_token(gql: GraphQLClient) -> None:
     assert garbage.code == "UNAUTHENTICATED"
 
 
-async def test_expired_and_forged_jwt_are_refused(gql: GraphQLClient, server: RunningServer) -> None:
+async def test_expired_and_forged_jwt_are_refused(
+    gql: GraphQLClient, server: RunningServer
+) -> None:
     alice = await gql.register("alice")
     user_id = (await alice.data(ME))["me"]["id"]
     secret = server.runtime.secrets.jwt_secret

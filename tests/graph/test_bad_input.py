@@ -13,14 +13,20 @@ from memoria.settings import Settings
 from persistence.tables import memories, memory_history
 from providers.embedders.hashing import HashingEmbedder
 
-ADD_MANY = """mutation($f: ID!, $i: [MemoryInput!]!) { addMemories(fieldId: $f, inputs: $i) { id } }"""
-ADD_ONE = """mutation($f: ID!, $c: String!) { addMemory(fieldId: $f, input: {content: $c}) { id } }"""
+ADD_MANY = (
+    """mutation($f: ID!, $i: [MemoryInput!]!) { addMemories(fieldId: $f, inputs: $i) { id } }"""
+)
+ADD_ONE = (
+    """mutation($f: ID!, $c: String!) { addMemory(fieldId: $f, input: {content: $c}) { id } }"""
+)
 
 
 async def _count(server: RunningServer) -> tuple[int, int]:
     async with server.runtime.db.engine.connect() as conn:
         rows = (await conn.execute(select(func.count()).select_from(memories))).scalar_one()
-        changes = (await conn.execute(select(func.count()).select_from(memory_history))).scalar_one()
+        changes = (
+            await conn.execute(select(func.count()).select_from(memory_history))
+        ).scalar_one()
     return int(rows), int(changes)
 
 
@@ -70,9 +76,9 @@ async def test_unknown_ids_are_not_found(gql: GraphQLClient, server: RunningServ
         'query($f: ID!) { searchMemories(fieldId: $f, query: "x") { score } }', {"f": unknown}
     )
     assert search.code == "NOT_FOUND"
-    assert (await alice.error('{ searchMemories(namespace: "nope", query: "x") { score } }')).code == (
-        "NOT_FOUND"
-    )
+    assert (
+        await alice.error('{ searchMemories(namespace: "nope", query: "x") { score } }')
+    ).code == ("NOT_FOUND")
     assert await _count(server) == (0, 0)
 
 

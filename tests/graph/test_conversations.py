@@ -27,8 +27,9 @@ async def test_messages_paginate_in_order(gql: GraphQLClient) -> None:
     ]
     assert conv["messageCount"] == 0
     for i in range(5):
-        await alice.data(ADD, {"c": conv["id"], "r": "user" if i % 2 == 0 else "assistant",
-                               "t": f"message {i}"})
+        await alice.data(
+            ADD, {"c": conv["id"], "r": "user" if i % 2 == 0 else "assistant", "t": f"message {i}"}
+        )
     seen: list[str] = []
     after = None
     while True:
@@ -61,9 +62,7 @@ async def test_conversations_connection_and_attachments(gql: GraphQLClient) -> N
     assert listing["pageInfo"]["hasNextPage"] is True
     assert [e["node"]["id"] for e in listing["edges"]] == ids[::-1][:2]
 
-    message = (await alice.data(ADD, {"c": ids[0], "r": "user", "t": "see attached"}))[
-        "addMessage"
-    ]
+    message = (await alice.data(ADD, {"c": ids[0], "r": "user", "t": "see attached"}))["addMessage"]
     attachment = await alice.data(
         """mutation($m: ID!) { addAttachment(messageId: $m, input: {fileType: "application/pdf",
              filePath: "/srv/files/../../etc/passwd", size: 2048}) { id fileType filePath size } }""",

@@ -89,7 +89,7 @@ def test_first_run_flow_and_restart(serve_env: dict[str, str]) -> None:
     server = Served(serve_env).start()
     try:
         token = server.gql(
-            "mutation { register(input: {username: \"dana\", email: \"dana@example.com\", "
+            'mutation { register(input: {username: "dana", email: "dana@example.com", '
             'password: "a-long-password"}) { accessToken } }',
             {},
         )["register"]["accessToken"]
@@ -109,7 +109,7 @@ def test_first_run_flow_and_restart(serve_env: dict[str, str]) -> None:
             token,
         )
         search = (
-            'query($f: ID!, $q: String!) { searchMemories(fieldId: $f, query: $q, topK: 3) '
+            "query($f: ID!, $q: String!) { searchMemories(fieldId: $f, query: $q, topK: 3) "
             "{ score memory { content } } }"
         )
         hits = server.gql(search, {"f": field["id"], "q": "What is the name of my pet?"}, token)
