@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -76,13 +75,13 @@ class Served:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def serve_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+def serve_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMORIA_", "DATABASE_"))}
     env["MEMORIA_DATA_DIR"] = str(tmp_path / "data")
     if request.param == "postgres":
         pg = request.getfixturevalue("pg_server")
         env["DATABASE_URL"] = pg.url(pg.create_database())
-    yield env
+    return env
 
 
 def test_first_run_flow_and_restart(serve_env: dict[str, str]) -> None:
