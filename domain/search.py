@@ -46,3 +46,27 @@ class MemoryPatchInput:
     metadata: dict[str, Any] | None = None
     occurred_at: datetime | None = None
     importance: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalSettings:
+    """How hybrid search ranks; the defaults are what LoCoMo tuning chose (docs/BENCHMARKS.md).
+
+    ``mode`` is ``hybrid`` (dense + lexical, fused), ``dense`` or ``lexical``. ``fusion`` is
+    ``convex`` (weighted normalised scores) or ``rrf``. Neighbour expansion adds the memories
+    just before/after a strong hit (by ``occurred_at`` within ``neighbour_gap_seconds``), at
+    ``neighbour_weight`` of that hit's score: in a conversation the answer is often the turn
+    that replies to the one matching the question.
+    """
+
+    mode: str = "hybrid"
+    fusion: str = "convex"
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.5
+    rrf_k: int = 60
+    dense_floor: float = 0.15
+    candidates: int = 200
+    neighbour_hits: int = 20
+    neighbour_weight: float = 0.5
+    neighbour_gap_seconds: float = 1800.0
+    time_weight: float = 0.3

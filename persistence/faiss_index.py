@@ -1,135 +1,272 @@
-"""FAISS vector indexes for embedded mode, one per memory field, rebuilt from SQLite.
+"""FAISS vector indexes for embedded mode, one per memory field.
 
-The database is the source of truth: an index is loaded from the ``memories`` table the
-first time a field is searched, and later changes arrive from committed transactions.
+The SQLite database is the source of truth. Indexes live in memory and, when an index
+directory is given, are saved there as files (in the background, atomically) so a restart
+does not re-read every vector. On load a saved file is caught up with the database: rows
+changed since shortly before it was saved are re-applied, and if the row count still
+differs (a crash between commit and save, a delete) ids are reconciled one by one. A missing
+or unreadable file is rebuilt from the database. Changes of committed transactions arrive
+through :meth:`FaissStore.apply`; a rolled-back transaction never reaches the index.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Sequence
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import Vector
+from persistence.faiss_field import IVF_THRESHOLD, FieldIndex
 from persistence.tables import memories
+
+log = logging.getLogger("memoria.faiss")
 
 # Below this size a search is cheaper inline than a hop to a worker thread.
 _INLINE_SEARCH_MAX = 20_000
+# Rows stamped this long before a save may have committed after it: re-apply them on load.
+_CATCH_UP_MARGIN = timedelta(minutes=10)
+SAVE_EVERY_CHANGES = 5_000
+SAVE_EVERY_SECONDS = 60.0
+_LOAD_CHUNK = 20_000
 
 
-def faiss_id(memory_id: str) -> int:
-    """A stable 63-bit id derived from the memory's UUID (FAISS ids are signed int64)."""
-    return uuid.UUID(memory_id).int >> 65
+class _ReadWriteLock:
+    """Many concurrent searches (FAISS releases the GIL) or one writer."""
 
+    def __init__(self) -> None:
+        self._readers = 0
+        self._writer = asyncio.Lock()
+        self._no_readers = asyncio.Event()
+        self._no_readers.set()
 
-class _FieldIndex:
-    def __init__(self, dimension: int) -> None:
-        self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-        self.ids: dict[int, str] = {}
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[None]:
+        async with self._writer:
+            self._readers += 1
+            self._no_readers.clear()
+        try:
+            yield
+        finally:
+            self._readers -= 1
+            if self._readers == 0:
+                self._no_readers.set()
 
-    def upsert(self, memory_ids: Sequence[str], vectors: np.ndarray[Any, Any]) -> None:
-        keys = np.fromiter((faiss_id(m) for m in memory_ids), dtype=np.int64, count=len(memory_ids))
-        self.index.remove_ids(keys)
-        self.index.add_with_ids(vectors, keys)
-        self.ids.update(zip(keys.tolist(), memory_ids, strict=True))
-
-    def delete(self, memory_ids: Sequence[str]) -> None:
-        keys = np.fromiter((faiss_id(m) for m in memory_ids), dtype=np.int64, count=len(memory_ids))
-        self.index.remove_ids(keys)
-        for key in keys.tolist():
-            self.ids.pop(key, None)
-
-    def search(
-        self, vector: np.ndarray[Any, Any], k: int, allowed: Sequence[str] | None
-    ) -> list[tuple[str, float]]:
-        if self.index.ntotal == 0:
-            return []
-        params = None
-        if allowed is not None:
-            keys = np.fromiter((faiss_id(m) for m in allowed), dtype=np.int64, count=len(allowed))
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(keys))
-        k = min(k, self.index.ntotal)
-        scores, keys_found = self.index.search(vector.reshape(1, -1), k, params=params)
-        return [
-            (self.ids[int(key)], float(score))
-            for score, key in zip(scores[0], keys_found[0], strict=True)
-            if key >= 0 and int(key) in self.ids
-        ]
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[None]:
+        async with self._writer:
+            await self._no_readers.wait()
+            yield
 
 
 class FaissStore:
     """All fields' indexes of one process; shared by every unit of work."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, index_dir: Path | None = None) -> None:
         self._engine = engine
-        self._fields: dict[str, _FieldIndex] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._dir = index_dir
+        self._fields: dict[str, FieldIndex] = {}
+        self._locks: dict[str, _ReadWriteLock] = {}
+        self._loading: dict[str, asyncio.Lock] = {}
+        self._dirty: dict[str, int] = {}
+        self._last_save = time.monotonic()
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def _lock(self, field_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(field_id, asyncio.Lock())
+    def _lock(self, field_id: str) -> _ReadWriteLock:
+        return self._locks.setdefault(field_id, _ReadWriteLock())
 
-    async def _load(self, field_id: str, dimension: int) -> _FieldIndex:
+    def _path(self, field_id: str) -> Path | None:
+        return None if self._dir is None else self._dir / f"{field_id}.faiss"
+
+    async def _rows(self, stmt: Any) -> AsyncIterator[list[Any]]:
+        async with self._engine.connect() as conn:
+            result = await conn.stream(stmt)
+            async for chunk in result.partitions(_LOAD_CHUNK):
+                yield list(chunk)
+
+    async def _add_rows(self, index: FieldIndex, stmt: Any) -> None:
+        async for rows in self._rows(stmt):
+            matrix = np.vstack([np.asarray(r.embedding, dtype=np.float32) for r in rows])
+            await asyncio.to_thread(index.upsert, [r.id for r in rows], matrix)
+
+    async def _db_count(self, field_id: str) -> int:
+        async with self._engine.connect() as conn:
+            stmt = select(func.count()).select_from(memories).where(memories.c.field_id == field_id)
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def _from_file(self, field_id: str, dimension: int) -> FieldIndex | None:
+        path = self._path(field_id)
+        if path is None or not path.exists():
+            return None
+        try:
+            saved_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            index = await asyncio.to_thread(FieldIndex.load, path, dimension)
+        except (OSError, ValueError, RuntimeError):
+            log.warning("vector index file for field %s unreadable: rebuilding", field_id)
+            return None
+        c = memories.c
+        since = saved_at - _CATCH_UP_MARGIN
+        await self._add_rows(
+            index, select(c.id, c.embedding).where(c.field_id == field_id, c.updated_at >= since)
+        )
+        if await self._db_count(field_id) != index.size:
+            await self._reconcile(field_id, index)
+        return index
+
+    async def _reconcile(self, field_id: str, index: FieldIndex) -> None:
+        """Drop ids the database no longer has; add rows the file never saw."""
+        db_ids: set[str] = set()
+        async for rows in self._rows(select(memories.c.id).where(memories.c.field_id == field_id)):
+            db_ids.update(r.id for r in rows)
+        gone = [m for m in index.ids.values() if m not in db_ids]
+        if gone:
+            await asyncio.to_thread(index.delete, gone)
+        missing = list(db_ids - set(index.ids.values()))
+        for start in range(0, len(missing), _LOAD_CHUNK):
+            part = missing[start : start + _LOAD_CHUNK]
+            stmt = select(memories.c.id, memories.c.embedding).where(memories.c.id.in_(part))
+            await self._add_rows(index, stmt)
+        log.info("vector index of field %s reconciled: -%d +%d", field_id, len(gone), len(missing))
+
+    async def _load(self, field_id: str, dimension: int) -> FieldIndex:
         found = self._fields.get(field_id)
         if found is not None:
             return found
-        async with self._lock(field_id):
+        async with self._loading.setdefault(field_id, asyncio.Lock()):
             found = self._fields.get(field_id)
             if found is not None:
                 return found
-            stmt = select(memories.c.id, memories.c.embedding).where(
-                memories.c.field_id == field_id
-            )
-            async with self._engine.connect() as conn:
-                rows = list(await conn.execute(stmt))
-            built = _FieldIndex(dimension)
-            if rows:
-                matrix = np.vstack([np.asarray(r.embedding, dtype=np.float32) for r in rows])
-                built.upsert([r.id for r in rows], matrix)
+            built = await self._from_file(field_id, dimension)
+            if built is None:
+                built = FieldIndex(dimension)
+                c = memories.c
+                await self._add_rows(built, select(c.id, c.embedding).where(c.field_id == field_id))
+                if built.size >= IVF_THRESHOLD:
+                    built = await asyncio.to_thread(built.to_ivf)
+                self._dirty[field_id] = built.size
             self._fields[field_id] = built
             return built
 
     async def search(
-        self,
-        *,
-        field_id: str,
-        vector: Vector,
-        k: int,
-        allowed: Sequence[str] | None = None,
+        self, *, field_id: str, vector: Vector, k: int, allowed: Sequence[str] | None = None
     ) -> list[tuple[str, float]]:
         query = np.asarray(vector, dtype=np.float32)
-        index = await self._load(field_id, int(query.shape[0]))
-        if index.index.ntotal <= _INLINE_SEARCH_MAX:
-            return index.search(query, k, allowed)
-        return await asyncio.to_thread(index.search, query, k, allowed)
+        return (await self._search(field_id, query.reshape(1, -1), k, allowed))[0]
+
+    async def nearest(
+        self, *, field_id: str, vectors: Sequence[Vector], k: int
+    ) -> list[list[tuple[str, float]]]:
+        if len(vectors) == 0:
+            return []
+        matrix = np.vstack([np.asarray(v, dtype=np.float32) for v in vectors])
+        return await self._search(field_id, matrix, k, None)
+
+    async def _search(
+        self, field_id: str, queries: Any, k: int, allowed: Sequence[str] | None
+    ) -> list[list[tuple[str, float]]]:
+        index = await self._load(field_id, int(queries.shape[1]))
+        async with self._lock(field_id).read():
+            index = self._fields.get(field_id, index)
+            if index.size <= _INLINE_SEARCH_MAX and len(queries) <= 8:
+                return index.search_many(queries, k, allowed)
+            return await asyncio.to_thread(index.search_many, queries, k, allowed)
 
     async def apply(
         self, upserts: Sequence[tuple[str, str, Vector]], deletes: Sequence[tuple[str, str]]
     ) -> None:
         """Apply a committed transaction's vector changes to the indexes already loaded."""
+        by_field: dict[str, tuple[list[str], list[tuple[str, Vector]]]] = {}
         for field_id, memory_id in deletes:
-            index = self._fields.get(field_id)
-            if index is not None:
-                async with self._lock(field_id):
-                    index.delete([memory_id])
-        by_field: dict[str, list[tuple[str, Vector]]] = {}
+            by_field.setdefault(field_id, ([], []))[0].append(memory_id)
         for field_id, memory_id, vector in upserts:
-            by_field.setdefault(field_id, []).append((memory_id, vector))
-        for field_id, items in by_field.items():
+            by_field.setdefault(field_id, ([], []))[1].append((memory_id, vector))
+        for field_id, (gone, items) in by_field.items():
             index = self._fields.get(field_id)
             if index is None:
                 continue  # loaded from the database, with these rows, on first search
-            async with self._lock(field_id):
-                matrix = np.vstack([np.asarray(v, dtype=np.float32) for _, v in items])
-                index.upsert([m for m, _ in items], matrix)
+            async with self._lock(field_id).write():
+                index = self._fields[field_id]
+                if gone:
+                    index.delete(gone)
+                if items:
+                    matrix = np.vstack([np.asarray(v, dtype=np.float32) for _, v in items])
+                    index.upsert([m for m, _ in items], matrix)
+            self._dirty[field_id] = self._dirty.get(field_id, 0) + len(gone) + len(items)
+            if not index.is_ivf and index.size >= IVF_THRESHOLD:
+                self._spawn(self._upgrade(field_id))
+        self._maybe_save()
+
+    async def _upgrade(self, field_id: str) -> None:
+        """Swap a grown flat index for IVF; training runs off the loop, outside the lock."""
+        async with self._lock(field_id).read():
+            current = self._fields[field_id]
+            if current.is_ivf:
+                return
+        built = await asyncio.to_thread(current.to_ivf)
+        async with self._lock(field_id).write():
+            latest = self._fields[field_id]
+            if latest is not current:
+                return
+            # Changes applied to the flat index while IVF trained: carry them over.
+            new_ids = set(current.ids) - set(built.ids)
+            stale = set(built.ids) - set(current.ids)
+            if stale:
+                built.delete([built.ids[k] for k in stale])
+            if new_ids:
+                keys = np.array(sorted(new_ids), dtype=np.int64)
+                built.upsert([current.ids[int(k)] for k in keys], current.vectors(keys))
+            self._fields[field_id] = built
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _maybe_save(self) -> None:
+        if self._dir is None or not self._dirty:
+            return
+        due = time.monotonic() - self._last_save >= SAVE_EVERY_SECONDS
+        if due or sum(self._dirty.values()) >= SAVE_EVERY_CHANGES:
+            self._last_save = time.monotonic()
+            self._spawn(self.save())
+
+    async def save(self) -> None:
+        """Write every changed index to its file (readers may continue meanwhile)."""
+        if self._dir is None:
+            return
+        self._dir.mkdir(parents=True, exist_ok=True)
+        for field_id in [f for f, n in self._dirty.items() if n]:
+            path = self._path(field_id)
+            index = self._fields.get(field_id)
+            if path is None or index is None:
+                continue
+            async with self._lock(field_id).read():
+                self._dirty[field_id] = 0
+                await asyncio.to_thread(index.save, path)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            with contextlib.suppress(Exception):
+                await task
+        await self.save()
 
     def forget(self, field_id: str) -> None:
         self._fields.pop(field_id, None)
+        path = self._path(field_id)
+        if path is not None:
+            for file in (path, path.with_suffix(".ids")):
+                file.unlink(missing_ok=True)
+
+    def loaded(self, field_id: str) -> FieldIndex | None:
+        return self._fields.get(field_id)
 
 
 class FaissVectorIndex:
@@ -139,11 +276,11 @@ class FaissVectorIndex:
         self._store = store
 
     async def search(
-        self,
-        *,
-        field_id: str,
-        vector: Vector,
-        k: int,
-        allowed: Sequence[str] | None = None,
+        self, *, field_id: str, vector: Vector, k: int, allowed: Sequence[str] | None = None
     ) -> list[tuple[str, float]]:
         return await self._store.search(field_id=field_id, vector=vector, k=k, allowed=allowed)
+
+    async def nearest(
+        self, *, field_id: str, vectors: Sequence[Vector], k: int
+    ) -> list[list[tuple[str, float]]]:
+        return await self._store.nearest(field_id=field_id, vectors=vectors, k=k)

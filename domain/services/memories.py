@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.clock import Clock
 from domain.entities import (
@@ -23,7 +23,10 @@ from domain.errors import BadUserInput, NotFound
 from domain.events import MEMORY_CREATED, MEMORY_DELETED, MEMORY_UPDATED, DomainEvent
 from domain.policy import Limits, check_tags, check_top_k, require_text
 from domain.ports import Embedder, UnitOfWork
-from domain.search import MemoryDraft, MemoryPatchInput, SearchFilter
+from domain.query_analysis import analyze
+from domain.retrieval import HybridRetriever
+from domain.search import MemoryDraft, MemoryPatchInput, RetrievalSettings, SearchFilter
+from domain.services.dedupe import plan_dedupe
 from domain.services.importance import score_importance
 
 
@@ -49,11 +52,38 @@ def content_hash(content: str) -> str:
     return hashlib.sha256(" ".join(content.lower().split()).encode()).hexdigest()
 
 
+# Kinds that state something which stays true: a near-identical restatement updates the
+# existing memory. Episodes and messages are events: saying "thanks!" twice is two events.
+_DEDUPED_KINDS = frozenset({MemoryKind.FACT, MemoryKind.DOCUMENT_CHUNK})
+# Events this important start in the long-term layer instead of waiting for promotion.
+_LONG_TERM_IMPORTANCE = 0.7
+
+
 class MemoryService:
-    def __init__(self, *, embedder: Embedder, clock: Clock, limits: Limits) -> None:
+    """Ingest (validate, embed in one batch, de-duplicate, score, layer) and hybrid search.
+
+    ``dedupe_threshold`` is the cosine above which a new fact updates the nearest existing
+    fact of the field (with history) instead of adding a row; ``retrieval`` sets ranking.
+    """
+
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        clock: Clock,
+        limits: Limits,
+        retrieval: RetrievalSettings | None = None,
+        dedupe_threshold: float = 0.95,
+    ) -> None:
         self._embedder = embedder
         self._clock = clock
         self._limits = limits
+        self.retrieval = retrieval or RetrievalSettings()
+        self.dedupe_threshold = dedupe_threshold
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
 
     async def _field(self, uow: UnitOfWork, actor: Actor, field_id: str) -> MemoryField:
         field = await uow.fields.get(field_id, user_id=actor.user_id)
@@ -71,6 +101,9 @@ class MemoryService:
             raise BadUserInput(f"unknown memory kind {draft.kind!r}") from None
         source = (draft.source or "api").strip().lower()[:64] or "api"
         now = self._clock.now()
+        importance = score_importance(content)
+        events = kind in (MemoryKind.MESSAGE, MemoryKind.EPISODE)
+        short = events and importance < _LONG_TERM_IMPORTANCE
         return Memory(
             id=new_id(),
             user_id=actor.user_id,
@@ -78,8 +111,8 @@ class MemoryService:
             content=content,
             kind=kind,
             source=source,
-            layer=MemoryLayer.SHORT_TERM if kind is MemoryKind.MESSAGE else MemoryLayer.LONG_TERM,
-            importance=score_importance(content),
+            layer=MemoryLayer.SHORT_TERM if short else MemoryLayer.LONG_TERM,
+            importance=importance,
             tags=check_tags(draft.tags, limits=self._limits),
             metadata=dict(draft.metadata or {}),
             occurred_at=draft.occurred_at or now,
@@ -117,14 +150,48 @@ class MemoryService:
             raise BadUserInput(f"at most {self._limits.max_batch} memories per batch")
         field = await self._field(uow, actor, field_id)
         memories = [self._build(actor, field, draft) for draft in drafts]
-        vectors = await self._embedder.embed([m.content for m in memories])
-        await uow.memories.add_many(list(zip(memories, vectors, strict=True)))
-        await uow.history.add_many(
-            [self._change(actor, m, ChangeKind.ADD, None, m.content) for m in memories]
+        vectors = list(await self._embedder.embed([m.content for m in memories]))
+        results, fresh, merges = await plan_dedupe(
+            uow, field, memories, vectors, threshold=self.dedupe_threshold, kinds=_DEDUPED_KINDS
         )
-        for memory in memories:
+        await uow.memories.add_many(fresh)
+        await uow.history.add_many(
+            [self._change(actor, m, ChangeKind.ADD, None, m.content) for m, _ in fresh]
+        )
+        for memory, _ in fresh:
             uow.record(memory_event(MEMORY_CREATED, memory, at=memory.created_at))
-        return memories
+        for old, new, vector in merges:
+            await uow.memories.update(new, vector)
+            await uow.history.add(
+                self._change(actor, new, ChangeKind.UPDATE, old.content, new.content)
+            )
+            uow.record(memory_event(MEMORY_UPDATED, new, at=new.updated_at))
+        return results
+
+    async def promote(
+        self,
+        *,
+        uow: UnitOfWork,
+        actor: Actor,
+        field_id: str,
+        older_than: timedelta = timedelta(days=7),
+        min_importance: float = 0.5,
+    ) -> int:
+        """Move short-term memories that stayed relevant (old enough, important enough)
+        to the long-term layer; returns how many moved. Run periodically per field."""
+        field = await self._field(uow, actor, field_id)
+        now = self._clock.now()
+        ids = await uow.memory_query.short_term_ids(
+            field_id=field.id,
+            user_id=actor.user_id,
+            occurred_before=now - older_than,
+            min_importance=min_importance,
+        )
+        for memory in await uow.memories.get_many(ids, user_id=actor.user_id):
+            await uow.memories.update(
+                replace(memory, layer=MemoryLayer.LONG_TERM, updated_at=now), None
+            )
+        return len(ids)
 
     async def get(self, *, uow: UnitOfWork, actor: Actor, memory_id: str) -> Memory:
         memory = await uow.memories.get(memory_id, user_id=actor.user_id)
@@ -185,34 +252,45 @@ class MemoryService:
         query: str,
         top_k: int = 10,
         filter: SearchFilter | None = None,
+        settings: RetrievalSettings | None = None,
     ) -> list[MemoryHit]:
+        """Hybrid search (see :mod:`domain.retrieval`); ``settings`` overrides the ranking
+        for one call (benchmarks compare modes with it)."""
         text = require_text(query, name="query", max_chars=self._limits.max_content_chars)
         check_top_k(top_k, limits=self._limits)
         fields = await uow.fields.get_many(field_ids, user_id=actor.user_id)
         if len(fields) != len(set(field_ids)):
             raise NotFound("Memory field not found")
+        chosen = settings or self.retrieval
+        analysis = analyze(text, now=self._clock.now())
+        vector = None
+        if chosen.mode != "lexical":
+            vector = (await self._embedder.embed([text]))[0]
+        # A field whose vectors came from another embedder (re-embedding pending) is
+        # searched lexically only: its vectors are not comparable with this query's.
+        comparable = [f for f in fields if f.embedder == self._embedder.name]
+        others = [f for f in fields if f.embedder != self._embedder.name]
+        retriever = HybridRetriever(chosen)
         flt = filter or SearchFilter()
-        vector = (await self._embedder.embed([text]))[0]
-        scored: dict[str, float] = {}
-        for field in fields:
-            allowed = None
-            if not flt.is_empty:
-                allowed = await uow.memory_query.candidate_ids(
-                    field_id=field.id,
-                    user_id=actor.user_id,
-                    sources=flt.sources,
-                    tags=flt.tags,
-                    occurred_from=flt.occurred_from,
-                    occurred_to=flt.occurred_to,
-                    metadata=flt.metadata,
-                )
-                if not allowed:
-                    continue
-            hits = await uow.vectors.search(
-                field_id=field.id, vector=vector, k=top_k, allowed=allowed
+        hits = await retriever.search(
+            uow=uow,
+            user_id=actor.user_id,
+            fields=comparable,
+            analysis=analysis,
+            vector=vector,
+            flt=flt,
+            top_k=top_k,
+        )
+        if others:
+            lexical = HybridRetriever(replace(chosen, mode="lexical"))
+            hits += await lexical.search(
+                uow=uow,
+                user_id=actor.user_id,
+                fields=others,
+                analysis=analysis,
+                vector=None,
+                flt=flt,
+                top_k=top_k,
             )
-            scored.update(hits)
-        memories = await uow.memories.get_many(list(scored), user_id=actor.user_id)
-        results = [MemoryHit(memory=m, score=scored[m.id]) for m in memories]
-        results.sort(key=lambda hit: hit.score, reverse=True)
-        return results[:top_k]
+            hits.sort(key=lambda hit: -hit.score)
+        return hits[:top_k]

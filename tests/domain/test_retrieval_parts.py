@@ -1,0 +1,69 @@
+"""Pure retrieval parts: fusion, query analysis, time expressions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from domain.fusion import convex, rrf
+from domain.query_analysis import TimeIntent, analyze, content_terms
+from domain.time_parse import parse_time_range
+
+NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
+
+
+def test_rrf_rewards_agreement_and_reports_sources() -> None:
+    fused = rrf(
+        {"dense": [("a", 0.9), ("b", 0.8)], "lexical": [("b", 7.0), ("c", 5.0)]},
+        {"dense": 1.0, "lexical": 1.0},
+    )
+    assert next(h.memory_id for h in fused) == "b"
+    reasons = {h.memory_id: h.reason for h in fused}
+    assert reasons == {"a": "dense", "b": "both", "c": "lexical"}
+
+
+def test_convex_uses_score_magnitudes() -> None:
+    # "a" is a far better dense match than "b"; lexical only weakly prefers "b".
+    fused = convex(
+        {"dense": [("a", 0.9), ("b", 0.3)], "lexical": [("b", 1.0), ("a", 0.9)]},
+        {"dense": 1.0, "lexical": 0.5},
+        dense_floor=0.2,
+    )
+    assert [h.memory_id for h in fused] == ["a", "b"]
+    assert fused[0].score > fused[1].score > 0
+
+
+def test_content_terms_drop_stopwords_and_possessives() -> None:
+    assert content_terms("What did Caroline's sister paint in the park?") == [
+        "caroline",
+        "sister",
+        "paint",
+        "park",
+    ]
+
+
+def test_time_intent_and_ranges() -> None:
+    assert analyze("When did Melanie paint a sunrise?", now=NOW).intent is TimeIntent.WHEN
+    assert analyze("What is my latest job?", now=NOW).intent is TimeIntent.LATEST
+    assert analyze("Where did I first live?", now=NOW).intent is TimeIntent.EARLIEST
+    assert analyze("Favourite colour?", now=NOW).intent is TimeIntent.NONE
+
+    may = parse_time_range("what happened in May 2023?", now=NOW)
+    assert may is not None
+    assert (may.start, may.end) == (
+        datetime(2023, 5, 1, tzinfo=UTC),
+        datetime(2023, 6, 1, tzinfo=UTC),
+    )
+    day = parse_time_range("the 8th of May, 2023", now=NOW)
+    assert day is not None
+    assert day.start == datetime(2023, 5, 8, tzinfo=UTC)
+    assert parse_time_range("on 2023-02-30", now=NOW) is None  # not a date
+    year = parse_time_range("trips in 2022", now=NOW)
+    assert year is not None
+    assert year.contains(datetime(2022, 7, 1, tzinfo=UTC))
+    ago = parse_time_range("two weeks ago", now=NOW)
+    assert ago is not None
+    assert ago.contains(datetime(2024, 6, 1, tzinfo=UTC))
+    yesterday = parse_time_range("what did I eat yesterday", now=NOW)
+    assert yesterday is not None
+    assert yesterday.contains(datetime(2024, 6, 14, 18, tzinfo=UTC))
+    assert yesterday.distance_days(datetime(2024, 6, 10, tzinfo=UTC)) == 4.0

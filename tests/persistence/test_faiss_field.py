@@ -1,0 +1,63 @@
+"""One field's FAISS index: exact and IVF search, filters inside the search, upsert/delete,
+and saving/loading the index file with its id map."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from persistence.faiss_field import FieldIndex
+
+
+def _data(n: int, dim: int = 32, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((20, dim)).astype(np.float32)
+    vectors = centres[rng.integers(0, 20, n)] + 0.3 * rng.standard_normal((n, dim)).astype(
+        np.float32
+    )
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return [str(uuid.uuid4()) for _ in range(n)], vectors.astype(np.float32)
+
+
+def test_ivf_agrees_with_exact_and_filters_inside(tmp_path: Path) -> None:
+    ids, vectors = _data(4000)
+    flat = FieldIndex(32)
+    flat.upsert(ids, vectors)
+    ivf = flat.to_ivf()
+    assert ivf.is_ivf
+    assert ivf.size == flat.size == 4000
+    queries = vectors[:50]
+    exact = flat.search_many(queries, 10)
+    approx = ivf.search_many(queries, 10)
+    recall = np.mean(
+        [
+            len({m for m, _ in a} & {m for m, _ in e}) / 10
+            for a, e in zip(approx, exact, strict=True)
+        ]
+    )
+    assert recall >= 0.9
+    assert approx[0][0][0] == ids[0]  # a stored vector finds itself first
+
+    allowed = ids[100:103]
+    hits = ivf.search_many(queries[:1], 10, allowed)[0]
+    assert {m for m, _ in hits} == set(allowed)  # never short, never outside the filter
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+
+    ivf.delete([ids[0]])
+    ivf.upsert([ids[1]], vectors[:1])  # re-embedding an existing memory replaces its vector
+    top = ivf.search_many(vectors[:1], 2)[0]
+    assert top[0][0] == ids[1]
+    assert ids[0] not in {m for m, _ in ivf.search_many(vectors[:1], 50)[0]}
+
+    path = tmp_path / "field.faiss"
+    ivf.save(path)
+    loaded = FieldIndex.load(path, 32)
+    assert loaded.is_ivf
+    assert loaded.ids == ivf.ids
+    assert loaded.nprobe == ivf.nprobe
+    assert loaded.search_many(queries[:5], 5) == ivf.search_many(queries[:5], 5)
+    with pytest.raises(ValueError, match="dimension"):
+        FieldIndex.load(path, 64)

@@ -1,0 +1,221 @@
+"""The memory engine through the domain services on both backends: hybrid hits with
+reasons, lexical index kept in sync (update, delete, rollback), time cues, neighbour
+expansion, near-duplicate updates with history, layers and promotion."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from domain.entities import Actor, MemoryLayer, Role
+from domain.search import MemoryDraft, MemoryPatchInput, SearchFilter
+from memoria.app import build_runtime
+from memoria.bootstrap import migrate
+from memoria.settings import Settings
+from providers.embedders.hashing import HashingEmbedder
+
+
+@dataclass
+class Engine:
+    runtime: Any
+    actor: Actor
+    field_id: str
+
+    async def add(self, *drafts: MemoryDraft) -> list[Any]:
+        deps = self.runtime.deps
+        async with deps.uow_factory() as uow:
+            added = await deps.memories.add_many(
+                uow=uow, actor=self.actor, field_id=self.field_id, drafts=list(drafts)
+            )
+            await uow.commit()
+        return list(added)
+
+    async def search(self, query: str, top_k: int = 10, **kwargs: Any) -> list[Any]:
+        deps = self.runtime.deps
+        async with deps.uow_factory() as uow:
+            return list(
+                await deps.memories.search(
+                    uow=uow,
+                    actor=self.actor,
+                    field_ids=[self.field_id],
+                    query=query,
+                    top_k=top_k,
+                    **kwargs,
+                )
+            )
+
+    async def lexical(self, word: str) -> list[str]:
+        async with self.runtime.deps.uow_factory() as uow:
+            hits = await uow.lexical.search(field_id=self.field_id, terms=[word], k=10)
+        return [memory_id for memory_id, _ in hits]
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[Engine]:
+    runtime = build_runtime(settings, embedder=HashingEmbedder())
+    await migrate(runtime.db)
+    deps = runtime.deps
+    async with deps.uow_factory() as uow:
+        result = await deps.auth.register(
+            uow=uow, username="alice", email="alice@example.com", password="correct-horse-1"
+        )
+        actor = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
+        field = await deps.fields.create(uow=uow, actor=actor, name="notes")
+        await uow.commit()
+    try:
+        yield Engine(runtime, actor, field.id)
+    finally:
+        await runtime.db.dispose()
+
+
+async def test_hits_carry_score_and_reason(engine: Engine) -> None:
+    await engine.add(
+        MemoryDraft("My sister Anna lives in Lisbon"),
+        MemoryDraft("The zebra at the zoo is called Stripes"),
+        MemoryDraft("I prefer green tea in the morning"),
+    )
+    hits = await engine.search("zebra zoo")
+    assert hits[0].memory.content == "The zebra at the zoo is called Stripes"
+    assert hits[0].reason == "both"
+    assert hits[0].score > 0
+    lexical_only = await engine.search(
+        "zebra", settings=replace(engine.runtime.deps.memories.retrieval, mode="lexical")
+    )
+    assert [(h.memory.content, h.reason) for h in lexical_only] == [
+        ("The zebra at the zoo is called Stripes", "lexical")
+    ]
+    dense_only = await engine.search(
+        "zebra",
+        settings=replace(
+            engine.runtime.deps.memories.retrieval, mode="dense", neighbour_weight=0.0
+        ),
+    )
+    assert {h.reason for h in dense_only} == {"dense"}
+
+
+async def test_lexical_index_follows_updates_deletes_and_rollbacks(engine: Engine) -> None:
+    [memory] = await engine.add(MemoryDraft("We adopted a parrot named Kiwi"))
+    assert await engine.lexical("parrot") == [memory.id]
+    assert await engine.lexical("parrots") == [memory.id]  # stemmed on both backends
+    deps = engine.runtime.deps
+    async with deps.uow_factory() as uow:
+        await deps.memories.update(
+            uow=uow,
+            actor=engine.actor,
+            memory_id=memory.id,
+            patch=MemoryPatchInput(content="We adopted a tortoise named Kiwi"),
+        )
+        await uow.commit()
+    assert await engine.lexical("parrot") == []
+    assert await engine.lexical("tortoise") == [memory.id]
+    async with deps.uow_factory() as uow:  # never committed: nothing may remain
+        await deps.memories.add(
+            uow=uow,
+            actor=engine.actor,
+            field_id=engine.field_id,
+            draft=MemoryDraft("A hamster called Biscuit"),
+        )
+    assert await engine.lexical("hamster") == []
+    async with deps.uow_factory() as uow:
+        await deps.memories.delete(uow=uow, actor=engine.actor, memory_id=memory.id)
+        await uow.commit()
+    assert await engine.lexical("tortoise") == []
+    assert await engine.search("tortoise Kiwi") == []
+
+
+async def test_filters_apply_inside_both_retrievers(engine: Engine) -> None:
+    await engine.add(
+        *[
+            MemoryDraft(f"garden note {i}", source="slack" if i % 7 == 0 else "email")
+            for i in range(30)
+        ]
+    )
+    hits = await engine.search("garden note", top_k=5, filter=SearchFilter(sources=["slack"]))
+    assert len(hits) == 5
+    assert {h.memory.source for h in hits} == {"slack"}
+
+
+async def test_time_cues_rank_by_occurred_at(engine: Engine) -> None:
+    await engine.add(
+        MemoryDraft("I started a new job as a baker", occurred_at=datetime(2019, 3, 1, tzinfo=UTC)),
+        MemoryDraft("I started a new job as a pilot", occurred_at=datetime(2023, 9, 1, tzinfo=UTC)),
+        MemoryDraft("I started a new job as a nurse", occurred_at=datetime(2021, 5, 1, tzinfo=UTC)),
+    )
+    latest = await engine.search("What is my latest new job?")
+    assert latest[0].memory.content.endswith("pilot")
+    first = await engine.search("What was my first new job?")
+    assert first[0].memory.content.endswith("baker")
+    dated = await engine.search("Which new job did I start in May 2021?")
+    assert dated[0].memory.content.endswith("nurse")
+
+
+async def test_neighbour_turns_come_along(engine: Engine) -> None:
+    start = datetime(2023, 5, 8, 13, 0, tzinfo=UTC)
+    turns = [
+        "Alex: the weather is lovely today",
+        "Sam: did you go to the concert on Friday?",
+        "Alex: yes! Coldplay played for three hours",
+        "Sam: I need to buy groceries",
+    ]
+    await engine.add(
+        *[
+            MemoryDraft(t, kind="episode", occurred_at=start + timedelta(minutes=i))
+            for i, t in enumerate(turns)
+        ]
+    )
+    hits = await engine.search("concert Friday", top_k=3)
+    assert hits[0].memory.content == turns[1]
+    by_content = {h.memory.content: h.reason for h in hits}
+    assert by_content.get(turns[2]) == "neighbour"
+
+
+async def test_near_duplicate_fact_updates_with_history(engine: Engine) -> None:
+    [first] = await engine.add(MemoryDraft("I live in Berlin with my cat", tags=["home"]))
+    [again] = await engine.add(
+        MemoryDraft("I live in Berlin with my cat!", tags=["city"], metadata={"k": 1})
+    )
+    assert again.id == first.id
+    assert again.content == "I live in Berlin with my cat!"
+    assert again.tags == ["home", "city"]
+    assert again.layer is MemoryLayer.LONG_TERM
+    assert again.importance > first.importance
+    deps = engine.runtime.deps
+    async with deps.uow_factory() as uow:
+        assert await uow.memories.count(user_id=engine.actor.user_id, field_id=engine.field_id) == 1
+        history = await deps.memories.history(uow=uow, actor=engine.actor, memory_id=first.id)
+    assert [(c.change.value, c.old_content) for c in history] == [
+        ("ADD", None),
+        ("UPDATE", "I live in Berlin with my cat"),
+    ]
+    # Events are not facts: the same words said twice are two memories.
+    said = await engine.add(
+        MemoryDraft("thanks so much!", kind="episode"),
+        MemoryDraft("thanks so much!", kind="episode"),
+    )
+    assert said[0].id != said[1].id
+
+
+async def test_layers_and_promotion(engine: Engine) -> None:
+    old = datetime.now(UTC) - timedelta(days=30)
+    chat, fact = await engine.add(
+        MemoryDraft(
+            "we talked about the weekend plans and the hiking trip", kind="episode", occurred_at=old
+        ),
+        MemoryDraft("My passport number expires in 2031", kind="fact"),
+    )
+    assert chat.layer is MemoryLayer.SHORT_TERM
+    assert fact.layer is MemoryLayer.LONG_TERM
+    deps = engine.runtime.deps
+    async with deps.uow_factory() as uow:
+        moved = await deps.memories.promote(
+            uow=uow, actor=engine.actor, field_id=engine.field_id, min_importance=0.0
+        )
+        await uow.commit()
+    assert moved == 1
+    async with deps.uow_factory() as uow:
+        again = await deps.memories.get(uow=uow, actor=engine.actor, memory_id=chat.id)
+    assert again.layer is MemoryLayer.LONG_TERM

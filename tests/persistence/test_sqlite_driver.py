@@ -1,0 +1,80 @@
+"""The one-round-trip SQLite adapter (persistence/sqlite_driver.py) keeps DBAPI semantics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from persistence.database import Database
+from persistence.sqlite_driver import OneTripConnection
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> Database:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}")
+    async with database.engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"))
+    yield database
+    await database.dispose()
+
+
+async def _driver(conn) -> OneTripConnection:  # type: ignore[no-untyped-def]
+    raw = await conn.get_raw_connection()
+    adapted = raw.dbapi_connection
+    assert isinstance(adapted, OneTripConnection)
+    return adapted
+
+
+async def test_rows_rowcount_and_lastrowid(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        inserted = await conn.execute(text("INSERT INTO t (v) VALUES ('a')"))
+        assert inserted.lastrowid == 1
+        await conn.execute(text("INSERT INTO t (v) VALUES (:v)"), [{"v": "b"}, {"v": "c"}])
+        updated = await conn.execute(text("UPDATE t SET v = 'x' WHERE id > 1"))
+        assert updated.rowcount == 2
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT id, v FROM t ORDER BY id"))).all()
+    assert [tuple(r) for r in rows] == [(1, "a"), (2, "x"), (3, "x")]
+
+
+async def test_rollback_discards_and_commit_keeps(db: Database) -> None:
+    async with db.engine.connect() as conn:
+        await conn.execute(text("INSERT INTO t (v) VALUES ('gone')"))
+        assert (await _driver(conn)).in_transaction
+        await conn.rollback()
+        assert not (await _driver(conn)).in_transaction
+        await conn.execute(text("INSERT INTO t (v) VALUES ('kept')"))
+        await conn.commit()
+    async with db.engine.connect() as conn:
+        values = (await conn.execute(text("SELECT v FROM t"))).scalars().all()
+    assert values == ["kept"]
+
+
+async def test_a_connection_returned_mid_write_is_rolled_back(db: Database) -> None:
+    async with db.engine.connect() as conn:
+        await conn.execute(text("INSERT INTO t (v) VALUES ('abandoned')"))
+        # closed without commit: the pool must really roll back, or SQLite's write lock
+        # would stay taken and the next writer below would fail with "database is locked"
+    async with db.engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t (v) VALUES ('next')"))
+    async with db.engine.connect() as conn:
+        values = (await conn.execute(text("SELECT v FROM t"))).scalars().all()
+    assert values == ["next"]
+
+
+async def test_errors_are_dbapi_errors_and_the_connection_stays_usable(db: Database) -> None:
+    async with db.engine.connect() as conn:
+        await conn.execute(text("INSERT INTO t (id, v) VALUES (7, 'a')"))
+        with pytest.raises(IntegrityError):
+            await conn.execute(text("INSERT INTO t (id, v) VALUES (7, 'b')"))
+        await conn.rollback()
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 0
+
+
+async def test_reads_alone_open_no_transaction(db: Database) -> None:
+    async with db.engine.connect() as conn:
+        await conn.execute(text("SELECT count(*) FROM t"))
+        assert not (await _driver(conn)).in_transaction
