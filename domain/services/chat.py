@@ -1,0 +1,565 @@
+"""The chat turn: memory-augmented replies, streamed, stored, charged and learnt from.
+
+Contract of :meth:`ChatService.stream_reply` (surface-neutral; GraphQL renders it as the
+``chat`` subscription, REST as OpenAI ``chat.completion.chunk`` SSE or Senua's ``/api/chat``):
+
+* Before the first event, input and permission problems are **raised** as domain errors
+  (``BadUserInput``, ``NotFound`` for an unknown/foreign conversation, field or model,
+  ``InsufficientBalance`` for a priced model and no balance, ``RateLimited``). Nothing has
+  been written then, and no upstream call was made. Edges map these to their error dialect
+  (HTTP status, GraphQL error).
+* Otherwise the events are, in order: exactly one :class:`ChatStarted` (the user message is
+  already stored and committed), zero or more :class:`ChatDelta` (text pieces, in order;
+  concatenated they are the reply), then exactly one terminal event:
+  :class:`ChatCompleted` (the stored assistant message, :class:`Usage`, :class:`MemoryUsed`)
+  or :class:`ChatFailed` (``code`` is a domain error code such as ``PROVIDER_UNAVAILABLE`` or
+  ``RATE_LIMITED``; any partial reply was stored with ``incomplete=True`` and charged).
+  Nothing follows the terminal event.
+* The service manages its OWN short units of work through ``uow_factory``: one to validate,
+  store the user message and commit (before the upstream call), one at the end to store the
+  assistant message, the usage record and the charge. No transaction is open while tokens
+  stream, so the caller must not hold one either.
+* If the consumer stops iterating (``aclose()`` or task cancellation, e.g. a client that went
+  away), the upstream request is cancelled at once and the partial reply is stored marked
+  incomplete with its usage; this cleanup is shielded so it completes during cancellation.
+* ``history`` is the caller's prior transcript (OpenAI-style requests carry the whole
+  conversation); when given it is used instead of the stored recent turns. ``options`` pass
+  straight through to the provider.
+* Memory extraction from the exchange runs after the reply in the background and never
+  delays or fails it.
+
+:meth:`ChatService.reply` consumes the stream and returns the :class:`ChatCompleted` (or raises
+the domain error a :class:`ChatFailed` stands for): the non-streaming turn.
+:func:`coalesced` wraps a stream for an edge that sends frames (WebSocket, SSE): deltas that
+pile up behind a slow client are merged instead of queued one frame each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from domain import errors
+from domain.clock import Clock
+from domain.entities import Actor, Conversation, Message, MessageRole, new_id
+from domain.errors import InsufficientBalance, MemoriaError, NotFound, Unauthenticated
+from domain.llm import GenerationOptions, ModelRequest, PromptMessage, UsageRecord
+from domain.policy import Limits, require_text
+from domain.ports import UnitOfWork, UnitOfWorkFactory
+from domain.services.context import ContextBuilder, ContextPack
+from domain.services.conversations import ConversationService, message_event
+from domain.services.importance import score_importance
+from domain.services.llm_admin import LlmAdminService, ResolvedModel
+
+__all__ = [
+    "ChatCompleted",
+    "ChatDelta",
+    "ChatEvent",
+    "ChatFailed",
+    "ChatOptions",
+    "ChatService",
+    "ChatStarted",
+    "HistoryMessage",
+    "MemoryUsed",
+    "Usage",
+    "coalesced",
+]
+
+ChatOptions = GenerationOptions
+"""temperature / top_p / max_tokens / stop / presence & frequency penalties / seed."""
+
+HistoryMessage = PromptMessage
+"""A caller-supplied prior message: ``role`` (system/user/assistant) and ``content``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens of one reply and what it cost (USD micro-units; 0 for unpriced models)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cost_micros: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryUsed:
+    """What retrieval put into the prompt: counts per layer and the memories' sources."""
+
+    short_term: int = 0
+    long_term: int = 0
+    sources: list[str] = field(default_factory=list)  # distinct Memory.source values
+    memory_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatStarted:
+    conversation_id: str
+    user_message_id: str
+    message_id: str  # id the assistant message will be stored under
+    model: str
+    created_at: float  # unix seconds, for OpenAI ``created``
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDelta:
+    text: str
+    index: int  # 0-based position of this piece in the reply
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCompleted:
+    message: Message  # the stored assistant message
+    usage: Usage
+    memory_used: MemoryUsed
+    finish_reason: str = "stop"  # "stop" | "length" (OpenAI vocabulary)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatFailed:
+    code: str
+    message: str
+    partial: Message | None = None  # stored incomplete reply, if any text arrived
+
+
+ChatEvent = ChatStarted | ChatDelta | ChatCompleted | ChatFailed
+
+
+class ReplyObserver(Protocol):
+    """Told about each completed exchange (e.g. memory extraction). Must return at once:
+    slow work belongs in a background task, never in the reply's path."""
+
+    def reply_finished(
+        self,
+        *,
+        actor: Actor,
+        conversation: Conversation,
+        field_id: str | None,
+        user_message: Message,
+        assistant_message: Message,
+    ) -> None: ...
+
+
+_ERRORS: dict[str, type[MemoriaError]] = {
+    cls.code: cls
+    for cls in (
+        errors.BadUserInput,
+        errors.NotFound,
+        errors.Forbidden,
+        errors.Unauthenticated,
+        errors.InsufficientBalance,
+        errors.ProviderUnavailable,
+    )
+}
+
+
+@dataclass(slots=True)
+class _Turn:
+    """State of one turn between the first and the last unit of work."""
+
+    conversation: Conversation
+    user_message: Message
+    resolved: ResolvedModel
+    pack: ContextPack
+    field_id: str | None
+    message_id: str = field(default_factory=new_id)
+    pieces: list[str] = field(default_factory=list)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str = "stop"
+    upstream_started: bool = False
+
+
+class ChatService:
+    """See the module docstring for the streaming contract."""
+
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        conversations: ConversationService,
+        llm: LlmAdminService,
+        context: ContextBuilder,
+        clock: Clock,
+        limits: Limits,
+        observer: ReplyObserver | None = None,
+        default_reply_tokens: int = 1024,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._conversations = conversations
+        self._llm = llm
+        self._context = context
+        self._clock = clock
+        self._limits = limits
+        self._observer = observer
+        self._default_reply_tokens = default_reply_tokens
+
+    async def stream_reply(
+        self,
+        *,
+        actor: Actor,
+        message: str,
+        conversation_id: str | None = None,
+        model: str | None = None,
+        include_memory: bool = True,
+        field_id: str | None = None,
+        history: Sequence[HistoryMessage] | None = None,
+        options: ChatOptions | None = None,
+    ) -> AsyncGenerator[ChatEvent, None]:
+        opts = options or ChatOptions()
+        turn = await self._begin(
+            actor=actor,
+            message=message,
+            conversation_id=conversation_id,
+            model=model,
+            include_memory=include_memory,
+            field_id=field_id,
+            history=history,
+            options=opts,
+        )
+        yield ChatStarted(
+            conversation_id=turn.conversation.id,
+            user_message_id=turn.user_message.id,
+            message_id=turn.message_id,
+            model=turn.resolved.model.name,
+            created_at=time.time(),
+        )
+        request = ModelRequest(
+            model=turn.resolved.model.name,
+            messages=turn.pack.messages,
+            options=opts,
+            memories=turn.pack.memory_texts,
+        )
+        failure: MemoriaError | None = None
+        finished = False
+        upstream = turn.resolved.chat_model.stream(request)
+        try:
+            turn.upstream_started = True
+            try:
+                async for chunk in upstream:
+                    if chunk.prompt_tokens is not None:
+                        turn.prompt_tokens = chunk.prompt_tokens
+                    if chunk.completion_tokens is not None:
+                        turn.completion_tokens = chunk.completion_tokens
+                    if chunk.finish_reason:
+                        turn.finish_reason = chunk.finish_reason
+                    if chunk.text:
+                        turn.pieces.append(chunk.text)
+                        yield ChatDelta(text=chunk.text, index=len(turn.pieces) - 1)
+            except MemoriaError as exc:
+                failure = exc
+            finally:
+                await upstream.aclose()
+            finished = failure is None
+        finally:
+            # Runs on success, failure, aclose() and cancellation alike; shielded so a
+            # client that went away still gets its partial reply stored and charged.
+            outcome = asyncio.ensure_future(self._finish(actor, turn, complete=finished))
+            stored, usage = await asyncio.shield(outcome)
+        if failure is not None:
+            yield ChatFailed(code=failure.code, message=failure.message, partial=stored)
+            return
+        assert stored is not None  # a finished turn always stores its message
+        if self._observer is not None:
+            self._observer.reply_finished(
+                actor=actor,
+                conversation=turn.conversation,
+                field_id=turn.field_id,
+                user_message=turn.user_message,
+                assistant_message=stored,
+            )
+        yield ChatCompleted(
+            message=stored,
+            usage=usage,
+            memory_used=MemoryUsed(
+                short_term=turn.pack.count("working") + turn.pack.count("short_term"),
+                long_term=turn.pack.count("long_term"),
+                sources=turn.pack.sources,
+                memory_ids=turn.pack.memory_ids,
+            ),
+            finish_reason=turn.finish_reason,
+        )
+
+    async def reply(
+        self,
+        *,
+        actor: Actor,
+        message: str,
+        conversation_id: str | None = None,
+        model: str | None = None,
+        include_memory: bool = True,
+        field_id: str | None = None,
+        history: Sequence[HistoryMessage] | None = None,
+        options: ChatOptions | None = None,
+    ) -> ChatCompleted:
+        stream = self.stream_reply(
+            actor=actor,
+            message=message,
+            conversation_id=conversation_id,
+            model=model,
+            include_memory=include_memory,
+            field_id=field_id,
+            history=history,
+            options=options,
+        )
+        async for event in stream:
+            if isinstance(event, ChatCompleted):
+                return event
+            if isinstance(event, ChatFailed):
+                raise _ERRORS.get(event.code, errors.ProviderUnavailable)(event.message)
+        raise errors.ProviderUnavailable("the model ended without a reply")
+
+    async def context(
+        self,
+        *,
+        uow: UnitOfWork,
+        actor: Actor,
+        conversation_id: str,
+        query: str,
+        max_tokens: int = 2000,
+    ) -> ContextPack:
+        """The context a turn on this conversation would get (GraphQL ``context``)."""
+        text = require_text(query, name="query", max_chars=self._limits.max_content_chars)
+        if max_tokens > 1_000_000:
+            raise errors.BadUserInput("maxTokens is too large", details={"field": "maxTokens"})
+        conversation = await self._conversations.get(
+            uow=uow, actor=actor, conversation_id=conversation_id
+        )
+        return await self._context.build(
+            uow=uow,
+            actor=actor,
+            query=text,
+            max_tokens=max_tokens,
+            field_ids=[conversation.field_id] if conversation.field_id else [],
+            conversation_id=conversation.id,
+        )
+
+    async def _begin(
+        self,
+        *,
+        actor: Actor,
+        message: str,
+        conversation_id: str | None,
+        model: str | None,
+        include_memory: bool,
+        field_id: str | None,
+        history: Sequence[HistoryMessage] | None,
+        options: ChatOptions,
+    ) -> _Turn:
+        """First unit of work: validate, check balance, assemble context, store the user
+        message and commit, all before any upstream call."""
+        text = require_text(message, name="message", max_chars=self._limits.max_content_chars)
+        if options.max_tokens is not None and options.max_tokens < 1:
+            raise errors.BadUserInput(
+                "max_tokens must be positive", details={"field": "max_tokens"}
+            )
+        async with self._uow_factory() as uow:
+            # Reads first, writes last: on SQLite the first write takes the process-wide
+            # write lock until commit, so retrieval must not run while holding it.
+            resolved = await self._llm.resolve(uow=uow, actor=actor, model=model)
+            if resolved.charged:
+                await self._check_balance(uow, actor)
+            if (
+                field_id is not None
+                and await uow.fields.get(field_id, user_id=actor.user_id) is None
+            ):
+                raise NotFound("Memory field not found")
+            existing: Conversation | None = None
+            if conversation_id:
+                existing = await self._conversations.get(
+                    uow=uow, actor=actor, conversation_id=conversation_id
+                )
+            fid = field_id or (existing.field_id if existing else None)
+            window = resolved.model.context_window
+            reserve = min(options.max_tokens or self._default_reply_tokens, window // 2)
+            pack = await self._context.build(
+                uow=uow,
+                actor=actor,
+                query=text,
+                max_tokens=window - reserve,
+                field_ids=[fid] if fid else [],
+                conversation_id=existing.id if existing else None,
+                history=history,
+                include_memory=include_memory,
+            )
+            conversation, user_message = await self._store_user_message(
+                uow, actor, existing, text, field_id
+            )
+            await uow.commit()
+        return _Turn(conversation, user_message, resolved, pack, fid)
+
+    async def _store_user_message(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        existing: Conversation | None,
+        text: str,
+        field_id: str | None,
+    ) -> tuple[Conversation, Message]:
+        """The turn's writes, as few statements as possible: on SQLite they run under the
+        process-wide write lock, and under load every statement costs an event-loop round
+        trip to the driver thread, so each one lengthens the queue of turns waiting to
+        start. The conversation and field were checked above, so nothing is re-read (what
+        ``ConversationService.create``/``add_message`` would do); a new conversation is
+        inserted already counting its first message instead of inserted, then updated."""
+        now = self._clock.now()
+        if existing is None:
+            conversation = Conversation(
+                id=new_id(),
+                user_id=actor.user_id,
+                title=_title(text),
+                description="",
+                tags=[],
+                field_id=field_id,
+                created_at=now,
+                last_activity_at=now,
+                message_count=1,
+            )
+            await uow.conversations.add(conversation)
+        else:
+            conversation = existing
+            await uow.conversations.touch(conversation.id, at=now, added_messages=1)
+        message = Message(
+            id=new_id(),
+            conversation_id=conversation.id,
+            user_id=actor.user_id,
+            role=MessageRole.USER,
+            content=text,
+            tags=[],
+            importance=score_importance(text),
+            created_at=now,
+        )
+        await uow.messages.add(message)
+        uow.record(message_event(message))
+        return conversation, message
+
+    async def _check_balance(self, uow: UnitOfWork, actor: Actor) -> None:
+        user = await uow.users.get(actor.user_id)
+        if user is None:
+            raise Unauthenticated("user no longer exists")
+        if user.balance_micros <= 0:
+            raise InsufficientBalance(
+                "Insufficient balance for this model",
+                details={"balance_micros": user.balance_micros},
+            )
+
+    async def _finish(
+        self, actor: Actor, turn: _Turn, *, complete: bool
+    ) -> tuple[Message | None, Usage]:
+        """Last unit of work: the assistant message (incomplete if cut), usage and charge."""
+        text = "".join(turn.pieces)
+        counter = self._context.counter
+        if turn.pieces or complete:
+            prompt = turn.prompt_tokens if turn.prompt_tokens is not None else turn.pack.tokens
+            completion = (
+                turn.completion_tokens
+                if turn.completion_tokens is not None
+                else counter.count(text)
+            )
+        else:
+            prompt = completion = 0  # nothing came back: the provider charged nothing either
+        cost = turn.resolved.model.cost_micros(prompt, completion) if turn.resolved.charged else 0
+        usage = Usage(prompt_tokens=prompt, completion_tokens=completion, cost_micros=cost)
+        now = self._clock.now()
+        stored: Message | None = None
+        async with self._uow_factory() as uow:
+            if text or complete:
+                stored = Message(
+                    id=turn.message_id,
+                    conversation_id=turn.conversation.id,
+                    user_id=actor.user_id,
+                    role=MessageRole.ASSISTANT,
+                    content=text,
+                    tags=[],
+                    importance=score_importance(text) if text else 0.0,
+                    created_at=now,
+                    model=turn.resolved.model.name,
+                    prompt_tokens=prompt,
+                    completion_tokens=completion,
+                    incomplete=not complete,
+                )
+                await uow.messages.add(stored)
+                await uow.conversations.touch(turn.conversation.id, at=now, added_messages=1)
+                uow.record(message_event(stored))
+            if prompt or completion:
+                await uow.spend.add_usage(
+                    UsageRecord(
+                        id=new_id(),
+                        user_id=actor.user_id,
+                        conversation_id=turn.conversation.id,
+                        message_id=turn.message_id,
+                        model=turn.resolved.model.name,
+                        prompt_tokens=prompt,
+                        completion_tokens=completion,
+                        cost_micros=cost,
+                        incomplete=not complete,
+                        created_at=now,
+                    )
+                )
+            if cost:
+                await uow.spend.charge(user_id=actor.user_id, micros=cost)
+            await uow.commit()
+        return stored, usage
+
+
+def _title(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 60 else line[:57].rstrip() + "..."
+
+
+async def coalesced(
+    events: AsyncIterator[ChatEvent], *, max_chars: int = 8192
+) -> AsyncIterator[ChatEvent]:
+    """Relay ``events`` from a task of their own, merging the deltas that pile up while the
+    consumer is busy (a slow client, a loaded server) into one delta: the text is the same,
+    in the same order, in fewer and larger frames, so a stream never falls behind by the
+    per-frame cost. With a fast consumer nothing is merged. A merged delta keeps the
+    ``index`` of its first piece. Errors raised by ``events`` are re-raised here; closing this
+    generator cancels the task, which closes the turn (partial reply stored) at once."""
+    pending: deque[ChatEvent | BaseException | None] = deque()
+    wake = asyncio.Event()
+
+    async def pump() -> None:
+        try:
+            async for event in events:
+                pending.append(event)
+                wake.set()
+        except Exception as exc:  # noqa: BLE001  # handed on: the consumer raises it in its task
+            pending.append(exc)
+        pending.append(None)
+        wake.set()
+
+    task = asyncio.get_running_loop().create_task(pump())
+    try:
+        while True:
+            if not pending:
+                wake.clear()
+                await wake.wait()
+                continue
+            item = pending.popleft()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, ChatDelta) and pending and isinstance(pending[0], ChatDelta):
+                parts, size = [item.text], len(item.text)
+                while pending and isinstance(pending[0], ChatDelta) and size < max_chars:
+                    piece = pending.popleft()
+                    assert isinstance(piece, ChatDelta)
+                    parts.append(piece.text)
+                    size += len(piece.text)
+                item = ChatDelta(text="".join(parts), index=item.index)
+            yield item
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

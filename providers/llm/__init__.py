@@ -1,0 +1,1 @@
+"""LLM chat model adapters behind ``domain.llm.ChatModel``."""

@@ -1,0 +1,57 @@
+"""Builds chat model adapters for provider endpoints, sharing one HTTP client pool."""
+
+from __future__ import annotations
+
+import httpx
+
+from domain.llm import ChatModel, ProviderEndpoint
+from providers.llm.anthropic import AnthropicChatModel
+from providers.llm.extractive import ExtractiveChatModel
+from providers.llm.http_base import HttpSettings
+from providers.llm.openai_compat import OpenAICompatibleChatModel
+
+
+class HttpChatModelFactory:
+    """Adapters are cheap; the pooled ``httpx.AsyncClient`` is shared by all of them."""
+
+    def __init__(self, settings: HttpSettings | None = None) -> None:
+        self.settings = settings or HttpSettings()
+        self._client: httpx.AsyncClient | None = None
+        self._extractive = ExtractiveChatModel()
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            s = self.settings
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(
+                    connect=s.connect_timeout, read=s.read_timeout, write=30.0, pool=30.0
+                ),
+                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+                trust_env=False,  # never route provider calls through ambient proxies
+            )
+        return self._client
+
+    def for_endpoint(self, endpoint: ProviderEndpoint) -> ChatModel:
+        if endpoint.kind == "extractive":
+            return self._extractive
+        if endpoint.kind == "anthropic":
+            return AnthropicChatModel(
+                self.client,
+                endpoint=endpoint.api_endpoint,
+                api_key=endpoint.api_key,
+                settings=self.settings,
+            )
+        if not endpoint.api_endpoint:
+            raise ValueError(f"{endpoint.kind} provider needs an api_endpoint")
+        return OpenAICompatibleChatModel(
+            self.client,
+            endpoint=endpoint.api_endpoint,
+            api_key=endpoint.api_key,
+            settings=self.settings,
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
