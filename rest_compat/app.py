@@ -1,0 +1,53 @@
+"""Assembles every family's endpoints into Starlette routes (mounted by ``memoria.app``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from starlette.routing import BaseRoute
+
+from domain.policy import Limits
+from domain.services.registry import Services
+from rest_compat import (
+    chat_api,
+    chat_routes,
+    ext_routes,
+    llm_routes,
+    memorykit,
+    openai_chat,
+    sentech,
+    senua,
+)
+from rest_compat.dialects import SENUA
+from rest_compat.endpoint import Endpoint, RestConfig
+from rest_compat.openapi import docs_endpoints
+from rest_compat.pipeline import Pipeline
+
+EndpointFactory = Callable[[Limits], list[Endpoint]]
+
+# Each family contributes ``endpoints(limits) -> list[Endpoint]``; add new ones here.
+FAMILIES: tuple[EndpointFactory, ...] = (
+    sentech.endpoints,
+    senua.endpoints,
+    memorykit.endpoints,
+    chat_api.endpoints,
+    openai_chat.endpoints,
+    chat_routes.endpoints,
+    llm_routes.endpoints,
+    ext_routes.endpoints,  # patterns, webhooks, data sources (issue 5)
+)
+
+
+def all_endpoints(
+    services: Services, config: RestConfig, families: Sequence[EndpointFactory] = FAMILIES
+) -> list[Endpoint]:
+    endpoints = [e for family in families for e in family(services.limits)]
+    # The docs endpoints document themselves as well, so they see the final list.
+    endpoints.extend(docs_endpoints(endpoints, config, SENUA))
+    return endpoints
+
+
+def rest_routes(services: Services, config: RestConfig | None = None) -> list[BaseRoute]:
+    config = config or RestConfig(version=services.version)
+    pipeline = Pipeline(services, config)
+    return list(pipeline.routes(all_endpoints(services, config)))
