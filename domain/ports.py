@@ -12,6 +12,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
+from domain.blobs import BlobRepository
 from domain.entities import (
     ApiKey,
     Attachment,
@@ -23,6 +24,15 @@ from domain.entities import (
     User,
 )
 from domain.events import DomainEvent
+from domain.llm import LlmCatalogRepository, SpendRepository
+from domain.mfa import MfaRepository
+from domain.ports_ext import (
+    PatternRepository,
+    SourceRepository,
+    StatsQuery,
+    WebhookRepository,
+)
+from domain.usage import UsageReader
 
 Vector = Sequence[float]
 
@@ -132,6 +142,28 @@ class VectorIndex(Protocol):
         allowed: Sequence[str] | None = None,
     ) -> list[tuple[str, float]]: ...
 
+    async def nearest(
+        self, *, field_id: str, vectors: Sequence[Vector], k: int
+    ) -> list[list[tuple[str, float]]]:
+        """Unfiltered top-``k`` for each of several vectors (near-duplicate checks)."""
+        ...
+
+
+class LexicalIndex(Protocol):
+    """Keyword search over one field's memory texts (SQLite FTS5 BM25 / PostgreSQL
+    full-text). ``terms`` are already-normalised content words, matched with OR; scores are
+    higher-is-better and comparable only within one result list. ``allowed`` filters inside
+    the search, as for :class:`VectorIndex`."""
+
+    async def search(
+        self,
+        *,
+        field_id: str,
+        terms: Sequence[str],
+        k: int,
+        allowed: Sequence[str] | None = None,
+    ) -> list[tuple[str, float]]: ...
+
 
 class ConversationRepository(Protocol):
     async def add(self, conversation: Conversation) -> None: ...
@@ -182,6 +214,19 @@ class MemoryQuery(Protocol):
         metadata: dict[str, object] | None = None,
     ) -> list[str]: ...
 
+    async def neighbours(
+        self, *, field_id: str, user_id: str, memory_ids: Sequence[str], max_gap_seconds: float
+    ) -> dict[str, list[str]]:
+        """For each conversation turn (episode or message), the turns just before and after
+        it in ``occurred_at`` order in the same field, if within ``max_gap_seconds``."""
+        ...
+
+    async def short_term_ids(
+        self, *, field_id: str, user_id: str, occurred_before: datetime, min_importance: float
+    ) -> list[str]:
+        """Short-term memories old and important enough to be promoted to long-term."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One transaction over all repositories. The edge calls ``commit``; leaving without
@@ -193,10 +238,20 @@ class UnitOfWork(Protocol):
     memories: MemoryRepository
     history: MemoryHistoryRepository
     vectors: VectorIndex
+    lexical: LexicalIndex
     memory_query: MemoryQuery
     conversations: ConversationRepository
     messages: MessageRepository
     attachments: AttachmentRepository
+    patterns: PatternRepository
+    webhooks: WebhookRepository
+    sources: SourceRepository
+    stats: StatsQuery
+    llm: LlmCatalogRepository
+    spend: SpendRepository
+    usage: UsageReader  # quota counts (REST compatibility, issue 4)
+    mfa: MfaRepository  # TOTP enrolment and replay protection (issue 4)
+    blobs: BlobRepository  # uploaded attachment bytes (issue 4)
 
     def record(self, event: DomainEvent) -> None:
         """Queue an event; it is delivered only if this unit of work commits."""

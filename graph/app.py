@@ -10,9 +10,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+)
 
-from graph.context import GraphDeps
+from domain.errors import Unauthenticated
+from graph.context import GraphDeps, bearer_token
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_URL = "/static/graphiql"
@@ -54,7 +60,11 @@ class MemoriaGraphQL(GraphQL[dict[str, Any], None]):
         super().__init__(
             schema,
             graphql_ide="graphiql" if ide else None,
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            subscription_protocols=(
+                GRAPHQL_TRANSPORT_WS_PROTOCOL,
+                GRAPHQL_WS_PROTOCOL,
+                GRAPHQL_SSE_PROTOCOL,  # subscriptions over POST with Accept: text/event-stream
+            ),
             multipart_uploads_enabled=False,
         )
         self.deps = deps
@@ -63,6 +73,22 @@ class MemoriaGraphQL(GraphQL[dict[str, Any], None]):
         self, request: Request | WebSocket, response: Response | WebSocket | None
     ) -> dict[str, Any]:
         return {"deps": self.deps, "request": request, "response": response}
+
+    async def on_ws_connect(self, context: dict[str, Any]) -> None:
+        """A token in ``connection_init`` must be valid: a bad one closes the socket (4403 on
+        graphql-transport-ws; legacy graphql-ws answers ``connection_error``). No token is
+        allowed here; operations that need a user then fail with UNAUTHENTICATED. The check
+        runs in its own short unit of work, so nothing stays open for the connection."""
+        token = bearer_token(context)
+        if token is None:
+            return None
+        try:
+            async with self.deps.uow_factory() as uow:
+                # Kept for the connection's operations: a socket is authenticated once.
+                context["ws_actor"] = await self.deps.auth.authenticate(uow=uow, token=token)
+        except Unauthenticated as exc:
+            raise ConnectionRejectionError({"message": exc.message}) from None
+        return None
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(_GRAPHIQL_HTML.format(static=STATIC_URL))

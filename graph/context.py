@@ -6,6 +6,7 @@ DataLoaders, so a loader never serves stale data across operations.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,6 +47,9 @@ class OperationContext:
         self.base = base
         self.token = bearer_token(base)
         self._uow: UnitOfWork | None = None
+        # Root fields resolve concurrently: without this, two could each open a unit of
+        # work and one would leak its connection.
+        self._uow_lock = asyncio.Lock()
         self._actor: Actor | None = None
         self.field_loader: DataLoader[str, MemoryField | None] = DataLoader(self._load_fields)
         self.attachment_loader: DataLoader[str, list[Attachment]] = DataLoader(
@@ -54,8 +58,10 @@ class OperationContext:
 
     async def uow(self) -> UnitOfWork:
         if self._uow is None:
-            uow = self.deps.uow_factory()
-            self._uow = await uow.__aenter__()
+            async with self._uow_lock:
+                if self._uow is None:
+                    uow = self.deps.uow_factory()
+                    self._uow = await uow.__aenter__()
         return self._uow
 
     async def actor(self) -> Actor:

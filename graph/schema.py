@@ -6,17 +6,21 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 
+from graph.chat import ChatMutation, ChatQuery, ChatSubscription
+from graph.executor import EventStableExecutor
+from graph.ext import ExtMutation, ExtQuery
 from graph.extensions import ErrorCodes, OperationScope
+from graph.limits import OperationLimits
+from graph.mfa import MfaMutation
 from graph.mutations import Mutation as CoreMutation
 from graph.queries import Query as CoreQuery
 
 # Each capability contributes its own root types; they are merged into one schema here.
-QUERIES: tuple[type, ...] = (CoreQuery,)
-MUTATIONS: tuple[type, ...] = (CoreMutation,)
-SUBSCRIPTIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (CoreQuery, ChatQuery, ExtQuery)
+MUTATIONS: tuple[type, ...] = (CoreMutation, ChatMutation, MfaMutation, ExtMutation)
+SUBSCRIPTIONS: tuple[type, ...] = (ChatSubscription,)
 
 
 class MemoriaSchema(strawberry.Schema):
@@ -31,11 +35,12 @@ def build_schema() -> strawberry.Schema:
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
         subscription=merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None,
+        execution_context_class=EventStableExecutor,  # cheap per-event subscription execution
         extensions=[
             ErrorCodes,
-            lambda: QueryDepthLimiter(max_depth=12),
-            lambda: MaxAliasesLimiter(max_alias_count=30),
-            lambda: MaxTokensLimiter(max_token_count=4000),
+            # Depth/alias/token limits with rules built once, so parsing and validation
+            # are cached (bounded) instead of redone for every operation.
+            OperationLimits,
             OperationScope,
         ],
     )

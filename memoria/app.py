@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ from graph.app import STATIC_DIR, STATIC_URL, MemoriaGraphQL
 from graph.schema import build_schema
 from memoria import __version__
 from memoria.bootstrap import Secrets, ensure_admin, load_secrets, migrate
+from memoria.chat_wiring import ChatParts, build_chat_services
+from memoria.ext_wiring import ExtParts, build_ext_services
+from memoria.rest_wiring import build_rest_routes, build_rest_services
 from memoria.settings import Settings
 from persistence.database import Database
 from providers.security import Argon2PasswordHasher, JwtTokenIssuer
@@ -51,18 +55,29 @@ class Runtime:
     secrets: Secrets
     deps: Services
     generated_admin_password: str | None = None
+    chat: ChatParts | None = None
+    ext: ExtParts | None = None
 
 
 def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
     secrets = load_secrets(settings)
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, index_dir=settings.data_dir / "vectors")
     clock = SystemClock()
     embedder = embedder or make_embedder(settings)
+    conversations = ConversationService(clock=clock, limits=settings.limits)
+    rest = build_rest_services(
+        settings,
+        db=db,
+        clock=clock,
+        encryption_key=secrets.encryption_key,
+        conversations=conversations,
+    )
     auth = AuthService(
         hasher=Argon2PasswordHasher(fast=settings.fast_password_hashing),
         tokens=JwtTokenIssuer(secrets.jwt_secret, ttl_seconds=settings.jwt_ttl_seconds),
         clock=clock,
         limits=settings.limits,
+        mfa=rest.mfa,
     )
 
     async def health() -> Mapping[str, Any]:
@@ -78,12 +93,31 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         auth=auth,
         fields=FieldService(embedder=embedder, clock=clock, limits=settings.limits),
         memories=MemoryService(embedder=embedder, clock=clock, limits=settings.limits),
-        conversations=ConversationService(clock=clock, limits=settings.limits),
+        conversations=conversations,
         limits=settings.limits,
         health=health,
         version=__version__,
+        **rest.registry_fields(),
     )
-    return Runtime(settings=settings, db=db, secrets=secrets, deps=deps)
+    ext = build_ext_services(
+        settings,
+        db=db,
+        clock=clock,
+        deps=deps,
+        embedder=embedder,
+        encryption_key=secrets.encryption_key,
+        state_key=secrets.jwt_secret.encode(),
+    )
+    chat = build_chat_services(
+        settings,
+        db=db,
+        clock=clock,
+        deps=deps,
+        encryption_key=secrets.encryption_key,
+        patterns=ext.procedural,
+    )
+    deps = dataclasses.replace(deps, **chat.registry_fields(), **ext.registry_fields())
+    return Runtime(settings=settings, db=db, secrets=secrets, deps=deps, chat=chat, ext=ext)
 
 
 def build_app(settings: Settings, *, embedder: Embedder | None = None) -> Starlette:
@@ -103,9 +137,15 @@ def build_app(settings: Settings, *, embedder: Embedder | None = None) -> Starle
                 f"{runtime.generated_admin_password}",
                 flush=True,
             )
+        if runtime.ext is not None:
+            await runtime.ext.start()  # background webhook, sync and pattern workers
         try:
             yield
         finally:
+            if runtime.ext is not None:
+                await runtime.ext.aclose()
+            if runtime.chat is not None:
+                await runtime.chat.aclose()
             await runtime.db.dispose()
 
     async def health(_request: Request) -> Response:
@@ -123,6 +163,7 @@ def build_app(settings: Settings, *, embedder: Embedder | None = None) -> Starle
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Mount(STATIC_URL, app=StaticFiles(directory=STATIC_DIR), name="graphiql-static"),
+            *build_rest_routes(settings, runtime.deps),
         ],
         lifespan=lifespan,
     )

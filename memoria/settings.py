@@ -8,6 +8,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from domain.policy import Limits
+from domain.rate_policy import RateLimitPolicy
+from memoria.ext_settings import ExtSettings
+from memoria.rest_settings import rest_values_from_env
 
 ENVIRONMENTS = ("development", "test", "production")
 EMBEDDERS = ("minilm", "hashing")
@@ -34,6 +37,18 @@ class Settings:
     graphiql: bool = True
     fast_password_hashing: bool = False
     limits: Limits = field(default_factory=Limits)
+    # Chat (issue 3): default model name (None: first catalog model, else built-in extractive).
+    default_model: str | None = None
+    llm_connect_timeout_seconds: float = 5.0
+    llm_read_timeout_seconds: float = 60.0  # longest silence allowed mid-stream
+    llm_retry_pause_seconds: float = 0.5
+    extraction_interval_seconds: float = 60.0  # at most one LLM extraction per user per interval
+    # REST edge (issue 4): rate limits, tiers and quotas; request-size limits.
+    rate_limits: RateLimitPolicy = field(default_factory=RateLimitPolicy)
+    max_request_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 10 * 1024 * 1024
+    # Patterns, webhooks, data sources (issue 5).
+    ext: ExtSettings = field(default_factory=ExtSettings)
 
     @property
     def resolved_database_url(self) -> str:
@@ -57,6 +72,10 @@ class Settings:
             raise SettingsError("port must be between 0 and 65535")
         if self.jwt_ttl_seconds < 60:
             raise SettingsError("MEMORIA_JWT_TTL_SECONDS must be at least 60")
+        if self.max_request_bytes < 1024 or self.max_upload_bytes < 1024:
+            raise SettingsError("request and upload size limits must be at least 1024 bytes")
+        if self.llm_read_timeout_seconds <= 0 or self.llm_connect_timeout_seconds <= 0:
+            raise SettingsError("LLM timeouts must be positive")
         if self.limits.max_content_chars < 1:
             raise SettingsError("MEMORIA_MAX_CONTENT_CHARS must be positive")
         url = self.resolved_database_url
@@ -99,6 +118,10 @@ class Settings:
                 "jwt_ttl_seconds": int(source.get("MEMORIA_JWT_TTL_SECONDS", "86400")),
                 "graphiql": flag("MEMORIA_GRAPHIQL", True),
                 "limits": limits,
+                "default_model": source.get("MEMORIA_DEFAULT_MODEL") or None,
+                "llm_read_timeout_seconds": float(source.get("MEMORIA_LLM_TIMEOUT_SECONDS", "60")),
+                **rest_values_from_env(source),
+                "ext": ExtSettings.from_env(source),
             }
         except ValueError as exc:
             raise SettingsError(f"invalid number in settings: {exc}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -11,8 +12,9 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from domain.events import DomainEvent
-from domain.ports import VectorIndex
+from domain.ports import LexicalIndex, VectorIndex
 from persistence.faiss_index import FaissStore, FaissVectorIndex
+from persistence.lexical_index import PgLexicalIndex, SqliteLexicalIndex
 from persistence.pgvector_index import PgVectorIndex
 from persistence.repositories.conversations import (
     SqlAttachmentRepository,
@@ -20,13 +22,24 @@ from persistence.repositories.conversations import (
     SqlMessageRepository,
 )
 from persistence.repositories.fields import SqlMemoryFieldRepository
+from persistence.repositories.llm import SqlLlmCatalogRepository, SqlSpendRepository
 from persistence.repositories.memories import (
     SqlMemoryHistoryRepository,
     SqlMemoryRepository,
     VectorJournal,
 )
+from persistence.repositories.patterns import SqlPatternRepository
+from persistence.repositories.rest_support import (
+    SqlBlobRepository,
+    SqlMfaRepository,
+    SqlUsageReader,
+)
+from persistence.repositories.sources import SqlSourceRepository
+from persistence.repositories.stats import SqlStatsQuery
 from persistence.repositories.users import SqlApiKeyRepository, SqlUserRepository
+from persistence.repositories.webhooks import SqlWebhookRepository
 from persistence.session import Transaction
+from persistence.sqlite_driver import one_trip_dbapi
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -42,18 +55,24 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 class Database:
     """Owns the engine and, in embedded mode, the FAISS store; hands out units of work."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, index_dir: Path | None = None) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        elif url.startswith("sqlite+aiosqlite"):
+            # One driver-thread round trip per statement (see persistence/sqlite_driver.py).
+            kwargs.update(module=one_trip_dbapi())
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         # SQLite has one writer: serialising writers in-process avoids SQLITE_BUSY retries.
         self.write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
-        self.faiss: FaissStore | None = FaissStore(self.engine) if self.is_sqlite else None
+        # Vector index files (embedded mode) are a cache of the database, kept in index_dir.
+        self.faiss: FaissStore | None = (
+            FaissStore(self.engine, index_dir) if self.is_sqlite else None
+        )
         # Run inside the transaction just before commit (e.g. the webhook outbox writer).
         self.before_commit: list[Callable[[Transaction, list[DomainEvent]], Awaitable[None]]] = []
         # Run after a successful commit (e.g. the in-process event bus for subscriptions).
@@ -72,6 +91,8 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        if self.faiss is not None:
+            await self.faiss.close()
         await self.engine.dispose()
 
 
@@ -101,8 +122,22 @@ class SqlUnitOfWork:
         self.conversations = SqlConversationRepository(tx)
         self.messages = SqlMessageRepository(tx)
         self.attachments = SqlAttachmentRepository(tx)
+        # Patterns, webhooks, data sources, statistics (issue 5).
+        self.patterns = SqlPatternRepository(tx)
+        self.webhooks = SqlWebhookRepository(tx)
+        self.sources = SqlSourceRepository(tx)
+        self.stats = SqlStatsQuery(tx)
+        self.llm = SqlLlmCatalogRepository(tx)
+        self.spend = SqlSpendRepository(tx)
+        # REST compatibility (issue 4): quota counts, TOTP state, uploaded bytes.
+        self.usage = SqlUsageReader(tx)
+        self.mfa = SqlMfaRepository(tx)
+        self.blobs = SqlBlobRepository(tx)
         self.vectors: VectorIndex = (
             FaissVectorIndex(self._db.faiss) if self._db.faiss is not None else PgVectorIndex(tx)
+        )
+        self.lexical: LexicalIndex = (
+            SqliteLexicalIndex(tx) if self._db.is_sqlite else PgLexicalIndex(tx)
         )
         return self
 

@@ -36,7 +36,7 @@ class NewApiKey:
 class MfaCheck:
     """Hook for TOTP verification; the default refuses users who enabled MFA without a code."""
 
-    def verify(self, user: User, code: str | None) -> None:
+    async def verify(self, *, uow: UnitOfWork, user: User, code: str | None) -> None:
         if user.mfa_secret_encrypted is not None and not code:
             raise Unauthenticated("MFA code required", details={"reason": "mfa_required"})
 
@@ -97,7 +97,7 @@ class AuthService:
         valid = self._hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
         if user is None or not valid or user.disabled:
             raise Unauthenticated("invalid username or password")
-        self._mfa.verify(user, mfa_code)
+        await self._mfa.verify(uow=uow, user=user, code=mfa_code)
         token, ttl = self._tokens.issue(user_id=user.id, role=user.role.value)
         return AuthResult(access_token=token, expires_in=ttl, user=user)
 

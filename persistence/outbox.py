@@ -1,0 +1,45 @@
+"""The webhook outbox writer: a ``Database.before_commit`` hook.
+
+It runs inside the transaction that made the change, so a delivery row exists exactly when
+the change committed — never for a rolled-back change, never missing for a committed one.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from domain.entities import new_id
+from domain.events import DomainEvent
+from domain.webhooks import WEBHOOK_EVENTS, DeliveryStatus
+from persistence.session import Transaction
+from persistence.tables_ext import webhook_deliveries, webhooks
+
+
+async def write_outbox(tx: Transaction, events: list[DomainEvent]) -> None:
+    relevant = [e for e in events if e.name in WEBHOOK_EVENTS]
+    if not relevant:
+        return
+    users = {e.user_id for e in relevant}
+    stmt = select(webhooks.c.id, webhooks.c.user_id, webhooks.c.events).where(
+        webhooks.c.user_id.in_(users), webhooks.c.active.is_(True)
+    )
+    subscriptions = list(await tx.read(stmt))
+    rows = [
+        {
+            "id": new_id(),
+            "webhook_id": hook.id,
+            "user_id": event.user_id,
+            "event_id": event.id,
+            "event": event.name,
+            "payload": event.payload,
+            "status": DeliveryStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": event.at,
+            "created_at": event.at,
+        }
+        for event in relevant
+        for hook in subscriptions
+        if hook.user_id == event.user_id and event.name in (hook.events or [])
+    ]
+    if rows:
+        await tx.write(webhook_deliveries.insert(), rows)

@@ -1,0 +1,1 @@
+"""Outbound webhook delivery: signing, the HTTP sender and the SSRF guard."""
