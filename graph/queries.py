@@ -37,18 +37,18 @@ class Query:
     @strawberry.field
     async def memory_field(self, info: Info[Any, Any], id: strawberry.ID) -> MemoryField | None:
         scope = ctx(info)
-        field = await scope.deps.fields.find(
+        field = await scope.deps.fields.get(
             uow=await scope.uow(), actor=await scope.actor(), field_id=str(id)
         )
-        return MemoryField.of(field) if field else None
+        return MemoryField.of(field)
 
     @strawberry.field
     async def memory(self, info: Info[Any, Any], id: strawberry.ID) -> Memory | None:
         scope = ctx(info)
-        memory = await (await scope.uow()).memories.get(
-            str(id), user_id=(await scope.actor()).user_id
+        memory = await scope.deps.memories.get(
+            uow=await scope.uow(), actor=await scope.actor(), memory_id=str(id)
         )
-        return Memory.of(memory) if memory else None
+        return Memory.of(memory)
 
     @strawberry.field
     async def memory_history(self, info: Info[Any, Any], id: strawberry.ID) -> list[MemoryChange]:
@@ -111,10 +111,10 @@ class Query:
     @strawberry.field
     async def conversation(self, info: Info[Any, Any], id: strawberry.ID) -> Conversation | None:
         scope = ctx(info)
-        found = await (await scope.uow()).conversations.get(
-            str(id), user_id=(await scope.actor()).user_id
+        found = await scope.deps.conversations.get(
+            uow=await scope.uow(), actor=await scope.actor(), conversation_id=str(id)
         )
-        return Conversation.of(found) if found else None
+        return Conversation.of(found)
 
     @strawberry.field
     async def health(self, info: Info[Any, Any]) -> Health:

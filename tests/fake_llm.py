@@ -39,6 +39,12 @@ class BrokenStream(Exception):
     """Raised inside the streaming body: uvicorn drops the connection mid-response."""
 
 
+def _is_extraction(body: dict[str, Any]) -> bool:
+    messages = body.get("messages") or [{}]
+    first = body.get("system") or messages[0].get("content") or ""
+    return isinstance(first, str) and first.startswith("Extract durable facts")
+
+
 @dataclass
 class FakeLLM:
     replies: list[Reply] = field(default_factory=lambda: [Reply()])
@@ -60,8 +66,14 @@ class FakeLLM:
     def _next(self) -> Reply:
         return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
 
+    @property
+    def turns(self) -> list[dict[str, Any]]:
+        """The chat-turn requests, without the background fact-extraction calls that the
+        server makes after a reply (they may land between two turns)."""
+        return [body for body in self.requests if not _is_extraction(body)]
+
     def prompt_text(self, index: int = -1) -> str:
-        body = self.requests[index]
+        body = self.turns[index]
         parts = [m["content"] for m in body.get("messages", [])]
         if body.get("system"):
             parts.insert(0, body["system"])

@@ -36,9 +36,6 @@ class FieldService:
             raise NotFound("Memory field not found")
         return field
 
-    async def find(self, *, uow: UnitOfWork, actor: Actor, field_id: str) -> MemoryField | None:
-        return await uow.fields.get(field_id, user_id=actor.user_id)
-
     async def list(self, *, uow: UnitOfWork, actor: Actor) -> list[MemoryField]:
         return await uow.fields.list(user_id=actor.user_id)
 

@@ -78,7 +78,7 @@ async def test_stored_memory_reaches_upstream_prompt_and_turn_is_stored(
     ]
     # The next turn carries the previous one as working memory.
     await alice.data(SEND, {"i": {"message": "And who am I?", "conversationId": conv}})
-    roles = [m["role"] for m in llm.requests[-1]["messages"]]
+    roles = [m["role"] for m in llm.turns[-1]["messages"]]
     assert roles == ["system", "user", "assistant", "user"]
     # includeMemory: false leaves the long-term layer out.
     await alice.data(

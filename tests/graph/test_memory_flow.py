@@ -131,9 +131,8 @@ async def test_delete_removes_from_search_and_records_history(gql: GraphQLClient
         "searchMemories"
     ]
     assert target not in [h["memory"]["id"] for h in hits]
-    assert (await alice.data("query($id: ID!) { memory(id: $id) { id } }", {"id": target})) == {
-        "memory": None
-    }
+    gone = await alice.error("query($id: ID!) { memory(id: $id) { id } }", {"id": target})
+    assert (gone.code, gone.errors[0]["message"]) == ("NOT_FOUND", "Memory not found")
     history = await alice.data(
         "query($id: ID!) { memoryHistory(id: $id) { change } }", {"id": target}
     )

@@ -1,7 +1,7 @@
 """chat: LLM providers, models, user LLM keys, usage records
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 """
 from alembic import op
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from persistence.types import UTCDateTime
 
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

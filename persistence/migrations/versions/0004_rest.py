@@ -1,7 +1,7 @@
 """REST compatibility: rate-limit counters, TOTP state, attachment blobs
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 """
 from alembic import op
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from persistence.types import UTCDateTime
 
 
 revision = "0004"
-down_revision = "0001"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """patterns, webhooks with their delivery outbox, data sources
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0004
 """
 from alembic import op
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from persistence.types import UTCDateTime
 
 
 revision = "0005"
-down_revision = "0001"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
