@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     schema.set_defaults(run=_schema)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Library chatter that says nothing to an operator: faiss lists every CPU build it probes,
+    # alembic every plugin it sets up (migrations themselves still log at INFO).
+    for noisy in ("faiss.loader", "alembic.runtime.plugins"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     return int(args.run(args))
 
 
