@@ -182,3 +182,30 @@ async def test_failed_change_writes_no_delivery(
     await alice.data(ADD, {"f": field, "c": "marker"})
     await eventually(lambda: _ok(target))
     assert [json.loads(r.body)["data"]["content"] for r in target.received] == ["marker"]
+
+
+async def test_update_and_source_sync_events(
+    ext_server: object, receiver: tuple[Receiver, str]
+) -> None:
+    target, url = receiver
+    gql = GraphQLClient(ext_server.url)  # type: ignore[attr-defined]
+    alice, secret, field = await _setup(gql, url, ["memory.updated", "source.synced"])
+    memory = (await alice.data(ADD, {"f": field, "c": "The office opens at 8"}))["addMemory"]
+    await alice.data(
+        'mutation($id: ID!) { updateMemory(id: $id, input: {content: "The office opens at 9"}) { id } }',
+        {"id": memory["id"]},
+    )
+    connect = 'mutation { connectSource(type: "files", config: {}) { source { id } } }'
+    source = (await alice.data(connect))["connectSource"]["source"]["id"]
+    await alice.data(
+        """mutation($s: ID!) { uploadSourceFile(sourceId: $s, name: "a.txt",
+             contentBase64: "UmVtZW1iZXIgdGhlIG1pbGsu") }""",
+        {"s": source},
+    )
+    await alice.data("mutation($id: ID!) { syncSource(id: $id) { id } }", {"id": source})
+    await eventually(lambda: _ok(target), accept=lambda n: n == 2)
+    bodies = {json.loads(r.body)["type"]: json.loads(r.body) for r in target.ok()}
+    assert set(bodies) == {"memory.updated", "source.synced"}  # memory.created was not asked for
+    assert bodies["memory.updated"]["data"]["content"] == "The office opens at 9"
+    assert all(verify(secret, r.body, r.headers["x-memoria-signature"]) for r in target.ok())
+    assert source in json.dumps(bodies["source.synced"]["data"])
