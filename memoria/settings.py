@@ -91,6 +91,9 @@ class Settings:
                 raise SettingsError("the hashing embedder is for tests only")
             if self.admin_password is not None and len(self.admin_password) < 12:
                 raise SettingsError("MEMORIA_ADMIN_PASSWORD needs 12+ characters in production")
+            if self.jwt_secret is not None and len(self.jwt_secret) < 32:
+                # HS256 with a short secret can be brute-forced offline from any issued token.
+                raise SettingsError("MEMORIA_JWT_SECRET needs 32+ characters in production")
         return self
 
     @classmethod

@@ -52,4 +52,7 @@ def test_production_refuses_unsafe_shortcuts() -> None:
         Settings.from_env({"MEMORIA_ENV": "production", "MEMORIA_EMBEDDER": "hashing"})
     with pytest.raises(SettingsError, match="12"):
         Settings.from_env({"MEMORIA_ENV": "production", "MEMORIA_ADMIN_PASSWORD": "short"})
+    with pytest.raises(SettingsError, match="MEMORIA_JWT_SECRET"):
+        Settings.from_env({"MEMORIA_ENV": "production", "MEMORIA_JWT_SECRET": "secret"})
     assert Settings.from_env({"MEMORIA_ENV": "production"}).environment == "production"
+    assert Settings.from_env({"MEMORIA_JWT_SECRET": "secret"}).jwt_secret == "secret"  # dev: fine
