@@ -228,6 +228,24 @@ class MemoryQuery(Protocol):
         ...
 
 
+class ReembedRepository(Protocol):
+    """Maintenance across all users: moving fields whose vectors came from another embedder
+    onto the current one. Only the background re-embedder uses it."""
+
+    async def stale_fields(self, *, embedder: str, limit: int) -> list[MemoryField]: ...
+
+    async def page(self, *, field_id: str, after_id: str, limit: int) -> list[tuple[str, str, str]]:
+        """(id, content, content_hash) of the field's memories with ids after ``after_id``."""
+        ...
+
+    async def set_embeddings(self, rows: Sequence[tuple[str, str, Vector]]) -> None:
+        """Store each (id, content_hash, vector) where the memory still has that content
+        hash: a memory edited meanwhile already carries a vector of its new text."""
+        ...
+
+    async def set_field_embedder(self, field_id: str, *, embedder: str, dimension: int) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over all repositories. The edge calls ``commit``; leaving without
     committing rolls everything back, so nothing half-written survives an error."""
@@ -252,6 +270,7 @@ class UnitOfWork(Protocol):
     usage: UsageReader  # quota counts (REST compatibility, issue 4)
     mfa: MfaRepository  # TOTP enrolment and replay protection (issue 4)
     blobs: BlobRepository  # uploaded attachment bytes (issue 4)
+    reembed: ReembedRepository  # background move of fields onto a new embedder
 
     def record(self, event: DomainEvent) -> None:
         """Queue an event; it is delivered only if this unit of work commits."""

@@ -28,6 +28,7 @@ from memoria import __version__
 from memoria.bootstrap import Secrets, ensure_admin, load_secrets, migrate
 from memoria.chat_wiring import ChatParts, build_chat_services
 from memoria.ext_wiring import ExtParts, build_ext_services
+from memoria.reembed_worker import ReembedWorker, prepare_embedder
 from memoria.rest_wiring import build_rest_routes, build_rest_services
 from memoria.settings import Settings
 from persistence.database import Database
@@ -41,6 +42,16 @@ def make_embedder(settings: Settings) -> Embedder:
         from providers.embedders.hashing import HashingEmbedder
 
         return HashingEmbedder()
+    if settings.embedder == "openai":
+        from providers.embedders.openai_compat import OpenAICompatEmbedder
+
+        assert settings.embeddings_url  # validated() requires both for this embedder
+        assert settings.embeddings_model
+        return OpenAICompatEmbedder(
+            base_url=settings.embeddings_url,
+            model=settings.embeddings_model,
+            api_key=settings.embeddings_api_key,
+        )
     from providers.embedders.minilm import MiniLMEmbedder
 
     return MiniLMEmbedder()
@@ -57,6 +68,7 @@ class Runtime:
     generated_admin_password: str | None = None
     chat: ChatParts | None = None
     ext: ExtParts | None = None
+    reembed: ReembedWorker | None = None
 
 
 def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
@@ -117,7 +129,15 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         patterns=ext.procedural,
     )
     deps = dataclasses.replace(deps, **chat.registry_fields(), **ext.registry_fields())
-    return Runtime(settings=settings, db=db, secrets=secrets, deps=deps, chat=chat, ext=ext)
+    return Runtime(
+        settings=settings,
+        db=db,
+        secrets=secrets,
+        deps=deps,
+        chat=chat,
+        ext=ext,
+        reembed=ReembedWorker(db=db, embedder=embedder),
+    )
 
 
 def build_app(settings: Settings, *, embedder: Embedder | None = None) -> Starlette:
@@ -139,9 +159,15 @@ def build_app(settings: Settings, *, embedder: Embedder | None = None) -> Starle
             )
         if runtime.ext is not None:
             await runtime.ext.start()  # background webhook, sync and pattern workers
+        if runtime.reembed is not None and settings.ext.background_workers:
+            runtime.reembed.start()  # detects the embedder, then re-embeds stale fields
+        elif runtime.reembed is not None:
+            await prepare_embedder(runtime.deps.memories.embedder, runtime.db)
         try:
             yield
         finally:
+            if runtime.reembed is not None:
+                await runtime.reembed.aclose()
             if runtime.ext is not None:
                 await runtime.ext.aclose()
             if runtime.chat is not None:

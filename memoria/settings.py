@@ -13,7 +13,7 @@ from memoria.ext_settings import ExtSettings
 from memoria.rest_settings import rest_values_from_env
 
 ENVIRONMENTS = ("development", "test", "production")
-EMBEDDERS = ("minilm", "hashing")
+EMBEDDERS = ("minilm", "openai", "hashing")
 
 
 class SettingsError(ValueError):
@@ -30,9 +30,14 @@ class Settings:
     embedder: str = "minilm"
     admin_username: str = "admin"
     admin_email: str = "admin@localhost.localdomain"
-    admin_password: str | None = None
-    jwt_secret: str | None = None
-    encryption_key: str | None = None
+    # Secrets stay out of repr(), so logging the settings can never print them.
+    admin_password: str | None = field(default=None, repr=False)
+    jwt_secret: str | None = field(default=None, repr=False)
+    encryption_key: str | None = field(default=None, repr=False)
+    # MEMORIA_EMBEDDER=openai: any OpenAI-compatible /v1/embeddings endpoint.
+    embeddings_url: str | None = None
+    embeddings_model: str | None = None
+    embeddings_api_key: str | None = field(default=None, repr=False)
     jwt_ttl_seconds: int = 86_400
     graphiql: bool = True
     fast_password_hashing: bool = False
@@ -68,6 +73,10 @@ class Settings:
             raise SettingsError(f"MEMORIA_ENV must be one of {', '.join(ENVIRONMENTS)}")
         if self.embedder not in EMBEDDERS:
             raise SettingsError(f"MEMORIA_EMBEDDER must be one of {', '.join(EMBEDDERS)}")
+        if self.embedder == "openai" and not (self.embeddings_url and self.embeddings_model):
+            raise SettingsError(
+                "MEMORIA_EMBEDDER=openai needs MEMORIA_EMBEDDINGS_URL and MEMORIA_EMBEDDINGS_MODEL"
+            )
         if not 0 <= self.port <= 65535:
             raise SettingsError("port must be between 0 and 65535")
         if self.jwt_ttl_seconds < 60:
@@ -115,6 +124,9 @@ class Settings:
                 "port": int(source.get("MEMORIA_PORT", "8000")),
                 "environment": source.get("MEMORIA_ENV", "development"),
                 "embedder": source.get("MEMORIA_EMBEDDER", "minilm"),
+                "embeddings_url": source.get("MEMORIA_EMBEDDINGS_URL") or None,
+                "embeddings_model": source.get("MEMORIA_EMBEDDINGS_MODEL") or None,
+                "embeddings_api_key": source.get("MEMORIA_EMBEDDINGS_API_KEY") or None,
                 "admin_password": source.get("MEMORIA_ADMIN_PASSWORD") or None,
                 "jwt_secret": source.get("MEMORIA_JWT_SECRET") or None,
                 "encryption_key": source.get("MEMORIA_ENCRYPTION_KEY") or None,

@@ -29,6 +29,7 @@ from persistence.repositories.memories import (
     VectorJournal,
 )
 from persistence.repositories.patterns import SqlPatternRepository
+from persistence.repositories.reembed import SqlReembedRepository
 from persistence.repositories.rest_support import (
     SqlBlobRepository,
     SqlMfaRepository,
@@ -133,6 +134,7 @@ class SqlUnitOfWork:
         self.usage = SqlUsageReader(tx)
         self.mfa = SqlMfaRepository(tx)
         self.blobs = SqlBlobRepository(tx)
+        self.reembed = SqlReembedRepository(tx)
         self.vectors: VectorIndex = (
             FaissVectorIndex(self._db.faiss) if self._db.faiss is not None else PgVectorIndex(tx)
         )

@@ -151,8 +151,11 @@ class MemoryService:
         field = await self._field(uow, actor, field_id)
         memories = [self._build(actor, field, draft) for draft in drafts]
         vectors = list(await self._embedder.embed([m.content for m in memories]))
+        # A field still waiting to be re-embedded holds vectors of another embedder: they
+        # cannot be compared with these, so only exact repeats are caught until it is moved.
+        threshold = self.dedupe_threshold if field.embedder == self._embedder.name else 2.0
         results, fresh, merges = await plan_dedupe(
-            uow, field, memories, vectors, threshold=self.dedupe_threshold, kinds=_DEDUPED_KINDS
+            uow, field, memories, vectors, threshold=threshold, kinds=_DEDUPED_KINDS
         )
         await uow.memories.add_many(fresh)
         await uow.history.add_many(

@@ -12,7 +12,7 @@ from persistence.session import Transaction
 from persistence.tables import memory_fields
 
 
-def _field(row: Any) -> MemoryField:
+def field_of_row(row: Any) -> MemoryField:
     return MemoryField(
         id=row.id,
         user_id=row.user_id,
@@ -44,14 +44,14 @@ class SqlMemoryFieldRepository:
             memory_fields.c.id == field_id, memory_fields.c.user_id == user_id
         )
         row = (await self._tx.read(stmt)).first()
-        return _field(row) if row else None
+        return field_of_row(row) if row else None
 
     async def by_name(self, name: str, *, user_id: str) -> MemoryField | None:
         stmt = select(memory_fields).where(
             memory_fields.c.name == name, memory_fields.c.user_id == user_id
         )
         row = (await self._tx.read(stmt)).first()
-        return _field(row) if row else None
+        return field_of_row(row) if row else None
 
     async def list(self, *, user_id: str) -> list[MemoryField]:
         stmt = (
@@ -59,7 +59,7 @@ class SqlMemoryFieldRepository:
             .where(memory_fields.c.user_id == user_id)
             .order_by(memory_fields.c.created_at, memory_fields.c.id)
         )
-        return [_field(r) for r in await self._tx.read(stmt)]
+        return [field_of_row(r) for r in await self._tx.read(stmt)]
 
     async def get_many(self, field_ids: Sequence[str], *, user_id: str) -> list[MemoryField]:
         if not field_ids:
@@ -67,4 +67,4 @@ class SqlMemoryFieldRepository:
         stmt = select(memory_fields).where(
             memory_fields.c.id.in_(list(field_ids)), memory_fields.c.user_id == user_id
         )
-        return [_field(r) for r in await self._tx.read(stmt)]
+        return [field_of_row(r) for r in await self._tx.read(stmt)]

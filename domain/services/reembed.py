@@ -1,0 +1,54 @@
+"""Moving memory fields onto the current embedder, in the background.
+
+Each field records the embedder its vectors came from. After the embedder changes (a new
+model, another dimension), a field's old vectors cannot be compared with new query vectors,
+so until it is re-embedded it is searched lexically only and ingest skips the vector
+near-duplicate check. The re-embedder walks such a field in id order, one page per unit of
+work, and flips the field's embedder and dimension when the walk is done. The walk is
+idempotent: after a crash it simply starts the field again, and memories written meanwhile
+already carry vectors from the current embedder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.entities import MemoryField
+from domain.ports import Embedder, UnitOfWork
+
+
+@dataclass(frozen=True)
+class ReembedStep:
+    """What one page did. ``cursor`` is None once the field was switched over."""
+
+    field_id: str
+    cursor: str | None
+    embedded: int
+
+
+class ReembedService:
+    def __init__(self, *, embedder: Embedder, page_size: int = 128) -> None:
+        self._embedder = embedder
+        self._page_size = max(1, page_size)
+
+    async def next_field(self, *, uow: UnitOfWork) -> MemoryField | None:
+        """A field whose vectors came from another embedder, if any is left."""
+        stale = await uow.reembed.stale_fields(embedder=self._embedder.name, limit=1)
+        return stale[0] if stale else None
+
+    async def step(self, *, uow: UnitOfWork, field_id: str, after: str = "") -> ReembedStep:
+        """Re-embed the next page after ``after``; on an empty page, switch the field over."""
+        rows = await uow.reembed.page(field_id=field_id, after_id=after, limit=self._page_size)
+        if not rows:
+            await uow.reembed.set_field_embedder(
+                field_id, embedder=self._embedder.name, dimension=self._embedder.dimension
+            )
+            return ReembedStep(field_id=field_id, cursor=None, embedded=0)
+        vectors = await self._embedder.embed([content for _, content, _ in rows])
+        await uow.reembed.set_embeddings(
+            [
+                (memory_id, digest, vector)
+                for (memory_id, _, digest), vector in zip(rows, vectors, strict=True)
+            ]
+        )
+        return ReembedStep(field_id=field_id, cursor=rows[-1][0], embedded=len(rows))
