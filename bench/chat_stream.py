@@ -166,8 +166,27 @@ def count_statements(sync_engine: Any, out: Path) -> None:
             trace.write(f"{time.monotonic():.4f} {id(conn)} {' '.join(statement.split())[:160]}\n")
 
     event.listen(sync_engine, "before_cursor_execute", on_execute)
-    signal.signal(signal.SIGUSR1, lambda *_: count.__setitem__(0, 0))
-    signal.signal(signal.SIGUSR2, lambda *_: out.write_text(str(count[0])))
+    # ``MEMORIA_BENCH_PROFILE=<file>``: cProfile the server over the measured burst only.
+    profile_path = os.environ.get("MEMORIA_BENCH_PROFILE")
+    profiler = None
+    if profile_path:
+        import cProfile
+
+        profiler = cProfile.Profile()
+
+    def started(*_: Any) -> None:
+        count[0] = 0
+        if profiler is not None:
+            profiler.enable()
+
+    def ended(*_: Any) -> None:
+        out.write_text(str(count[0]))
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile_path)
+
+    signal.signal(signal.SIGUSR1, started)
+    signal.signal(signal.SIGUSR2, ended)
 
 
 # --- clients -----------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from persistence.repositories.stats import SqlStatsQuery
 from persistence.repositories.users import SqlApiKeyRepository, SqlUserRepository
 from persistence.repositories.webhooks import SqlWebhookRepository
 from persistence.session import Transaction
-from persistence.sqlite_driver import one_trip_dbapi
+from persistence.sqlite_driver import batching_transaction, one_trip_dbapi
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -60,16 +60,18 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
+        # SQLite has one writer: serialising writers in-process avoids SQLITE_BUSY retries.
+        self.write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         elif url.startswith("sqlite+aiosqlite"):
-            # One driver-thread round trip per statement (see persistence/sqlite_driver.py).
-            kwargs.update(module=one_trip_dbapi())
+            # One driver-thread round trip per statement, inserts queued until the statement
+            # or COMMIT that follows them, and the write lock taken by the driver around the
+            # write transaction only (see persistence/sqlite_driver.py).
+            kwargs.update(module=one_trip_dbapi(self.write_lock))
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        # SQLite has one writer: serialising writers in-process avoids SQLITE_BUSY retries.
-        self.write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
         # Vector index files (embedded mode) are a cache of the database, kept in index_dir.
         self.faiss: FaissStore | None = (
             FaissStore(self.engine, index_dir) if self.is_sqlite else None
@@ -113,7 +115,9 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> SqlUnitOfWork:
         self._conn = await self._db.engine.connect()
         await self._conn.begin()
-        tx = self._tx = Transaction(self._conn, self._db.write_lock)
+        tx = self._tx = (
+            await batching_transaction(self._conn) if self._db.is_sqlite else None
+        ) or Transaction(self._conn, self._db.write_lock)
         self.users = SqlUserRepository(tx)
         self.api_keys = SqlApiKeyRepository(tx)
         self.fields = SqlMemoryFieldRepository(tx)

@@ -12,6 +12,7 @@ from domain.entities import new_id
 from domain.events import DomainEvent
 from domain.webhooks import WEBHOOK_EVENTS, DeliveryStatus
 from persistence.session import Transaction
+from persistence.sqlite_driver import BatchingTransaction
 from persistence.tables_ext import webhook_deliveries, webhooks
 
 
@@ -23,7 +24,12 @@ async def write_outbox(tx: Transaction, events: list[DomainEvent]) -> None:
     stmt = select(webhooks.c.id, webhooks.c.user_id, webhooks.c.events).where(
         webhooks.c.user_id.in_(users), webhooks.c.active.is_(True)
     )
-    subscriptions = list(await tx.read(stmt))
+    # Nothing this transaction wrote is read here: on SQLite the turn's queued inserts stay
+    # queued and the write lock untaken (see persistence/sqlite_driver.py).
+    if isinstance(tx, BatchingTransaction):
+        subscriptions = list(await tx.read_beside_writes(stmt, tables=(webhooks.name,)))
+    else:
+        subscriptions = list(await tx.read(stmt))
     rows = [
         {
             "id": new_id(),

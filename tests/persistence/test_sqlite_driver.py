@@ -78,3 +78,71 @@ async def test_reads_alone_open_no_transaction(db: Database) -> None:
     async with db.engine.connect() as conn:
         await conn.execute(text("SELECT count(*) FROM t"))
         assert not (await _driver(conn)).in_transaction
+
+
+async def test_queued_inserts_run_with_the_next_statement_or_commit(db: Database) -> None:
+    assert db.write_lock is not None
+    async with db.engine.connect() as conn:
+        driver = await _driver(conn)
+        driver.defer_inserts = True
+        await conn.execute(text("INSERT INTO t (v) VALUES ('a')"))
+        await conn.execute(text("INSERT INTO t (v) VALUES (:v)"), [{"v": "b"}, {"v": "c"}])
+        driver.defer_inserts = False
+        assert len(driver.pending) == 2
+        assert not driver.in_transaction
+        assert not db.write_lock.locked()
+        # A read sees them (they run first, in the same call), under the write lock.
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 3
+        assert driver.in_transaction
+        assert db.write_lock.locked()
+        driver.defer_inserts = True
+        await conn.execute(text("INSERT INTO t (v) VALUES ('d')"))
+        driver.defer_inserts = False
+        await conn.commit()
+        assert not driver.pending
+        assert not db.write_lock.locked()
+    async with db.engine.connect() as conn:
+        values = (await conn.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
+    assert values == ["a", "b", "c", "d"]
+
+
+async def test_a_unit_of_work_holds_the_write_lock_only_for_its_commit(db: Database) -> None:
+    from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
+
+    from persistence.sqlite_driver import BatchingTransaction
+
+    t = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("v", String))
+    assert db.write_lock is not None
+    async with db.unit_of_work() as uow:
+        tx = uow._tx
+        assert isinstance(tx, BatchingTransaction)
+        await tx.write(insert(t).values(v="x"))
+        await tx.write(insert(t).values(v="y"))
+        assert not db.write_lock.locked()
+        # A read of another table leaves the queue alone; one of the queued table flushes it.
+        other = await tx.read_beside_writes(select(t.c.id).limit(0), tables=("elsewhere",))
+        assert list(other) == []
+        assert not db.write_lock.locked()
+        await tx.read_beside_writes(select(t.c.id), tables=("t",))
+        assert db.write_lock.locked()
+        await uow.commit()
+        assert not db.write_lock.locked()
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 2
+
+
+async def test_a_failing_queued_insert_fails_the_commit_and_frees_the_lock(db: Database) -> None:
+    assert db.write_lock is not None
+    async with db.engine.connect() as conn:
+        driver = await _driver(conn)
+        driver.defer_inserts = True
+        await conn.execute(text("INSERT INTO t (id, v) VALUES (1, 'a')"))
+        await conn.execute(text("INSERT INTO t (id, v) VALUES (1, 'again')"))
+        driver.defer_inserts = False
+        with pytest.raises(IntegrityError):
+            await conn.commit()
+        await conn.rollback()
+        assert not db.write_lock.locked()
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 0
+    async with db.engine.begin() as conn:  # the next writer is not blocked
+        await conn.execute(text("INSERT INTO t (v) VALUES ('next')"))
