@@ -228,9 +228,13 @@ class MemoryQuery(Protocol):
         ...
 
 
-class ReembedRepository(Protocol):
-    """Maintenance across all users: moving fields whose vectors came from another embedder
-    onto the current one. Only the background re-embedder uses it."""
+class MaintenanceRepository(Protocol):
+    """Background work across all users (re-embedding fields whose vectors came from another
+    embedder, promotion sweeps). Only background workers use it, never a request."""
+
+    async def fields_after(self, *, after_id: str, limit: int) -> list[MemoryField]:
+        """Every user's fields in id order, a page at a time."""
+        ...
 
     async def stale_fields(self, *, embedder: str, limit: int) -> list[MemoryField]: ...
 
@@ -270,7 +274,7 @@ class UnitOfWork(Protocol):
     usage: UsageReader  # quota counts (REST compatibility, issue 4)
     mfa: MfaRepository  # TOTP enrolment and replay protection (issue 4)
     blobs: BlobRepository  # uploaded attachment bytes (issue 4)
-    reembed: ReembedRepository  # background move of fields onto a new embedder
+    maintenance: MaintenanceRepository  # background work across users: re-embedding, promotion
 
     def record(self, event: DomainEvent) -> None:
         """Queue an event; it is delivered only if this unit of work commits."""

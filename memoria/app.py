@@ -28,7 +28,7 @@ from memoria import __version__
 from memoria.bootstrap import Secrets, ensure_admin, load_secrets, migrate
 from memoria.chat_wiring import ChatParts, build_chat_services
 from memoria.ext_wiring import ExtParts, build_ext_services
-from memoria.reembed_worker import ReembedWorker, prepare_embedder
+from memoria.maintenance import PromotionSweeper, ReembedWorker, prepare_embedder
 from memoria.rest_wiring import build_rest_routes, build_rest_services
 from memoria.settings import Settings
 from persistence.database import Database
@@ -65,10 +65,11 @@ class Runtime:
     db: Database
     secrets: Secrets
     deps: Services
+    reembed: ReembedWorker
+    promotion: PromotionSweeper
     generated_admin_password: str | None = None
     chat: ChatParts | None = None
     ext: ExtParts | None = None
-    reembed: ReembedWorker | None = None
 
 
 def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
@@ -137,6 +138,9 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         chat=chat,
         ext=ext,
         reembed=ReembedWorker(db=db, embedder=embedder),
+        promotion=PromotionSweeper(
+            db=db, memories=deps.memories, interval=settings.promotion_interval_seconds
+        ),
     )
 
 
@@ -159,15 +163,16 @@ def build_app(settings: Settings, *, embedder: Embedder | None = None) -> Starle
             )
         if runtime.ext is not None:
             await runtime.ext.start()  # background webhook, sync and pattern workers
-        if runtime.reembed is not None and settings.ext.background_workers:
+        if settings.ext.background_workers:
             runtime.reembed.start()  # detects the embedder, then re-embeds stale fields
-        elif runtime.reembed is not None:
+            runtime.promotion.start()
+        else:
             await prepare_embedder(runtime.deps.memories.embedder, runtime.db)
         try:
             yield
         finally:
-            if runtime.reembed is not None:
-                await runtime.reembed.aclose()
+            await runtime.promotion.aclose()
+            await runtime.reembed.aclose()
             if runtime.ext is not None:
                 await runtime.ext.aclose()
             if runtime.chat is not None:

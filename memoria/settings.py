@@ -48,6 +48,7 @@ class Settings:
     llm_read_timeout_seconds: float = 60.0  # longest silence allowed mid-stream
     llm_retry_pause_seconds: float = 0.5
     extraction_interval_seconds: float = 60.0  # at most one LLM extraction per user per interval
+    promotion_interval_seconds: float = 3600.0  # short-term -> long-term sweeps
     # REST edge (issue 4): rate limits, tiers and quotas; request-size limits.
     rate_limits: RateLimitPolicy = field(default_factory=RateLimitPolicy)
     max_request_bytes: int = 1024 * 1024

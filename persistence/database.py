@@ -23,13 +23,13 @@ from persistence.repositories.conversations import (
 )
 from persistence.repositories.fields import SqlMemoryFieldRepository
 from persistence.repositories.llm import SqlLlmCatalogRepository, SqlSpendRepository
+from persistence.repositories.maintenance import SqlMaintenanceRepository
 from persistence.repositories.memories import (
     SqlMemoryHistoryRepository,
     SqlMemoryRepository,
     VectorJournal,
 )
 from persistence.repositories.patterns import SqlPatternRepository
-from persistence.repositories.reembed import SqlReembedRepository
 from persistence.repositories.rest_support import (
     SqlBlobRepository,
     SqlMfaRepository,
@@ -138,7 +138,7 @@ class SqlUnitOfWork:
         self.usage = SqlUsageReader(tx)
         self.mfa = SqlMfaRepository(tx)
         self.blobs = SqlBlobRepository(tx)
-        self.reembed = SqlReembedRepository(tx)
+        self.maintenance = SqlMaintenanceRepository(tx)
         self.vectors: VectorIndex = (
             FaissVectorIndex(self._db.faiss) if self._db.faiss is not None else PgVectorIndex(tx)
         )

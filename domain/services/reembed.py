@@ -33,19 +33,19 @@ class ReembedService:
 
     async def next_field(self, *, uow: UnitOfWork) -> MemoryField | None:
         """A field whose vectors came from another embedder, if any is left."""
-        stale = await uow.reembed.stale_fields(embedder=self._embedder.name, limit=1)
+        stale = await uow.maintenance.stale_fields(embedder=self._embedder.name, limit=1)
         return stale[0] if stale else None
 
     async def step(self, *, uow: UnitOfWork, field_id: str, after: str = "") -> ReembedStep:
         """Re-embed the next page after ``after``; on an empty page, switch the field over."""
-        rows = await uow.reembed.page(field_id=field_id, after_id=after, limit=self._page_size)
+        rows = await uow.maintenance.page(field_id=field_id, after_id=after, limit=self._page_size)
         if not rows:
-            await uow.reembed.set_field_embedder(
+            await uow.maintenance.set_field_embedder(
                 field_id, embedder=self._embedder.name, dimension=self._embedder.dimension
             )
             return ReembedStep(field_id=field_id, cursor=None, embedded=0)
         vectors = await self._embedder.embed([content for _, content, _ in rows])
-        await uow.reembed.set_embeddings(
+        await uow.maintenance.set_embeddings(
             [
                 (memory_id, digest, vector)
                 for (memory_id, _, digest), vector in zip(rows, vectors, strict=True)

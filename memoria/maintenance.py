@@ -1,7 +1,12 @@
-"""Background start-up work for the embedder: learn its dimension, make sure PostgreSQL has
-an HNSW index for it, and move every field whose vectors came from another embedder onto it
-(see :mod:`domain.services.reembed`). Each page commits on its own, so requests are never
-held behind a whole field, and a crash loses at most one page of work."""
+"""Background maintenance of the memory store.
+
+- Start-up work for the embedder: learn its dimension, make sure PostgreSQL has an HNSW
+  index for it, and move every field whose vectors came from another embedder onto it (see
+  :mod:`domain.services.reembed`). Each page commits on its own, so requests are never held
+  behind a whole field, and a crash loses at most one page of work.
+- A periodic promotion sweep: short-term memories that stayed important move to the
+  long-term layer (policy in ``MemoryService.promote``), one field per transaction.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ import asyncio
 import contextlib
 import logging
 
+from domain.entities import Actor, Role
 from domain.ports import Embedder
+from domain.services.memories import MemoryService
 from domain.services.reembed import ReembedService
 from persistence.database import Database
 from persistence.pgvector_index import ensure_hnsw_index
@@ -86,3 +93,47 @@ class ReembedWorker:
         self.fields_done += 1
         log.info("field %s re-embedded: %d memories", field.id, total)
         return True
+
+
+class PromotionSweeper:
+    """Every ``interval`` seconds, runs the promotion policy over every user's fields."""
+
+    def __init__(self, *, db: Database, memories: MemoryService, interval: float) -> None:
+        self._db = db
+        self._memories = memories
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="memoria-promotion")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next sweep tries again; requests are unaffected
+                log.exception("promotion sweep failed")
+
+    async def sweep(self) -> int:
+        """One pass over all fields; returns how many memories moved to long-term."""
+        moved, after = 0, ""
+        while True:
+            async with self._db.unit_of_work() as uow:
+                fields = await uow.maintenance.fields_after(after_id=after, limit=100)
+            if not fields:
+                return moved
+            for field in fields:
+                owner = Actor(user_id=field.user_id, role=Role.USER, via="system")
+                async with self._db.unit_of_work() as uow:
+                    moved += await self._memories.promote(uow=uow, actor=owner, field_id=field.id)
+                    await uow.commit()
+            after = fields[-1].id

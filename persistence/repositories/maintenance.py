@@ -1,4 +1,5 @@
-"""SQL side of re-embedding fields onto a new embedder (see domain.services.reembed)."""
+"""SQL side of background maintenance: re-embedding fields (see domain.services.reembed)
+and walking every user's fields for promotion sweeps."""
 
 from __future__ import annotations
 
@@ -13,9 +14,18 @@ from persistence.session import Transaction
 from persistence.tables import memories, memory_fields
 
 
-class SqlReembedRepository:
+class SqlMaintenanceRepository:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
+
+    async def fields_after(self, *, after_id: str, limit: int) -> list[MemoryField]:
+        stmt = (
+            select(memory_fields)
+            .where(memory_fields.c.id > after_id)
+            .order_by(memory_fields.c.id)
+            .limit(limit)
+        )
+        return [field_of_row(r) for r in await self._tx.read(stmt)]
 
     async def stale_fields(self, *, embedder: str, limit: int) -> list[MemoryField]:
         stmt = (

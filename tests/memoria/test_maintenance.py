@@ -1,6 +1,7 @@
-"""Changing the embedder: a field keeps working lexically while it waits, then is re-embedded
-in the background onto the new embedder (an OpenAI-compatible endpoint on loopback, chosen
-through settings), on both storage backends."""
+"""Background maintenance, on both storage backends: after the embedder changes, a field
+keeps working lexically while it waits, then is re-embedded in the background onto the new
+embedder (an OpenAI-compatible endpoint on loopback, chosen through settings); promotion
+sweeps move short-term memories that stayed important to the long-term layer."""
 
 from __future__ import annotations
 
@@ -84,3 +85,35 @@ async def test_changed_embedder_reembeds_in_background(
         assert (fresh["embedder"], fresh["dimension"]) == ("openai:fake-embed", 12)
     finally:
         await third.stop()
+
+
+EPISODE = """mutation($f: ID!, $c: String!, $t: DateTime!) {
+  addMemory(fieldId: $f, input: {content: $c, kind: EPISODE, occurredAt: $t}) { id layer } }"""
+LAYER = "query($id: ID!) { memory(id: $id) { layer } }"
+
+
+async def test_promotion_sweep_moves_important_old_short_term_memories(
+    server: RunningServer, gql: GraphQLClient
+) -> None:
+    placed: list[tuple[GraphQLClient, str, str]] = []
+    for name in ("alice", "bobby"):  # the sweep covers every user's fields
+        client = await gql.register(name)
+        field = (await client.data(FIELD))["createMemoryField"]["id"]
+        for when, label in (("2020-01-01T10:00:00Z", "old"), ("2999-01-01T10:00:00Z", "recent")):
+            added = (
+                await client.data(
+                    EPISODE, {"f": field, "c": f"we chatted about {label} plans", "t": when}
+                )
+            )["addMemory"]
+            assert added["layer"] == "SHORT_TERM"
+            await client.data(
+                "mutation($id: ID!) { updateMemory(id: $id, input: {importance: 0.6}) { id } }",
+                {"id": added["id"]},
+            )
+            placed.append((client, added["id"], label))
+
+    assert await server.runtime.promotion.sweep() == 2
+    for client, memory_id, label in placed:
+        layer = (await client.data(LAYER, {"id": memory_id}))["memory"]["layer"]
+        assert layer == ("LONG_TERM" if label == "old" else "SHORT_TERM")
+    assert await server.runtime.promotion.sweep() == 0  # nothing left to move
