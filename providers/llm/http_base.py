@@ -15,11 +15,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from domain.errors import BadUserInput, MemoriaError, ProviderUnavailable, RateLimited
+from providers.llm.sse_client import (
+    LeanStreamClient,
+    StreamResponse,
+    TimedOut,
+    TransportFailed,
+)
 
 log = logging.getLogger("memoria.llm")
 
@@ -32,7 +38,19 @@ class HttpSettings:
     max_retry_after: float = 10.0
 
 
-def _retry_after(response: httpx.Response, default: float) -> float:
+class _Response(Protocol):
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> httpx.Headers: ...
+
+
+class _ByteStream(Protocol):
+    def aiter_bytes(self) -> AsyncIterator[bytes]: ...
+
+
+def _retry_after(response: _Response, default: float) -> float:
     raw = response.headers.get("retry-after")
     if not raw:
         return default
@@ -59,7 +77,7 @@ def _upstream_message(body: bytes) -> str:
     return str(error or data)[:300]
 
 
-def map_status(response: httpx.Response, body: bytes, settings: HttpSettings) -> MemoriaError:
+def map_status(response: _Response, body: bytes, settings: HttpSettings) -> MemoriaError:
     status = response.status_code
     detail = _upstream_message(body)
     if status == 429:
@@ -119,6 +137,44 @@ async def open_stream(
         await asyncio.sleep(wait)
 
 
+@asynccontextmanager
+async def open_lean_stream(
+    client: LeanStreamClient,
+    url: str,
+    *,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    settings: HttpSettings,
+) -> AsyncIterator[StreamResponse]:
+    """:func:`open_stream` on the lean client (``providers/llm/sse_client.py``): the same
+    retry and error mapping."""
+    streaming = False
+    for attempt in (1, 2):
+        try:
+            async with client.post_stream(url, body=body, headers=headers) as response:
+                if response.status_code < 300:
+                    streaming = True
+                    yield response
+                    return
+                raw = b"".join([piece async for piece in response.aiter_bytes()])
+                error = map_status(response, raw, settings)
+                wait = _retry_after(response, settings.retry_pause)
+                if attempt == 2 or not _retryable(response.status_code):
+                    raise error
+                if wait > settings.max_retry_after:
+                    raise error  # waiting that long would hold the client hostage
+        except TimedOut:
+            raise ProviderUnavailable("the model provider timed out") from None
+        except TransportFailed as exc:  # refused, reset, or closed before a response
+            if attempt == 2 or streaming:
+                raise ProviderUnavailable("the model provider is unreachable") from None
+            log.info("LLM connect failed (%s), retrying once", type(exc).__name__)
+            wait = settings.retry_pause
+        if streaming:  # never retry once the body was handed out: text would repeat
+            raise ProviderUnavailable("the model provider connection broke mid-reply")
+        await asyncio.sleep(wait)
+
+
 def _parse_event(block: str) -> tuple[str, str] | None:
     event, data = "", []
     for line in block.splitlines():
@@ -133,7 +189,7 @@ def _parse_event(block: str) -> tuple[str, str] | None:
     return (event or "message", "\n".join(data)) if data else None
 
 
-async def sse_batches(response: httpx.Response) -> AsyncIterator[list[tuple[str, str]]]:
+async def sse_batches(response: _ByteStream) -> AsyncIterator[list[tuple[str, str]]]:
     """The ``(event, data)`` pairs of a text/event-stream, one list per network read: when
     the upstream is ahead of us, several events arrive together and are handled together,
     which is what keeps a loaded server from falling behind. Transport failures mid-stream
@@ -150,9 +206,9 @@ async def sse_batches(response: httpx.Response) -> AsyncIterator[list[tuple[str,
         tail = _parse_event(buffer)
         if tail is not None:
             yield [tail]
-    except httpx.TimeoutException:
+    except (httpx.TimeoutException, TimedOut):
         raise ProviderUnavailable("the model provider stopped responding") from None
-    except httpx.TransportError:
+    except (httpx.TransportError, TransportFailed):
         raise ProviderUnavailable("the model provider connection broke mid-reply") from None
 
 

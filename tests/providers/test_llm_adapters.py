@@ -29,9 +29,12 @@ async def fake() -> AsyncIterator[tuple[FakeLLM, str]]:
         await server.stop()
 
 
-@pytest.fixture
-async def factory() -> AsyncIterator[HttpChatModelFactory]:
-    made = HttpChatModelFactory(HttpSettings(read_timeout=0.5, retry_pause=0.05))
+@pytest.fixture(params=["lean", "httpx"])
+async def factory(request: pytest.FixtureRequest) -> AsyncIterator[HttpChatModelFactory]:
+    # Every adapter test runs on both OpenAI-compatible transports (sse_client.py, httpx).
+    made = HttpChatModelFactory(
+        HttpSettings(read_timeout=0.5, retry_pause=0.05), lean=request.param == "lean"
+    )
     try:
         yield made
     finally:
@@ -217,3 +220,50 @@ def test_token_counter_uses_a_real_tokenizer() -> None:
     # WordPiece splits unknown words into several pieces: not a word or character count.
     assert counter.count("antidisestablishmentarianism") > 1
     assert counter.count("hello world") == 2
+
+
+async def test_lean_client_reuses_kept_alive_connections(fake) -> None:
+    llm, url = fake
+    made = HttpChatModelFactory(HttpSettings(read_timeout=2.0), lean=True)
+    try:
+        model = openai(made, url)
+        for i in range(3):
+            llm.script(Reply(tokens=[f"r{i}", "!"]))
+            text, _ = await collect(model.stream(request()))
+            assert text == f"r{i}!"
+            await asyncio.sleep(0.1)  # the end of the body after [DONE] is read meanwhile
+        assert made._lean is not None
+        assert sum(len(idle) for idle in made._lean._idle.values()) == 1  # one socket, reused
+    finally:
+        await made.aclose()
+
+
+async def test_lean_client_splits_chunks_and_events_across_reads() -> None:
+    """Chunk sizes, CRLFs and SSE events cut at every byte still give the same text."""
+    from providers.llm.http_base import sse_batches
+    from providers.llm.sse_client import StreamResponse, _Connection
+
+    events = [
+        b'data: {"choices":[{"delta":{"content":"h\xc3\xa9"}}]}\n\n',
+        b'data: {"choices":[{"delta":{"content":"llo"}}]}\n\n',
+        b"data: [DONE]\n\n",
+    ]
+    wire = b"".join(f"{len(e):x};ext=1\r\n".encode() + e + b"\r\n" for e in events)
+    wire += b"0\r\nX-Trailer: y\r\n\r\n"
+    import httpx
+
+    conn = _Connection()
+    response = StreamResponse(
+        conn, 200, httpx.Headers({"transfer-encoding": "chunked"}), read_timeout=1.0
+    )
+
+    async def feed() -> None:
+        for i in range(len(wire)):
+            conn.data_received(wire[i : i + 1])
+            await asyncio.sleep(0)
+
+    feeder = asyncio.create_task(feed())
+    got = [data async for batch in sse_batches(response) for _, data in batch]
+    await feeder
+    assert got == [e[6:-2].decode() for e in events]
+    assert response.complete
