@@ -72,6 +72,8 @@ class Dialect:
     """Base dialect: the status table shared by all families, ``{"error": message}`` body."""
 
     name = "plain"
+    # The wording of a 401 for a refused bearer token, where the document fixes one.
+    bearer_refusal: str | None = None
 
     def status_of(self, error: MemoriaError) -> int:
         if isinstance(error, HttpError):
@@ -89,9 +91,14 @@ class Dialect:
     def body(self, *, status: int, error: MemoriaError, message: str) -> Any:
         return {"error": message}
 
-    def render(self, error: MemoriaError) -> tuple[int, Any]:
+    def render(self, error: MemoriaError, *, token: bool = False) -> tuple[int, Any]:
+        """``token``: the error refused the request's bearer token (not, say, a login)."""
         status = self.status_of(error)
-        return status, self.body(status=status, error=error, message=self.message_of(error, status))
+        if token and status == 401 and self.bearer_refusal:
+            message = self.bearer_refusal
+        else:
+            message = self.message_of(error, status)
+        return status, self.body(status=status, error=error, message=message)
 
     def error_schema(self) -> dict[str, Any]:
         return {
@@ -141,6 +148,7 @@ class SenuaDialect(Dialect):
     their reason (``mfa_required``/``invalid_mfa_code``) as the code."""
 
     name = "senua"
+    bearer_refusal = "Invalid or expired token"  # the document's example error
 
     def body(self, *, status: int, error: MemoriaError, message: str) -> Any:
         code = str(error.details.get("reason") or reason(status))
@@ -207,6 +215,13 @@ class OpenAIDialect(SentechDialect):
     document's statuses and wordings (both chat-completion routes share it)."""
 
     name = "openai"
+
+    def status_of(self, error: MemoriaError) -> int:
+        # Neither completions document lists 404 "User not found" (only the Sentech memory
+        # routes do): a token whose user is gone is an invalid key, 401, as elsewhere.
+        if isinstance(error, UserNotFound):
+            return 401
+        return super().status_of(error)
 
     def body(self, *, status: int, error: MemoriaError, message: str) -> Any:
         code: str | None = None

@@ -36,6 +36,7 @@ class Field:
     default: Any = None
     description: str = ""
     missing: str | None = None  # message when absent, null or blank (documents fix some)
+    wrong_type: str | None = None  # message for a value of the wrong JSON type, if fixed
     minimum: float | None = None
     maximum: float | None = None
     max_length: int | None = None
@@ -54,7 +55,7 @@ class Field:
         """A present, non-null JSON value, checked and normalised."""
         kind = "string" if self.kind == "date-time" else self.kind
         if not _is(value, kind):
-            raise self.problem(f"{self.name} must be {_article(self.kind)}")
+            raise self.problem(self.wrong_type or f"{self.name} must be {_article(self.kind)}")
         if kind == "string":
             if self.required and not value.strip():
                 raise self.problem(self.missing_message())

@@ -266,6 +266,7 @@ def request_fields(limits: Limits) -> Any:
             "array",
             required=True,
             missing="Messages must be a non-empty array",
+            wrong_type="Messages must be a non-empty array",
             schema={"items": MESSAGE_SCHEMA, "minItems": 1},
         ),
         Field("stream", "boolean", default=False),

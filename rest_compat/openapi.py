@@ -89,6 +89,8 @@ def operation(endpoint: Endpoint) -> dict[str, Any]:
         statuses |= {400, 413, 415}
     if endpoint.auth:
         statuses.add(401)
+    if endpoint.quota is not None:
+        statuses.add(403)  # a tier quota refuses the write
     for status in sorted(statuses):
         responses[str(status)] = {
             "description": _STATUS_TEXT.get(status, "Error"),

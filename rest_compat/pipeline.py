@@ -64,9 +64,19 @@ def json_response(body: Any, status: int, headers: Mapping[str, str]) -> Respons
     return JSONResponse(body, status_code=status, headers=dict(headers))
 
 
-def error_response(dialect: Dialect, error: MemoriaError, headers: Mapping[str, str]) -> Response:
-    status, body = dialect.render(error)
+def error_response(
+    dialect: Dialect, error: MemoriaError, headers: Mapping[str, str], *, token: bool = False
+) -> Response:
+    status, body = dialect.render(error, token=token)
     return JSONResponse(body, status_code=status, headers=dict(headers))
+
+
+class TokenRefused(Exception):
+    """The bearer token was refused (the domain's error inside): dialects may word it."""
+
+    def __init__(self, error: Unauthenticated) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class Pipeline:
@@ -96,7 +106,12 @@ class Pipeline:
             if endpoint is None:
                 dialect = next(iter(methods.values())).dialect
                 error = HttpError(f"Method {request.method} not allowed", status=405)
-                return error_response(dialect, error, {"Allow": allowed})
+                try:
+                    counted = await self._count_anonymous(request)
+                except RequestRateLimited as refused:
+                    headers = rate_headers(refused.decision, refused=True)
+                    return error_response(dialect, refused, headers)
+                return error_response(dialect, error, {"Allow": allowed, **counted})
             return await self.run(endpoint, request)
 
         return respond
@@ -124,11 +139,26 @@ class Pipeline:
         except RequestRateLimited as refused:
             headers = rate_headers(refused.decision, refused=True)
             return error_response(endpoint.dialect, refused, headers)
+        except TokenRefused as refused:
+            return error_response(endpoint.dialect, refused.error, headers, token=True)
         except MemoriaError as error:
             return error_response(endpoint.dialect, error, headers)
         except Exception:  # every unexpected failure is a masked 500, logged with its cause
             log.exception("%s %s failed", endpoint.method, endpoint.path)
             return error_response(endpoint.dialect, InternalError(), headers)
+
+    async def _count_anonymous(self, request: Request) -> dict[str, str]:
+        """Count a request refused before any endpoint runs (405) against the client
+        address, like a failed authentication; its rate-limit headers."""
+        limiter = self.services.rate_limits
+        if limiter is None:
+            return {}
+        async with self.services.uow_factory() as uow:
+            decision = await limiter.check(
+                uow=uow, actor=None, route_class=None, client=client_address(request)
+            )
+            await uow.commit()
+        return rate_headers(decision)
 
     async def _admit(
         self, endpoint: Endpoint, request: Request, uow: UnitOfWork, headers: dict[str, str]
@@ -147,7 +177,7 @@ class Pipeline:
                         uow=uow, actor=None, route_class=None, client=client
                     )
                     headers.update(rate_headers(decision))
-                raise refused
+                raise TokenRefused(refused) from None
         if limiter is not None:
             decision = await limiter.check(
                 uow=uow, actor=actor, route_class=endpoint.rate_class, client=client

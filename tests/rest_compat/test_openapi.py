@@ -56,6 +56,12 @@ async def test_document_lists_every_route_with_schemas(
                 assert "properties" in schema, path
             assert "429" in op["responses"]
             assert "500" in op["responses"]
+    # Every write a tier quota counts may be refused with 403, so it is documented.
+    for endpoint in all_endpoints(rest_server.runtime.deps, RestConfig()):
+        if endpoint.quota is not None:
+            op = doc["paths"][endpoint.path][endpoint.method.lower()]
+            assert "403" in op["responses"], endpoint.path
+    assert "403" in doc["paths"]["/chat/messages"]["post"]["responses"]
     login = doc["paths"]["/api/auth/login"]["post"]
     assert login["requestBody"]["content"]["application/json"]["schema"]["required"] == [
         "username_or_email",

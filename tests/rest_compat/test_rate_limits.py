@@ -93,3 +93,18 @@ async def test_free_tier_conversation_quota_writes_nothing(
     async with rest_server.runtime.db.engine.connect() as conn:
         count = (await conn.execute(select(func.count()).select_from(conversations))).scalar_one()
     assert count == 2
+
+
+async def test_method_not_allowed_carries_rate_headers(anon: Rest, alice: Account) -> None:
+    for token in (alice.jwt, None):
+        response = await anon.as_(token).delete("/v1/memory/statistics")
+        assert response.status_code == 405
+        assert response.headers["Allow"] == "GET"
+        assert response.json()["error"] == "METHOD_NOT_ALLOWED"
+        assert int(response.headers["X-RateLimit-Reset"]) > time.time()
+        assert "X-RateLimit-Limit" in response.headers
+        assert "X-RateLimit-Remaining" in response.headers
+    sentech = await anon.get("/fields/create-memory-field")
+    assert sentech.status_code == 405
+    assert sentech.json() == {"error": "Method GET not allowed"}
+    assert "X-RateLimit-Limit" in sentech.headers

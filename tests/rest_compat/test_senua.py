@@ -141,6 +141,24 @@ async def test_search_bad_input(anon: Rest, alice: Account) -> None:
     assert _error(unauthenticated)[:2] == (401, "unauthorized")
 
 
+async def test_refused_tokens_get_the_documented_error(anon: Rest, alice: Account) -> None:
+    # The document's example: {"error": {"code": "unauthorized",
+    # "message": "Invalid or expired token", "details": {}}}, for any refused bearer token.
+    expected = {
+        "error": {"code": "unauthorized", "message": "Invalid or expired token", "details": {}}
+    }
+    for token in (None, "not-a-jwt", alice.jwt + "x", "mk_deadbeef_not-a-key"):
+        response = await anon.as_(token).get("/api/memory/stats")
+        assert (response.status_code, response.json()) == (401, expected), token
+        assert "X-RateLimit-Remaining" in response.headers
+    # A failed login keeps its own wording: it is not a token refusal.
+    wrong = await anon.post(
+        "/api/auth/login", json={"username_or_email": "alice", "password": "nope-nope-nope"}
+    )
+    assert _error(wrong)[:2] == (401, "unauthorized")
+    assert wrong.json()["error"]["message"] != "Invalid or expired token"
+
+
 async def test_chat_json_and_stream(anon: Rest, alice: Account) -> None:
     api = anon.as_(alice.jwt)
     await api.post("/api/memory", json={"content": "Alice's dog is called Rex", "source": "email"})

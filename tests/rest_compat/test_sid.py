@@ -9,6 +9,9 @@ import openai
 import pytest
 from conftest import RunningServer
 from rest_helpers import Account, Rest
+from sqlalchemy import delete, func, select
+
+from persistence.tables import conversations, users
 
 
 def _client(server: RunningServer, token: str, path: str = "/v1") -> openai.AsyncOpenAI:
@@ -136,7 +139,38 @@ async def test_openai_errors(rest_server: RunningServer, anon: Rest, alice: Acco
         )
         assert hot.status_code == 400
         assert hot.json()["error"]["param"] == "temperature"
+        for not_an_array in ("hello", {"role": "user", "content": "x"}, 3, None):
+            wrong = await api.post(path, json={"messages": not_an_array})
+            assert wrong.status_code == 400, not_an_array
+            assert wrong.json()["error"]["message"] == "Messages must be a non-empty array"
+            assert wrong.json()["error"]["param"] == "messages"
     with pytest.raises(openai.AuthenticationError):
         await _client(rest_server, "mk_nope").chat.completions.create(
             model="m", messages=[{"role": "user", "content": "x"}]
         )
+
+
+async def test_deleted_user_token_is_401_on_both_completion_routes(
+    rest_server: RunningServer, anon: Rest, alice: Account
+) -> None:
+    # Only the Sentech memory routes document 404 "User not found"; the completion routes
+    # list 401 "Invalid API key" (and the contract says 401 outside the Sentech routes).
+    async with rest_server.runtime.db.engine.begin() as conn:
+        await conn.execute(delete(users).where(users.c.id == alice.user_id))
+    body = {"messages": [{"role": "user", "content": "hi"}]}
+    for token in (alice.jwt, alice.api_key):
+        for path in ("/v1/chat/completions", "/v1/memory/chat/completions"):
+            response = await anon.as_(token).post(path, json=body)
+            assert response.status_code == 401, (path, response.text)
+            assert response.json() == {
+                "error": {
+                    "message": "Invalid API key",
+                    "type": "authentication_error",
+                    "param": None,
+                    "code": "invalid_api_key",
+                }
+            }
+            assert "X-RateLimit-Limit" in response.headers
+    async with rest_server.runtime.db.engine.connect() as conn:
+        count = (await conn.execute(select(func.count()).select_from(conversations))).scalar_one()
+    assert count == 0
