@@ -227,7 +227,12 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
     values: dict[str, Any] = {}
     for part in filter(None, body.split(",")):
         key, _, raw = part.partition("=")
-        values[key] = raw if key in ("mode", "fusion") else float(raw) if "." in raw else int(raw)
+        if re.fullmatch(r"-?\d+", raw):
+            values[key] = int(raw)
+        elif re.fullmatch(r"-?\d*\.\d+", raw):
+            values[key] = float(raw)
+        else:
+            values[key] = raw  # mode, fusion, dense_norm
     return name, values
 
 

@@ -3,13 +3,17 @@
 Two methods, both measured on LoCoMo (docs/BENCHMARKS.md):
 
 - ``rrf``: reciprocal-rank fusion, ``sum w / (k + rank)``; ignores score magnitudes.
-- ``convex``: a weighted sum of per-list normalised scores. Dense cosines are kept on their
-  own scale (they are comparable across queries); lexical BM25 scores are divided by the
-  best lexical score of the query so a strong keyword match counts fully and weak ones fade.
+- ``convex``: a weighted sum of per-list normalised scores. Lexical BM25 scores are divided
+  by the best lexical score of the query so a strong keyword match counts fully and weak ones
+  fade. Dense cosines are either kept on their own scale above a floor (``cosine``) or
+  standardised within the query's candidate list (``zscore``: how many standard deviations
+  above the list's mean, divided by 3, negatives clamped): a cosine of 0.5 is a standout for
+  one query and background for another.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,6 +24,11 @@ Ranked = Sequence[tuple[str, float]]  # (memory id, retriever score), best first
 class Fusion(StrEnum):
     RRF = "rrf"
     CONVEX = "convex"
+
+
+class DenseNorm(StrEnum):
+    COSINE = "cosine"
+    ZSCORE = "zscore"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,18 +53,34 @@ def rrf(lists: Mapping[str, Ranked], weights: Mapping[str, float], k: int = 60) 
     return _sorted(scores, found)
 
 
+def _zscores(ranked: Ranked) -> list[tuple[str, float]]:
+    values = [s for _, s in ranked]
+    mean = statistics.fmean(values)
+    spread = statistics.pstdev(values) if len(values) > 1 else 0.0
+    if spread <= 1e-9:
+        return [(m, 1.0 / 3.0) for m, _ in ranked]  # nothing stands out: all equal, weak
+    return [(m, max(0.0, (s - mean) / spread) / 3.0) for m, s in ranked]
+
+
 def convex(
-    lists: Mapping[str, Ranked], weights: Mapping[str, float], *, dense_floor: float = 0.0
+    lists: Mapping[str, Ranked],
+    weights: Mapping[str, float],
+    *,
+    dense_floor: float = 0.0,
+    dense_norm: str = DenseNorm.COSINE,
 ) -> list[FusedHit]:
-    """``dense_floor`` is subtracted from cosines (clamped at 0): unrelated texts of most
-    sentence encoders still score ~0.1-0.2, which is not evidence of anything."""
+    """With ``cosine``, ``dense_floor`` is subtracted from cosines (clamped at 0): unrelated
+    texts of most sentence encoders still score ~0.1-0.2, which is not evidence of anything.
+    With ``zscore`` the floor is not used (the list's own mean is the floor)."""
     scores: dict[str, float] = {}
     found: dict[str, set[str]] = {}
     for name, ranked in lists.items():
         if not ranked:
             continue
         weight = weights.get(name, 1.0)
-        if name == "dense":
+        if name == "dense" and DenseNorm(dense_norm) is DenseNorm.ZSCORE:
+            normalised = _zscores(ranked)
+        elif name == "dense":
             scale = 1.0 / max(1e-9, 1.0 - dense_floor)
             normalised = [(m, max(0.0, s - dense_floor) * scale) for m, s in ranked]
         else:

@@ -54,7 +54,7 @@ class HybridRetriever:
         weights = {"dense": s.dense_weight, "lexical": s.lexical_weight}
         if Fusion(s.fusion) is Fusion.RRF:
             return rrf(lists, weights, k=s.rrf_k)
-        return convex(lists, weights, dense_floor=s.dense_floor)
+        return convex(lists, weights, dense_floor=s.dense_floor, dense_norm=s.dense_norm)
 
     async def _field_hits(
         self,
@@ -95,20 +95,33 @@ class HybridRetriever:
         hits: list[_Candidate],
         allowed: Sequence[str] | None,
     ) -> list[_Candidate]:
-        """Give the turns around each strong hit a share of its score."""
+        """Give the turns around each strong hit (up to ``neighbour_window`` on each side,
+        each step within the gap) a share of its score."""
         s = self.settings
         top = hits[: s.neighbour_hits]
-        around = await uow.memory_query.neighbours(
-            field_id=field_id,
-            user_id=user_id,
-            memory_ids=[h.memory_id for h in top],
-            max_gap_seconds=s.neighbour_gap_seconds,
-        )
+        # Walk outwards one turn per round trip: ring i holds the turns i steps away.
+        reach: dict[str, set[str]] = {h.memory_id: set() for h in top}
+        frontier: dict[str, set[str]] = {h.memory_id: {h.memory_id} for h in top}
+        for _ in range(max(1, s.neighbour_window)):
+            ids = sorted({m for ring in frontier.values() for m in ring})
+            if not ids:
+                break
+            around = await uow.memory_query.neighbours(
+                field_id=field_id,
+                user_id=user_id,
+                memory_ids=ids,
+                max_gap_seconds=s.neighbour_gap_seconds,
+            )
+            for anchor, ring in frontier.items():
+                seen = reach[anchor] | {anchor}
+                step = {o for m in ring for o in around.get(m, []) if o not in seen}
+                reach[anchor] |= step
+                frontier[anchor] = step
         allowed_set = set(allowed) if allowed is not None else None
         by_id = {h.memory_id: h for h in hits}
         bonus: Scored = {}
         for hit in top:
-            for other in around.get(hit.memory_id, []):
+            for other in reach[hit.memory_id]:
                 if allowed_set is None or other in allowed_set:
                     bonus[other] = max(bonus.get(other, 0.0), hit.score * s.neighbour_weight)
         for memory_id, extra in bonus.items():

@@ -56,7 +56,11 @@ class RetrievalSettings:
     ``convex`` (weighted normalised scores) or ``rrf``. Neighbour expansion adds the memories
     just before/after a strong hit (by ``occurred_at`` within ``neighbour_gap_seconds``), at
     ``neighbour_weight`` of that hit's score: in a conversation the answer is often the turn
-    that replies to the one matching the question.
+    that replies to the one matching the question. ``neighbour_window`` is how many turns
+    on each side (2: the reply and the reply to the reply).
+
+    ``dense_norm`` (``zscore`` or ``cosine``) is how convex fusion scales dense cosines; see
+    :mod:`domain.fusion`.
     """
 
     mode: str = "hybrid"
@@ -65,8 +69,10 @@ class RetrievalSettings:
     lexical_weight: float = 1.5
     rrf_k: int = 60
     dense_floor: float = 0.15
+    dense_norm: str = "zscore"
     candidates: int = 200
     neighbour_hits: int = 20
     neighbour_weight: float = 0.5
     neighbour_gap_seconds: float = 1800.0
+    neighbour_window: int = 2
     time_weight: float = 0.3

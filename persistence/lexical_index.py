@@ -9,6 +9,7 @@ column): there is nothing to rebuild after a crash. Migration 0002 creates them.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 
@@ -25,14 +26,72 @@ def _safe(terms: Sequence[str]) -> list[str]:
     return [t for t in dict.fromkeys(terms) if _SAFE_TERM.match(t)][:MAX_TERMS]
 
 
+# Field-local IDF is estimated only for fields up to this size; the counts it needs are
+# bounded by it (and by the postings the ranking query reads anyway).
+LOCAL_IDF_MAX_FIELD = 20_000
+MAX_REPEAT = 3
+
+
+def _idf(total: float, df: float) -> float:
+    """FTS5's BM25 IDF, clamped as FTS5 clamps it."""
+    return max(1e-6, math.log((total - df + 0.5) / (df + 0.5)))
+
+
+def local_idf_repeats(
+    field_size: int, total: int, counts: Sequence[tuple[str, int, int]]
+) -> list[str]:
+    """Terms repeated by how much more (or less) they say inside the field than in the whole
+    table: FTS5's ``bm25()`` sums one IDF per query phrase, so a term given ``r`` times
+    weighs ``r`` x its table-wide IDF. ``r`` = 2 x IDF(field) / IDF(table), rounded, 0..3.
+
+    ``counts`` is (term, documents in the field, documents in the table). A user's own name
+    is rare across all tenants but in half of that user's memories: with table-wide
+    statistics it would dominate every query that names it."""
+    words: list[str] = []
+    for term, local, overall in counts:
+        if local <= 0:
+            continue  # matches nothing in this field
+        ratio = _idf(field_size, local) / _idf(max(total, overall), overall)
+        words += [term] * max(0, min(MAX_REPEAT, round(2 * ratio)))
+    return words
+
+
 class SqliteLexicalIndex:
     """FTS5 ``MATCH`` of the OR of the terms, ranked by ``bm25()`` (negated: higher is better).
 
-    Statistics (IDF, average length) are over the whole table, not one field; ranks within
-    a field are what matters and they barely move."""
+    FTS5's statistics (IDF, average length) are over the whole table, i.e. every tenant's
+    memories. For fields up to ``LOCAL_IDF_MAX_FIELD`` memories the IDF is made field-local
+    by repeating terms (:func:`local_idf_repeats`); counting needs one extra round trip,
+    bounded by the postings the ranking query reads anyway."""
 
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
+
+    async def _weighted(self, field_id: str, words: list[str]) -> list[str]:
+        params: dict[str, object] = {"field_id": field_id, "cap": LOCAL_IDF_MAX_FIELD + 1}
+        parts = [
+            "SELECT '' AS term, (SELECT count(*) FROM (SELECT 1 FROM memories "
+            "WHERE field_id = :field_id LIMIT :cap)) AS local, "
+            "(SELECT max(rowid) FROM memories) AS overall"
+        ]
+        for i, word in enumerate(words):
+            params[f"w{i}"], params[f"q{i}"] = word, f'"{word}"'
+            parts.append(
+                # Only placeholder names are interpolated; values are bound.
+                f"SELECT :w{i}, (SELECT count(*) FROM (SELECT 1 FROM memories_fts "  # noqa: S608
+                "CROSS JOIN memories AS m ON m.rowid = memories_fts.rowid "
+                f"WHERE memories_fts MATCH :q{i} AND m.field_id = :field_id LIMIT :cap)), "
+                f"(SELECT count(*) FROM memories_fts WHERE memories_fts MATCH :q{i})"
+            )
+        rows = list(await self._tx.read(text(" UNION ALL ".join(parts)), params))
+        head, counts = rows[0], rows[1:]
+        field_size, total = int(head.local), int(head.overall or 0)
+        if field_size > LOCAL_IDF_MAX_FIELD or field_size <= 0:
+            return words
+        weighted = local_idf_repeats(
+            field_size, total, [(r.term, int(r.local), int(r.overall)) for r in counts]
+        )
+        return weighted or words
 
     async def search(
         self,
@@ -45,7 +104,7 @@ class SqliteLexicalIndex:
         words = _safe(terms)
         if not words or k <= 0 or (allowed is not None and not allowed):
             return []
-        match = " OR ".join(f'"{w}"' for w in words)
+        match = " OR ".join(f'"{w}"' for w in await self._weighted(field_id, words))
         params: dict[str, object] = {"match": match, "field_id": field_id, "k": k}
         restrict = ""
         if allowed is not None:

@@ -67,3 +67,22 @@ def test_time_intent_and_ranges() -> None:
     assert yesterday is not None
     assert yesterday.contains(datetime(2024, 6, 14, 18, tzinfo=UTC))
     assert yesterday.distance_days(datetime(2024, 6, 10, tzinfo=UTC)) == 4.0
+
+
+def test_convex_zscore_scales_dense_within_the_query() -> None:
+    # Same cosines shifted up by 0.3: z-scored, the dense contribution is unchanged.
+    low = [("a", 0.40), ("b", 0.20), ("c", 0.18), ("d", 0.16)]
+    high = [(m, s + 0.3) for m, s in low]
+    lexical = [("b", 2.0)]
+    fused = [
+        convex(
+            {"dense": dense, "lexical": lexical},
+            {"dense": 1.0, "lexical": 1.0},
+            dense_norm="zscore",
+        )
+        for dense in (low, high)
+    ]
+    assert [h.memory_id for h in fused[0]] == [h.memory_id for h in fused[1]]
+    assert [round(h.score, 9) for h in fused[0]] == [round(h.score, 9) for h in fused[1]]
+    assert fused[0][0].memory_id == "b"  # lexical + a little dense beats dense alone
+    assert {h.memory_id for h in fused[0] if h.score <= 0} == {"c", "d"}  # below the mean

@@ -16,6 +16,7 @@ from domain.search import MemoryDraft, MemoryPatchInput, SearchFilter
 from memoria.app import build_runtime
 from memoria.bootstrap import migrate
 from memoria.settings import Settings
+from persistence.lexical_index import local_idf_repeats
 from providers.embedders.hashing import HashingEmbedder
 
 
@@ -171,6 +172,27 @@ async def test_neighbour_turns_come_along(engine: Engine) -> None:
     assert hits[0].memory.content == turns[1]
     by_content = {h.memory.content: h.reason for h in hits}
     assert by_content.get(turns[2]) == "neighbour"
+    # Two turns away (the default window is 2), still within the gap at each step.
+    wide = {h.memory.content: h.reason for h in await engine.search("concert Friday", top_k=4)}
+    assert wide.get(turns[3]) == "neighbour"
+    narrow = await engine.search(
+        "concert Friday",
+        top_k=4,
+        settings=replace(engine.runtime.deps.memories.retrieval, neighbour_window=1),
+    )
+    assert turns[3] not in {h.memory.content for h in narrow}
+
+
+def test_local_idf_repeats_follow_the_field_not_the_table() -> None:
+    # "alex" is rare in the table (one tenant's name) but in half of this field; "coldplay"
+    # is as rare in the field as in the table; "ghost" is not in the field at all.
+    counts = [("alex", 50, 60), ("coldplay", 1, 10), ("ghost", 0, 5)]
+    words = local_idf_repeats(100, 10_000, counts)
+    assert "ghost" not in words
+    assert words.count("alex") == 0
+    assert words.count("coldplay") >= 1
+    # A field that is the whole table: every term keeps its weight (twice each).
+    assert local_idf_repeats(100, 100, [("a", 5, 5), ("b", 20, 20)]) == ["a", "a", "b", "b"]
 
 
 async def test_near_duplicate_fact_updates_with_history(engine: Engine) -> None:
