@@ -10,15 +10,41 @@ a token (collecting the selection of the union member again for each of ~200 eve
 memory leak of one entry per token. Keyed by the identities of the AST nodes instead (stable:
 the document is parsed once per operation), the memo hits from the second event on and holds
 one entry per selection.
+
+``ChatDelta`` events (nearly every event of a ``chat`` stream) skip execution altogether:
+on the first one the operation's selection is checked once (a single root field, and for
+``ChatDelta`` only ``__typename``/``text``/``index`` leaves under any aliases, fragments or
+``@skip``/``@include``, no ``@defer``, no middleware) and turned into a list of
+``(response key, field)`` pairs; each delta is then the dict those pairs give, serialized by
+the schema's own scalar types, in the order graphql-core would produce. Anything else (other
+event types, other selections, an error while rendering) runs the normal execution.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLObjectType
-from graphql.execution.collect_fields import CollectedFields, FieldDetailsList, collect_subfields
+from graphql import (
+    ExecutionResult,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    OperationType,
+    get_named_type,
+)
+from graphql.execution.collect_fields import (
+    CollectedFields,
+    FieldDetailsList,
+    collect_fields,
+    collect_subfields,
+)
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from graph.types.chat import ChatDelta
+
+_DELTA_LEAVES = frozenset({"__typename", "text", "index"})
+_PLAIN_DIRECTIVES = frozenset({"skip", "include"})  # already applied by field collection
+# (response key of the root field, [(response key, field name, serialize or None)])
+_DeltaPlan = tuple[str, list[tuple[str, str, Any]]]
 
 
 class EventStableExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -28,6 +54,80 @@ class EventStableExecutor(StrawberryGraphQLCoreExecutionContext):
         self._stable_sub_fields: dict[
             tuple[Any, ...], tuple[FieldDetailsList, CollectedFields]
         ] = {}
+        # Shared likewise: [] until the first ChatDelta, then [plan] or [None] (not eligible).
+        self._delta_plan: list[_DeltaPlan | None] = []
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        root = self.root_value
+        if type(root) is ChatDelta and serially is False:  # a subscription event
+            if not self._delta_plan:
+                self._delta_plan.append(self._plan_delta())
+            plan = self._delta_plan[0]
+            signal = self.abort_signal
+            if plan is not None and (signal is None or not signal.aborted):
+                key, fields = plan
+                try:
+                    rendered = {
+                        out: "ChatDelta" if serialize is None else serialize(getattr(root, name))
+                        for out, name, serialize in fields
+                    }
+                except Exception:  # noqa: BLE001  # let the normal path report it
+                    return super().execute_operation(serially)
+                self.run_async_work_finished_hook()
+                return ExecutionResult({key: rendered}, None)
+        return super().execute_operation(serially)
+
+    def _plan_delta(self) -> _DeltaPlan | None:
+        """The ChatDelta rendering of this operation's selection, or None to execute."""
+        if self.operation.operation != OperationType.SUBSCRIPTION:
+            return None
+        if self.middleware_manager is not None and self.middleware_manager.middlewares:
+            return None
+        root_type = self.schema.subscription_type
+        delta_type = self.schema.get_type("ChatDelta")
+        if root_type is None or not isinstance(delta_type, GraphQLObjectType):
+            return None
+        roots = collect_fields(
+            self.schema,
+            self.fragments,
+            self.variable_values,
+            root_type,
+            self.operation,
+            self.hide_suggestions,
+        )
+        if roots.new_defer_usages or len(roots.grouped_field_set) != 1:
+            return None
+        ((key, details),) = roots.grouped_field_set.items()
+        if any(not self._plain(d) or d.node.name.value != "chat" for d in details):
+            return None
+        union = get_named_type(root_type.fields["chat"].type)
+        if not any(t is delta_type for t in getattr(union, "types", ())):
+            return None
+        sub = self.collect_subfields(delta_type, details)
+        if sub.new_defer_usages:
+            return None
+        fields: list[tuple[str, str, Any]] = []
+        for out, sub_details in sub.grouped_field_set.items():
+            name = sub_details[0].node.name.value
+            if name not in _DELTA_LEAVES or not all(
+                self._plain(d) and d.node.name.value == name and d.node.selection_set is None
+                for d in sub_details
+            ):
+                return None
+            if name == "__typename":
+                fields.append((out, name, None))
+                continue
+            leaf = get_named_type(delta_type.fields[name].type)
+            if not isinstance(leaf, GraphQLScalarType):
+                return None
+            fields.append((out, name, leaf.serialize))
+        return key, fields
+
+    @staticmethod
+    def _plain(details: Any) -> bool:
+        return details.defer_usage is None and all(
+            d.name.value in _PLAIN_DIRECTIVES for d in details.node.directives or ()
+        )
 
     def collect_subfields(
         self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList

@@ -256,3 +256,69 @@ async def test_anthropic_provider_answers_a_turn(
     assert result["usage"]["promptTokens"] == 21
     assert result["usage"]["completionTokens"] == 3
     assert llm.requests[0]["system"].startswith("You are a helpful assistant")
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "fast"),
+    [
+        (
+            'subscription { chat(input: {message: "x"}) { __typename ... on ChatDelta { text } } }',
+            {},
+            True,
+        ),
+        (
+            "subscription($i: ChatInput!, $no: Boolean!) { c: chat(input: $i) { kind: __typename"
+            " ... on ChatDelta { t: text text index @skip(if: $no) } ...F } }"
+            " fragment F on ChatFailed { code }",
+            {"i": {"message": "x"}, "no": True},
+            True,
+        ),
+        (
+            'subscription { chat(input: {message: "x"}) { ... on ChatDelta { index } } }',
+            {},
+            True,
+        ),
+        # Not a plain leaf selection for ChatDelta: executed as usual, same result.
+        (
+            'subscription { chat(input: {message: "x"}) { ... on ChatDelta { text @deprecated }'
+            " } }",
+            {},
+            False,
+        ),
+    ],
+)
+def test_delta_frames_rendered_without_execution_match_execution(
+    query: str, variables: dict[str, object], fast: bool
+) -> None:
+    """graph/executor.py renders ChatDelta events from a plan of the selection; the result
+    must be exactly what graphql-core's execution gives (aliases, __typename, fragments,
+    @skip/@include, key order), and anything unusual must fall back to execution."""
+    from graphql import parse
+    from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+    from graph.executor import EventStableExecutor
+    from graph.schema import build_schema
+    from graph.types.chat import ChatDelta, ChatStarted
+
+    schema = build_schema()._schema
+    document = parse(query)
+    results = []
+    for cls in (StrawberryGraphQLCoreExecutionContext, EventStableExecutor):
+        executor = cls.build(schema, document, raw_variable_values=variables)
+        assert not isinstance(executor, list), executor
+        events = [ChatDelta(text="h\u00e9", index=0), ChatDelta(text="llo", index=1)]
+        events.append(
+            ChatStarted(conversation_id="c", user_message_id="u", message_id="m", model="x")
+        )
+        results.append(
+            [executor.build_per_event_executor(e).execute_operation(False) for e in events]
+        )
+        if cls is EventStableExecutor:
+            assert (executor._delta_plan[0] is not None) is fast
+    reference, rendered = results
+    assert [(r.data, r.errors) for r in rendered] == [(r.data, r.errors) for r in reference]
+    assert [list(r.data or {}) for r in rendered] == [list(r.data or {}) for r in reference]
+    for got, want in zip(rendered, reference, strict=True):
+        assert [list(v) for v in (got.data or {}).values()] == [
+            list(v) for v in (want.data or {}).values()
+        ]
