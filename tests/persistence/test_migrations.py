@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from persistence.migrate import MIGRATIONS, downgrade, upgrade
@@ -37,5 +37,24 @@ async def test_up_down_up(database_url: str) -> None:
         assert not await tables()
         await upgrade(engine)
         assert await tables() == full
+    finally:
+        await engine.dispose()
+
+
+async def test_database_from_the_branched_history_upgrades(database_url: str) -> None:
+    """0002-0005 were once siblings of 0001: such a database records four heads."""
+    engine = create_async_engine(database_url)
+    try:
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM alembic_version"))
+            await conn.execute(
+                text("INSERT INTO alembic_version VALUES (:v)"),
+                [{"v": head} for head in ("0002", "0003", "0004", "0005")],
+            )
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+        assert [r[0] for r in rows] == ["0005"]
     finally:
         await engine.dispose()
