@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
+
+from domain.ports import Vector
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
@@ -85,5 +88,6 @@ class HashingEmbedder:
                 out[row] /= norm
         return out
 
-    async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        return self.embed_sync(texts)
+    async def embed(self, texts: Sequence[str]) -> Sequence[Vector]:
+        # A float32 matrix: its rows are the port's vectors (numpy is not a typing.Sequence).
+        return cast("Sequence[Vector]", self.embed_sync(texts))

