@@ -37,6 +37,8 @@ class Field:
     description: str = ""
     missing: str | None = None  # message when absent, null or blank (documents fix some)
     wrong_type: str | None = None  # message for a value of the wrong JSON type, if fixed
+    # date-time upper bounds: a bare date ("2025-01-15") includes that whole day.
+    end_of_day: bool = False
     minimum: float | None = None
     maximum: float | None = None
     max_length: int | None = None
@@ -64,7 +66,7 @@ class Field:
             if self.enum and value not in self.enum:
                 raise self.problem(f"{self.name} must be one of {', '.join(self.enum)}")
             if self.kind == "date-time":
-                return parse_datetime(value, name=self.name)
+                return parse_datetime(value, name=self.name, end_of_day=self.end_of_day)
         if kind in ("integer", "number"):
             if isinstance(value, float) and not math.isfinite(value):
                 raise self.problem(f"{self.name} must be a finite number")
@@ -167,10 +169,19 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def parse_datetime(raw: str, *, name: str) -> datetime:
-    from datetime import UTC
+def parse_datetime(raw: str, *, name: str, end_of_day: bool = False) -> datetime:
+    """An ISO 8601 date or date-time (UTC unless it says otherwise). A bare date is its
+    first instant, or with ``end_of_day`` its last (an inclusive upper bound)."""
+    from datetime import UTC, date, time
 
     text = raw.strip()
+    if end_of_day and len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return datetime.combine(day, time.max, tzinfo=UTC)
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:

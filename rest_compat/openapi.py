@@ -75,7 +75,9 @@ def operation(endpoint: Endpoint) -> dict[str, Any]:
             form = {**schema, "properties": {**schema["properties"]}}
             form["properties"]["file"] = {"type": "string", "format": "binary"}
             content["multipart/form-data"] = {"schema": form}
-        op["requestBody"] = {"required": True, "content": content}
+        # A body of only optional fields (a sync trigger, a rotation) may be left out.
+        required = any(spec.required for spec in endpoint.body)
+        op["requestBody"] = {"required": required, "content": content}
     success: dict[str, Any] = {"description": "Success", "headers": RATE_HEADERS}
     if endpoint.status != 204:
         media = endpoint.response_content_type

@@ -149,7 +149,7 @@ def endpoints(limits: Limits) -> list[Endpoint]:
             Field("source", description="Only memories from this source."),
             Field("tags", "array", items="string", description="Only memories with these tags."),
             Field("from_date", "date-time"),
-            Field("to_date", "date-time"),
+            Field("to_date", "date-time", end_of_day=True),
             Field("metadata", "object", description="Only memories whose metadata has these."),
         ),
         response=obj(

@@ -171,7 +171,12 @@ def endpoints(limits: Limits) -> list[Endpoint]:
             Field("limit", "integer", default=10, minimum=1, maximum=limits.max_top_k),
             Field("source", description="Filter by source type"),
             Field("from_date", "date-time", description="ISO date filter"),
-            Field("to_date", "date-time", description="ISO date filter"),
+            Field(
+                "to_date",
+                "date-time",
+                end_of_day=True,
+                description="ISO date filter (a bare date includes that day)",
+            ),
         ),
         response=obj(
             ["results", "total"],

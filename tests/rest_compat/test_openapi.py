@@ -62,6 +62,9 @@ async def test_document_lists_every_route_with_schemas(
             op = doc["paths"][endpoint.path][endpoint.method.lower()]
             assert "403" in op["responses"], endpoint.path
     assert "403" in doc["paths"]["/chat/messages"]["post"]["responses"]
+    # A body is required only where it has required fields: a sync trigger takes none.
+    assert doc["paths"]["/api/sources/{id}/sync"]["post"]["requestBody"]["required"] is False
+    assert doc["paths"]["/api/auth/login"]["post"]["requestBody"]["required"] is True
     login = doc["paths"]["/api/auth/login"]["post"]
     assert login["requestBody"]["content"]["application/json"]["schema"]["required"] == [
         "username_or_email",

@@ -195,3 +195,43 @@ async def test_models(anon: Rest, alice: Account) -> None:
     assert {"id": "memoria-extractive-no-llm", "provider": "extractive", "status": "ready"} in body[
         "models"
     ]
+
+
+async def test_date_filters_take_bare_dates_inclusively(anon: Rest, alice: Account) -> None:
+    api = anon.as_(alice.jwt)
+    created = await api.post(
+        "/api/memory",
+        json={"content": "Meeting notes from the roadmap review", "timestamp": "2025-01-15T10:30Z"},
+    )
+    assert created.status_code == 201, created.text
+
+    async def found(**dates: str) -> int:
+        response = await api.get("/api/memory/search", params={"q": "roadmap", **dates})
+        assert response.status_code == 200, response.text
+        return int(response.json()["total"])
+
+    # "to_date=2025-01-15" is an ISO date: the memory of that day is inside the range.
+    assert await found(to_date="2025-01-15") == 1
+    assert await found(from_date="2025-01-15", to_date="2025-01-15") == 1
+    assert await found(from_date="2025-01-15") == 1
+    assert await found(to_date="2025-01-14") == 0
+    assert await found(from_date="2025-01-16") == 0
+    # A full date-time is taken as written.
+    assert await found(to_date="2025-01-15T10:00:00Z") == 0
+    assert await found(to_date="2025-01-15T10:30:00Z") == 1
+
+
+async def test_sentech_query_to_date_includes_the_day(anon: Rest, alice: Account) -> None:
+    api = anon.as_(alice.api_key)
+    field_id = (await api.post("/fields/create-memory-field", json={"name": "d"})).json()[
+        "field_id"
+    ]
+    await api.post(
+        f"/fields/{field_id}/memories",
+        json={"content": "Roadmap review", "timestamp": "2025-01-15T10:30:00Z"},
+    )
+    path = f"/fields/{field_id}/memories/query"
+    same_day = await api.post(path, json={"query": "roadmap", "to_date": "2025-01-15"})
+    assert len(same_day.json()["results"]) == 1
+    before = await api.post(path, json={"query": "roadmap", "to_date": "2025-01-14"})
+    assert before.json()["results"] == []
