@@ -11,7 +11,7 @@ from conftest import RunningServer
 from rest_helpers import Account, Rest
 from sqlalchemy import delete, func, select
 
-from persistence.tables import conversations, users
+from persistence.tables import conversations, memory_fields, users
 
 
 def _client(server: RunningServer, token: str, path: str = "/v1") -> openai.AsyncOpenAI:
@@ -174,3 +174,36 @@ async def test_deleted_user_token_is_401_on_both_completion_routes(
     async with rest_server.runtime.db.engine.connect() as conn:
         count = (await conn.execute(select(func.count()).select_from(conversations))).scalar_one()
     assert count == 0
+
+
+async def test_refused_sid_requests_create_no_namespace(
+    rest_server: RunningServer, anon: Rest, alice: Account
+) -> None:
+    api = anon.as_(alice.jwt)
+
+    async def field_count() -> int:
+        async with rest_server.runtime.db.engine.connect() as conn:
+            query = select(func.count()).select_from(memory_fields)
+            return int((await conn.execute(query)).scalar_one())
+
+    before = await field_count()
+    user = [{"role": "user", "content": "Hello!"}]
+    for body, message in (
+        ({"messages": [{"role": "assistant", "content": "hi"}]}, "The last message must be"),
+        ({"messages": user, "model": "no-such-model"}, "Unsupported model"),
+        ({"messages": user, "stop": 5}, "stop must be"),
+        ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+    ):
+        refused = await api.post(
+            "/v1/memory/chat/completions", params={"namespace": "brand-new"}, json=body
+        )
+        assert refused.status_code == 400, body
+        assert refused.json()["error"]["message"].startswith(message), refused.text
+    assert await field_count() == before
+    ok = await api.post(
+        "/v1/memory/chat/completions",
+        params={"namespace": "brand-new"},
+        json={"messages": user, "model": "memoria-extractive-no-llm"},
+    )
+    assert ok.status_code == 200, ok.text
+    assert await field_count() == before + 1
