@@ -20,6 +20,7 @@ from domain.ports import UnitOfWorkFactory
 from domain.services.patterns import PatternService
 from domain.services.sources import SYNC_REQUESTED
 from domain.webhooks import WEBHOOK_EVENTS
+from persistence.outbox import wrote_deliveries
 
 log = logging.getLogger("memoria.workers")
 
@@ -101,7 +102,9 @@ class ExtWorkers:
 
     async def on_commit(self, events: list[DomainEvent]) -> None:
         for event in events:
-            if event.name in WEBHOOK_EVENTS:
+            # Only when the outbox wrote a delivery for it (most users have no webhook; the
+            # worker's poll still catches anything else).
+            if event.name in WEBHOOK_EVENTS and wrote_deliveries(event):
                 self.webhooks.wake()
             if event.name == SYNC_REQUESTED:
                 self.syncs.wake()

@@ -6,6 +6,8 @@ the change committed — never for a rolled-back change, never missing for a com
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from sqlalchemy import select
 
 from domain.entities import new_id
@@ -14,6 +16,17 @@ from domain.webhooks import WEBHOOK_EVENTS, DeliveryStatus
 from persistence.session import Transaction
 from persistence.sqlite_driver import BatchingTransaction
 from persistence.tables_ext import webhook_deliveries, webhooks
+
+# Ids of events a delivery row was written for, until the commit listener asks (bounded: a
+# rolled-back transaction's ids are never asked for and age out).
+_WITH_DELIVERIES: OrderedDict[str, None] = OrderedDict()
+_REMEMBERED = 10_000
+
+
+def wrote_deliveries(event: DomainEvent) -> bool:
+    """Whether :func:`write_outbox` wrote a delivery for ``event`` (asked once, after its
+    commit): the webhook worker is woken only then, not for every message of every user."""
+    return _WITH_DELIVERIES.pop(event.id, False) is None
 
 
 async def write_outbox(tx: Transaction, events: list[DomainEvent]) -> None:
@@ -49,3 +62,7 @@ async def write_outbox(tx: Transaction, events: list[DomainEvent]) -> None:
     ]
     if rows:
         await tx.write(webhook_deliveries.insert(), rows)
+        for row in rows:
+            _WITH_DELIVERIES[row["event_id"]] = None
+        while len(_WITH_DELIVERIES) > _REMEMBERED:
+            _WITH_DELIVERIES.popitem(last=False)

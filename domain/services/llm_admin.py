@@ -49,6 +49,7 @@ BUILTIN_MODEL = LlmModel(
 _MAX_PRICE_USD_PER_M = 10_000.0
 CATALOG_TTL_SECONDS = 5.0
 _CATALOG_SIZE = 256
+_USER_KEYS_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,9 @@ class LlmAdminService:
         # model is never hidden by a cached miss); the short expiry bounds staleness when
         # another process or a direct database edit changes the catalog.
         self._catalog: dict[str, tuple[float, LlmModel, LlmProvider]] = {}
+        # (user, provider) -> (expiry, user's own decrypted key or None): the other read of
+        # every turn start, cached the same way; replaced at once by ``set_user_config``.
+        self._user_keys: dict[tuple[str, str], tuple[float, str | None]] = {}
 
     async def create_provider(
         self, *, uow: UnitOfWork, actor: Actor, draft: ProviderDraft
@@ -204,6 +208,7 @@ class LlmAdminService:
             updated_at=now,
         )
         await uow.llm.save_user_config(config)
+        self._user_keys.pop((actor.user_id, found.id), None)
         return config
 
     async def resolve(self, *, uow: UnitOfWork, actor: Actor, model: str | None) -> ResolvedModel:
@@ -215,15 +220,27 @@ class LlmAdminService:
         key: str | None = None
         own = False
         if provider.kind != "extractive":
-            config = await uow.llm.user_config(user_id=actor.user_id, provider_id=provider.id)
-            if config is not None:
-                key, own = self._cipher.decrypt(config.api_key_encrypted), True
+            user_key = await self._user_key(uow, actor.user_id, provider.id)
+            if user_key is not None:
+                key, own = user_key, True
             elif provider.api_key_encrypted:
                 key = self._cipher.decrypt(provider.api_key_encrypted)
         adapter = self._factory.for_endpoint(
             ProviderEndpoint(kind=provider.kind, api_endpoint=provider.api_endpoint, api_key=key)
         )
         return ResolvedModel(model=entry, provider=provider, chat_model=adapter, own_key=own)
+
+    async def _user_key(self, uow: UnitOfWork, user_id: str, provider_id: str) -> str | None:
+        now = self._monotonic()
+        cached = self._user_keys.get((user_id, provider_id))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        config = await uow.llm.user_config(user_id=user_id, provider_id=provider_id)
+        key = self._cipher.decrypt(config.api_key_encrypted) if config is not None else None
+        if len(self._user_keys) >= _USER_KEYS_SIZE:
+            self._user_keys.clear()
+        self._user_keys[(user_id, provider_id)] = (now + CATALOG_TTL_SECONDS, key)
+        return key
 
     async def _catalog_entry(
         self, uow: UnitOfWork, name: str | None
