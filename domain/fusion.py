@@ -13,6 +13,7 @@ Two methods, both measured on LoCoMo (docs/BENCHMARKS.md):
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,9 +55,12 @@ def rrf(lists: Mapping[str, Ranked], weights: Mapping[str, float], k: int = 60) 
 
 
 def _zscores(ranked: Ranked) -> list[tuple[str, float]]:
+    # Non-finite scores carry no evidence (pgvector's cosine distance to a zero vector is
+    # NaN): they count as 0 and must not poison the mean (statistics.pstdev raises on NaN).
+    ranked = [(m, float(s) if math.isfinite(s) else 0.0) for m, s in ranked]
     values = [s for _, s in ranked]
     mean = statistics.fmean(values)
-    spread = statistics.pstdev(values) if len(values) > 1 else 0.0
+    spread = statistics.pstdev(values, mean) if len(values) > 1 else 0.0
     if spread <= 1e-9:
         return [(m, 1.0 / 3.0) for m, _ in ranked]  # nothing stands out: all equal, weak
     return [(m, max(0.0, (s - mean) / spread) / 3.0) for m, s in ranked]

@@ -86,3 +86,14 @@ def test_convex_zscore_scales_dense_within_the_query() -> None:
     assert [round(h.score, 9) for h in fused[0]] == [round(h.score, 9) for h in fused[1]]
     assert fused[0][0].memory_id == "b"  # lexical + a little dense beats dense alone
     assert {h.memory_id for h in fused[0] if h.score <= 0} == {"c", "d"}  # below the mean
+
+
+def test_convex_zscore_ignores_non_finite_dense_scores() -> None:
+    # pgvector answers NaN for the cosine distance to a zero vector (a stopword-only query).
+    dense = [("a", 0.5), ("b", float("nan")), ("c", 0.1), ("d", float("inf"))]
+    fused = convex({"dense": dense}, {"dense": 1.0}, dense_norm="zscore")
+    scores = {h.memory_id: h.score for h in fused}
+    assert fused[0].memory_id == "a"
+    assert all(s == s and s != float("inf") for s in scores.values())  # no NaN, no inf
+    assert scores["b"] == 0.0
+    assert scores["d"] == 0.0
