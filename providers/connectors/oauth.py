@@ -48,7 +48,8 @@ class HmacStateSigner:
     def verify(self, state: str) -> dict[str, Any]:
         body, _, mac = state.rpartition(".")
         expected = hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
-        if not body or not hmac.compare_digest(expected, mac):
+        # Bytes, not str: compare_digest refuses non-ASCII text, and a state is user input.
+        if not body or not hmac.compare_digest(expected.encode(), mac.encode()):
             raise ValueError("bad state signature")
         try:
             payload: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body.encode()))
