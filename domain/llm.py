@@ -153,7 +153,11 @@ class UserLlmConfig:
 
     @property
     def masked_key(self) -> str:
-        return f"****{self.key_hint}"
+        """``sk-…abcd``: the key's first three and last four characters (the Chat API's
+        documented form); hints stored before the prefix was kept show as ``****abcd``."""
+        if len(self.key_hint) <= 4:
+            return f"****{self.key_hint}"
+        return f"{self.key_hint[:-4]}…{self.key_hint[-4:]}"
 
 
 @dataclass(slots=True)

@@ -203,7 +203,8 @@ class LlmAdminService:
             user_id=actor.user_id,
             provider_id=found.id,
             api_key_encrypted=self._cipher.encrypt(key),
-            key_hint=key[-4:] if len(key) >= 12 else "",
+            # Long keys only: showing 7 characters of a short one would give too much away.
+            key_hint=key[:3] + key[-4:] if len(key) >= 16 else "",
             created_at=existing.created_at if existing else now,
             updated_at=now,
         )

@@ -93,7 +93,7 @@ async def test_unpriced_and_own_key_turns_are_free_and_keys_stay_secret(
     # The user's own key: used upstream, not charged, never shown back.
     own = "sk-hank-personal-key-9876"
     config = (await hank.data(SET_KEY, {"p": "paid", "k": own}))["setUserLlmConfig"]
-    assert config["maskedKey"] == "****9876"
+    assert config["maskedKey"] == "sk-…9876"
     assert own not in str(config)
     result = (await hank.data(SEND, {"i": {"message": "hi", "model": "paid-gpt"}}))["sendMessage"]
     assert llm.headers[-1]["authorization"] == f"Bearer {own}"

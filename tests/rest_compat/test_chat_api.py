@@ -157,10 +157,11 @@ async def test_llm_providers_and_user_configs(
     )
     assert saved.status_code == 201, saved.text
     assert secret not in saved.text
-    assert saved.json()["api_key"].endswith("abcd")
+    assert saved.json()["api_key"] == "sk-…abcd"  # the documented mask
     got = await api.get(f"/chat/user-llm-configs/{alice.user_id}/{provider['id']}")
     assert got.status_code == 200
     assert secret not in got.text
+    assert got.json()["api_key"] == "sk-…abcd"
     spoof = await api.post(
         "/chat/user-llm-configs",
         json={"user_id": bob.user_id, "provider_id": provider["id"], "api_key": secret},
