@@ -33,6 +33,7 @@ from memoria.rest_wiring import build_rest_routes, build_rest_services
 from memoria.settings import Settings
 from persistence.database import Database
 from providers.security import Argon2PasswordHasher, JwtTokenIssuer
+from rest_compat.app import not_found
 
 log = logging.getLogger("memoria")
 
@@ -196,6 +197,7 @@ def build_app(settings: Settings, *, embedder: Embedder | None = None) -> Starle
             Mount(STATIC_URL, app=StaticFiles(directory=STATIC_DIR), name="graphiql-static"),
             *build_rest_routes(settings, runtime.deps),
         ],
+        exception_handlers={404: not_found},
         lifespan=lifespan,
     )
     app.state.runtime = runtime

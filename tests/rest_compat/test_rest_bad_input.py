@@ -149,3 +149,22 @@ async def test_unknown_and_foreign_ids(
         response = await intruder.post(path, json=body)
         assert response.status_code == 404, family
     assert await _rows(rest_server) == before
+
+
+async def test_unknown_paths_answer_in_their_familys_body(anon: Rest) -> None:
+    expected = {
+        "/fields/x/nothing-here": {"error": "Not found"},
+        "/chat/nothing-here": {"error": "Not found"},
+        "/api/nothing-here": {
+            "error": {"code": "not_found", "message": "Not found", "details": {}}
+        },
+    }
+    for path, body in expected.items():
+        response = await anon.get(path)
+        assert (response.status_code, response.json()) == (404, body), path
+    kit = await anon.get("/v1/nothing-here")
+    assert kit.status_code == 404
+    assert (kit.json()["error"], kit.json()["message"]) == ("NOT_FOUND", "Not found")
+    openai = await anon.post("/v1/chat/nothing-here", json={})
+    assert openai.status_code == 404
+    assert openai.json()["error"]["message"] == "Not found"
