@@ -221,6 +221,22 @@ class MemoryQuery(Protocol):
         it in ``occurred_at`` order in the same field, if within ``max_gap_seconds``."""
         ...
 
+    async def turns_around(
+        self,
+        *,
+        field_id: str,
+        user_id: str,
+        memory_ids: Sequence[str],
+        steps: int,
+        max_span_seconds: float,
+    ) -> dict[str, list[tuple[str, datetime]]]:
+        """For each conversation turn (episode or message) among ``memory_ids``, the turns of
+        the same field around it in ``(occurred_at, id)`` order, itself included: up to
+        ``steps`` on each side, none further than ``max_span_seconds`` from it. Ids that are
+        not turns of that field are left out. One round trip per call after the anchor
+        lookup; each side is an index seek on (field_id, occurred_at)."""
+        ...
+
     async def short_term_ids(
         self, *, field_id: str, user_id: str, occurred_before: datetime, min_importance: float
     ) -> list[str]:

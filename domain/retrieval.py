@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from domain.entities import Memory, MemoryField, MemoryHit
 from domain.fusion import FusedHit, Fusion, convex, rrf
 from domain.ports import UnitOfWork, Vector
-from domain.query_analysis import QueryAnalysis, TimeIntent
+from domain.query_analysis import QueryAnalysis, TimeIntent, content_terms
 from domain.search import RetrievalSettings, SearchFilter
 
 Scored = dict[str, float]
@@ -25,6 +26,40 @@ class _Candidate:
     memory_id: str
     score: float
     reason: str
+
+
+def _run(
+    around: Sequence[tuple[str, datetime]], anchor: str, max_gap: float, steps: int
+) -> set[str]:
+    """The turns up to ``steps`` away from ``anchor`` in ``around`` (ordered by time) reached
+    without crossing a silence longer than ``max_gap`` seconds; the anchor not included."""
+    at = next((i for i, (m, _) in enumerate(around) if m == anchor), None)
+    if at is None:
+        return set()
+    reached: set[str] = set()
+    for direction in (-1, 1):
+        i = at
+        for _ in range(steps):
+            j = i + direction
+            if not 0 <= j < len(around):
+                break
+            if abs((around[j][1] - around[i][1]).total_seconds()) > max_gap:
+                break
+            reached.add(around[j][0])
+            i = j
+    return reached
+
+
+def _sessions(groups: Sequence[set[str]]) -> list[set[str]]:
+    """Merge overlapping groups (two hits' windows of the same session)."""
+    merged: list[set[str]] = []
+    for group in groups:
+        overlapping = [g for g in merged if g & group]
+        for g in overlapping:
+            merged.remove(g)
+            group = group | g
+        merged.append(group)
+    return merged
 
 
 class HybridRetriever:
@@ -47,11 +82,16 @@ class HybridRetriever:
         )
 
     def _fuse(
-        self, dense: Sequence[tuple[str, float]], lexical: Sequence[tuple[str, float]]
+        self,
+        dense: Sequence[tuple[str, float]],
+        lexical: Sequence[tuple[str, float]],
+        feedback: Sequence[tuple[str, float]] = (),
     ) -> list[FusedHit]:
         s = self.settings
         lists = {"dense": dense, "lexical": lexical}
         weights = {"dense": s.dense_weight, "lexical": s.lexical_weight}
+        if feedback:
+            lists["feedback"], weights["feedback"] = feedback, s.prf_weight
         if Fusion(s.fusion) is Fusion.RRF:
             return rrf(lists, weights, k=s.rrf_k)
         return convex(lists, weights, dense_floor=s.dense_floor, dense_norm=s.dense_norm)
@@ -82,10 +122,42 @@ class HybridRetriever:
                 field_id=field.id, terms=analysis.terms, k=depth, allowed=allowed
             )
         fused = self._fuse(dense, lexical)
+        if s.prf_terms > 0 and s.mode == "hybrid" and fused and analysis.terms:
+            extra = await self._feedback_terms(uow, user_id, analysis, fused[: s.prf_docs])
+            if extra:
+                second = await uow.lexical.search(
+                    field_id=field.id, terms=[*analysis.terms, *extra], k=depth, allowed=allowed
+                )
+                fused = self._fuse(dense, lexical, second)
         hits = [_Candidate(h.memory_id, h.score, h.reason) for h in fused]
-        if s.neighbour_weight > 0 and s.neighbour_hits > 0 and hits:
+        if hits and (self._neighbours_on or self._sessions_on):
             hits = await self._expand(uow, user_id, field.id, hits, allowed)
         return hits
+
+    async def _feedback_terms(
+        self, uow: UnitOfWork, user_id: str, analysis: QueryAnalysis, top: Sequence[FusedHit]
+    ) -> list[str]:
+        """Pseudo-relevance feedback: the content words most of the best hits share."""
+        loaded = await uow.memories.get_many([h.memory_id for h in top], user_id=user_id)
+        asked = set(analysis.terms)
+        counts: dict[str, int] = {}
+        for memory in loaded:
+            for term in content_terms(memory.content):
+                if term not in asked:
+                    counts[term] = counts.get(term, 0) + 1
+        ranked = sorted(counts.items(), key=lambda kv: -kv[1])  # stable: first seen wins ties
+        need = self.settings.prf_min_docs
+        return [t for t, n in ranked if n >= need][: self.settings.prf_terms]
+
+    @property
+    def _neighbours_on(self) -> bool:
+        s = self.settings
+        return s.neighbour_weight > 0 and s.neighbour_hits > 0 and s.neighbour_window > 0
+
+    @property
+    def _sessions_on(self) -> bool:
+        s = self.settings
+        return s.session_weight > 0 and s.session_hits > 0
 
     async def _expand(
         self,
@@ -95,33 +167,44 @@ class HybridRetriever:
         hits: list[_Candidate],
         allowed: Sequence[str] | None,
     ) -> list[_Candidate]:
-        """Give the turns around each strong hit (up to ``neighbour_window`` on each side,
-        each step within the gap) a share of its score."""
+        """Conversation context around the strong hits, from one window query:
+
+        - neighbours: the turns up to ``neighbour_window`` steps before/after each of the
+          ``neighbour_hits`` best hits (each step within ``neighbour_gap_seconds``) get
+          ``neighbour_weight`` of its score;
+        - sessions: turns are grouped into sessions by silences longer than
+          ``session_gap_seconds``; every candidate in the session of one of the
+          ``session_hits`` best hits gains ``session_weight`` x the session's best score
+          (and, with ``session_fill``, the session's other turns enter at that share).
+        """
         s = self.settings
-        top = hits[: s.neighbour_hits]
-        # Walk outwards one turn per round trip: ring i holds the turns i steps away.
-        reach: dict[str, set[str]] = {h.memory_id: set() for h in top}
-        frontier: dict[str, set[str]] = {h.memory_id: {h.memory_id} for h in top}
-        for _ in range(max(1, s.neighbour_window)):
-            ids = sorted({m for ring in frontier.values() for m in ring})
-            if not ids:
-                break
-            around = await uow.memory_query.neighbours(
-                field_id=field_id,
-                user_id=user_id,
-                memory_ids=ids,
-                max_gap_seconds=s.neighbour_gap_seconds,
-            )
-            for anchor, ring in frontier.items():
-                seen = reach[anchor] | {anchor}
-                step = {o for m in ring for o in around.get(m, []) if o not in seen}
-                reach[anchor] |= step
-                frontier[anchor] = step
+        n_hits = s.neighbour_hits if self._neighbours_on else 0
+        m_hits = s.session_hits if self._sessions_on else 0
+        steps = max(s.neighbour_window if n_hits else 0, s.session_steps if m_hits else 0)
+        span = max(
+            s.neighbour_window * s.neighbour_gap_seconds if n_hits else 0.0,
+            s.session_span_seconds if m_hits else 0.0,
+        )
+        top = hits[: max(n_hits, m_hits)]
+        around = await uow.memory_query.turns_around(
+            field_id=field_id,
+            user_id=user_id,
+            memory_ids=[h.memory_id for h in top],
+            steps=steps,
+            max_span_seconds=span,
+        )
         allowed_set = set(allowed) if allowed is not None else None
         by_id = {h.memory_id: h for h in hits}
+        base = {h.memory_id: h.score for h in hits}
+
         bonus: Scored = {}
-        for hit in top:
-            for other in reach[hit.memory_id]:
+        for hit in top[:n_hits]:
+            for other in _run(
+                around.get(hit.memory_id, []),
+                hit.memory_id,
+                s.neighbour_gap_seconds,
+                s.neighbour_window,
+            ):
                 if allowed_set is None or other in allowed_set:
                     bonus[other] = max(bonus.get(other, 0.0), hit.score * s.neighbour_weight)
         for memory_id, extra in bonus.items():
@@ -132,6 +215,32 @@ class HybridRetriever:
                 found.score, found.reason = extra, "neighbour"
             else:
                 found.score += extra * 0.5
+
+        if m_hits:
+            for members in _sessions(
+                [
+                    _run(
+                        around.get(h.memory_id, []),
+                        h.memory_id,
+                        s.session_gap_seconds,
+                        s.session_steps,
+                    )
+                    | {h.memory_id}
+                    for h in top[:m_hits]
+                    if h.memory_id in around
+                ]
+            ):
+                best = max(base.get(m, 0.0) for m in members)
+                for memory_id in members:
+                    found = by_id.get(memory_id)
+                    if found is not None and base.get(memory_id, 0.0) > 0.0:
+                        found.score += s.session_weight * best
+                    elif s.session_fill > 0 and (allowed_set is None or memory_id in allowed_set):
+                        extra = s.session_fill * best
+                        if found is None:
+                            by_id[memory_id] = _Candidate(memory_id, extra, "session")
+                        elif extra > found.score:
+                            found.score, found.reason = extra, "session"
         return sorted(by_id.values(), key=lambda h: (-h.score, h.memory_id))
 
     def _time_rerank(

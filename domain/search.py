@@ -61,6 +61,17 @@ class RetrievalSettings:
 
     ``dense_norm`` (``zscore`` or ``cosine``) is how convex fusion scales dense cosines; see
     :mod:`domain.fusion`.
+
+    Sessions: conversation turns separated by more than ``session_gap_seconds`` of silence
+    belong to different sessions. Every candidate in the session of one of the
+    ``session_hits`` best hits gains ``session_weight`` x that session's best score (a topic
+    is talked about for a while). A session is looked for up to ``session_steps`` turns and
+    ``session_span_seconds`` on each side of a hit, in the same window query as neighbours;
+    ``session_fill`` > 0 also brings in its turns that no retriever found.
+
+    Pseudo-relevance feedback (off when ``prf_terms`` is 0): the content words shared by the
+    ``prf_docs`` best fused hits (in at least ``prf_min_docs`` of them) are added to the
+    query's terms for a second lexical search, fused at ``prf_weight``.
     """
 
     mode: str = "hybrid"
@@ -75,4 +86,14 @@ class RetrievalSettings:
     neighbour_weight: float = 0.5
     neighbour_gap_seconds: float = 1800.0
     neighbour_window: int = 2
+    session_weight: float = 0.2
+    session_hits: int = 20
+    session_gap_seconds: float = 4 * 3600.0
+    session_steps: int = 40
+    session_span_seconds: float = 12 * 3600.0
+    session_fill: float = 0.0
+    prf_terms: int = 0
+    prf_docs: int = 3
+    prf_min_docs: int = 1
+    prf_weight: float = 0.5
     time_weight: float = 0.3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, bindparam, func, select, text
@@ -166,6 +166,24 @@ class SqlMemoryRepository:
             max_gap_seconds=max_gap_seconds,
         )
 
+    async def turns_around(
+        self,
+        *,
+        field_id: str,
+        user_id: str,
+        memory_ids: Sequence[str],
+        steps: int,
+        max_span_seconds: float,
+    ) -> dict[str, list[tuple[str, datetime]]]:
+        return await _turns_around(
+            self._tx,
+            field_id=field_id,
+            user_id=user_id,
+            memory_ids=memory_ids,
+            steps=steps,
+            max_span_seconds=max_span_seconds,
+        )
+
     async def short_term_ids(
         self, *, field_id: str, user_id: str, occurred_before: datetime, min_importance: float
     ) -> list[str]:
@@ -233,6 +251,62 @@ async def _neighbours(
         gap = abs((row.occurred_at - anchors[row.anchor]).total_seconds())
         if gap <= max_gap_seconds:
             found[row.anchor].append(row.id)
+    return found
+
+
+async def _turns_around(
+    tx: Transaction,
+    *,
+    field_id: str,
+    user_id: str,
+    memory_ids: Sequence[str],
+    steps: int,
+    max_span_seconds: float,
+) -> dict[str, list[tuple[str, datetime]]]:
+    if not memory_ids:
+        return {}
+    c = memories.c
+    stmt = select(c.id, c.occurred_at, c.user_id, c.field_id, c.kind).where(
+        c.id.in_(list(memory_ids))  # primary key only: see get_many
+    )
+    anchors = {
+        row.id: row.occurred_at
+        for row in await tx.read(stmt)
+        if row.user_id == user_id and row.field_id == field_id and row.kind in _TURN_KINDS
+    }
+    if not anchors or steps <= 0:
+        return {m: [(m, at)] for m, at in anchors.items()}
+    # One round trip: for every anchor up to ``steps`` turns before and after it, bounded in
+    # time too, each an index seek on (field_id, occurred_at) as in _neighbours.
+    span = timedelta(seconds=max_span_seconds)
+    parts: list[str] = []
+    binds = []
+    params: dict[str, Any] = {"field_id": field_id, "user_id": user_id, "steps": int(steps)}
+    for i, (memory_id, at) in enumerate(anchors.items()):
+        params[f"a{i}"], params[f"t{i}"] = memory_id, at
+        params[f"lo{i}"], params[f"hi{i}"] = at - span, at + span
+        binds += [bindparam(k, type_=UTCDateTime()) for k in (f"t{i}", f"lo{i}", f"hi{i}")]
+        for op, order, bound in (("<", "DESC", ">= :lo"), (">", "ASC", "<= :hi")):
+            parts.append(
+                # Only placeholder names and constant operators are interpolated.
+                f"SELECT * FROM (SELECT :a{i} AS anchor, id, occurred_at FROM memories "  # noqa: S608
+                "WHERE field_id = :field_id AND user_id = :user_id "
+                "AND kind IN ('episode', 'message') "
+                f"AND occurred_at {bound}{i} "
+                f"AND (occurred_at {op} :t{i} "
+                f"OR (occurred_at = :t{i} AND id {op} :a{i})) "
+                f"ORDER BY occurred_at {order}, id {order} LIMIT :steps) AS w{i}{op == '<'}"
+            )
+    stmt = (
+        text(" UNION ALL ".join(parts))
+        .bindparams(*binds)
+        .columns(anchor=String(), id=String(), occurred_at=UTCDateTime())
+    )
+    found: dict[str, list[tuple[str, datetime]]] = {m: [(m, at)] for m, at in anchors.items()}
+    for row in await tx.read(stmt, params):
+        found[row.anchor].append((row.id, row.occurred_at))
+    for around in found.values():
+        around.sort(key=lambda t: (t[1], t[0]))
     return found
 
 

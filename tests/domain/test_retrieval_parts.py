@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from domain.fusion import convex, rrf
 from domain.query_analysis import TimeIntent, analyze, content_terms
+from domain.retrieval import _run, _sessions
 from domain.time_parse import parse_time_range
 
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
@@ -97,3 +98,16 @@ def test_convex_zscore_ignores_non_finite_dense_scores() -> None:
     assert all(s == s and s != float("inf") for s in scores.values())  # no NaN, no inf
     assert scores["b"] == 0.0
     assert scores["d"] == 0.0
+
+
+def test_runs_stop_at_silences_and_sessions_merge() -> None:
+    at = [NOW + timedelta(minutes=m) for m in (0, 1, 2, 300, 301, 302)]
+    around = [(f"t{i}", t) for i, t in enumerate(at)]
+    # Within an hour per step: t2's session is t0..t2; five hours of silence end it.
+    assert _run(around, "t2", 3600, 10) == {"t0", "t1"}
+    assert _run(around, "t3", 3600, 10) == {"t4", "t5"}
+    assert _run(around, "t1", 3600, 1) == {"t0", "t2"}  # steps bound the walk
+    assert _run(around, "t1", 7 * 3600, 10) == {"t0", "t2", "t3", "t4", "t5"}
+    assert _run(around, "missing", 3600, 10) == set()
+    merged = _sessions([{"a", "b"}, {"c"}, {"b", "d"}, {"c", "e"}])
+    assert sorted(sorted(g) for g in merged) == [["a", "b", "d"], ["c", "e"]]

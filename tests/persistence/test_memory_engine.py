@@ -168,19 +168,77 @@ async def test_neighbour_turns_come_along(engine: Engine) -> None:
             for i, t in enumerate(turns)
         ]
     )
-    hits = await engine.search("concert Friday", top_k=3)
+    hits = await engine.search("concert Friday", top_k=4)
     assert hits[0].memory.content == turns[1]
+    # The reply, and two turns away (the default window is 2, each step within the gap);
+    # all neighbours of the hit score the same, so their order among themselves is by id.
     by_content = {h.memory.content: h.reason for h in hits}
     assert by_content.get(turns[2]) == "neighbour"
-    # Two turns away (the default window is 2), still within the gap at each step.
-    wide = {h.memory.content: h.reason for h in await engine.search("concert Friday", top_k=4)}
-    assert wide.get(turns[3]) == "neighbour"
+    assert by_content.get(turns[3]) == "neighbour"
     narrow = await engine.search(
         "concert Friday",
         top_k=4,
         settings=replace(engine.runtime.deps.memories.retrieval, neighbour_window=1),
     )
     assert turns[3] not in {h.memory.content for h in narrow}
+
+
+async def test_turns_around_and_session_boost(engine: Engine) -> None:
+    day1 = datetime(2023, 5, 8, 13, 0, tzinfo=UTC)
+    day2 = day1 + timedelta(days=3)
+    first = [
+        "Alex: we adopted a puppy named Biscuit",
+        "Sam: how lovely, what breed?",
+        "Alex: a beagle, he loves the beach",
+    ]
+    second = ["Sam: I started pottery classes", "Alex: pottery sounds relaxing"]
+    added = await engine.add(
+        *[
+            MemoryDraft(t, kind="episode", occurred_at=day1 + timedelta(minutes=i))
+            for i, t in enumerate(first)
+        ],
+        *[
+            MemoryDraft(t, kind="episode", occurred_at=day2 + timedelta(minutes=i))
+            for i, t in enumerate(second)
+        ],
+        MemoryDraft("Alex likes beagles", kind="fact", occurred_at=day1),
+    )
+    ids = [m.id for m in added]
+    async with engine.runtime.deps.uow_factory() as uow:
+        around = await uow.memory_query.turns_around(
+            field_id=engine.field_id,
+            user_id=engine.actor.user_id,
+            memory_ids=[ids[1], ids[5]],  # a turn and a fact (facts are not turns)
+            steps=10,
+            max_span_seconds=7 * 86400,
+        )
+        near = await uow.memory_query.turns_around(
+            field_id=engine.field_id,
+            user_id=engine.actor.user_id,
+            memory_ids=[ids[0]],
+            steps=1,
+            max_span_seconds=3600,
+        )
+    assert list(around) == [ids[1]]
+    assert [m for m, _ in around[ids[1]]] == ids[:5]  # time order, itself included
+    assert [m for m, _ in near[ids[0]]] == ids[:2]
+    # The puppy session's turns share its best hit's score; the pottery session does not.
+    settings = engine.runtime.deps.memories.retrieval
+    plain = replace(settings, session_weight=0.0, neighbour_weight=0.0)
+    boosted = replace(settings, session_weight=0.5, neighbour_weight=0.0)
+    before = {
+        h.memory.id: h.score for h in await engine.search("puppy Biscuit beach", settings=plain)
+    }
+    after = {
+        h.memory.id: h.score for h in await engine.search("puppy Biscuit beach", settings=boosted)
+    }
+    best = max(before[i] for i in ids[:3] if i in before)
+    for memory_id in ids[:3]:
+        if before.get(memory_id, 0.0) > 0:
+            assert after[memory_id] == pytest.approx(before[memory_id] + 0.5 * best, abs=1e-5)
+    for memory_id in ids[3:5]:
+        if memory_id in before:
+            assert after[memory_id] == pytest.approx(before[memory_id], abs=1e-5)
 
 
 def test_local_idf_repeats_follow_the_field_not_the_table() -> None:
