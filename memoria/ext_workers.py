@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from domain.entities import Actor, Role
 from domain.events import MESSAGE_CREATED, DomainEvent
 from domain.ports import UnitOfWorkFactory
+from domain.services.pattern_rules import detect, is_request
 from domain.services.patterns import PatternService
 from domain.services.sources import SYNC_REQUESTED
 from domain.webhooks import WEBHOOK_EVENTS
@@ -90,6 +91,13 @@ class PatternLearner:
                 self.queue.task_done()
 
 
+def _may_teach(content: str) -> bool:
+    """Whether :meth:`PatternService.observe_message` can learn anything from a user message
+    with this text: it looks only at rule detections and requests. Most chat messages have
+    neither; skipping them saves a unit of work and a read per turn."""
+    return bool(detect(content)) or is_request(content)
+
+
 class ExtWorkers:
     def __init__(
         self, *, webhooks: WorkLoop, syncs: WorkLoop, learner: PatternLearner, enabled: bool
@@ -108,7 +116,11 @@ class ExtWorkers:
                 self.webhooks.wake()
             if event.name == SYNC_REQUESTED:
                 self.syncs.wake()
-            if event.name == MESSAGE_CREATED and event.payload.get("role") == "user":
+            if (
+                event.name == MESSAGE_CREATED
+                and event.payload.get("role") == "user"
+                and _may_teach(str(event.payload.get("content") or ""))
+            ):
                 self.learner.offer(event.user_id, str(event.payload["id"]))
 
     def start(self) -> None:

@@ -15,6 +15,7 @@ from domain.events import DomainEvent
 from domain.ports import LexicalIndex, VectorIndex
 from persistence.faiss_index import FaissStore, FaissVectorIndex
 from persistence.lexical_index import PgLexicalIndex, SqliteLexicalIndex
+from persistence.outbox import SubscriptionCache
 from persistence.pgvector_index import PgVectorIndex
 from persistence.repositories.conversations import (
     SqlAttachmentRepository,
@@ -40,7 +41,7 @@ from persistence.repositories.stats import SqlStatsQuery
 from persistence.repositories.users import SqlApiKeyRepository, SqlUserRepository
 from persistence.repositories.webhooks import SqlWebhookRepository
 from persistence.session import Transaction
-from persistence.sqlite_driver import batching_transaction, one_trip_dbapi
+from persistence.sqlite_driver import BatchingTransaction, batching_transaction, one_trip_dbapi
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -76,6 +77,8 @@ class Database:
         self.faiss: FaissStore | None = (
             FaissStore(self.engine, index_dir) if self.is_sqlite else None
         )
+        # The webhook outbox's subscription lookups (embedded mode, see persistence/outbox.py).
+        self.subscriptions = SubscriptionCache()
         # Run inside the transaction just before commit (e.g. the webhook outbox writer).
         self.before_commit: list[Callable[[Transaction, list[DomainEvent]], Awaitable[None]]] = []
         # Run after a successful commit (e.g. the in-process event bus for subscriptions).
@@ -115,9 +118,10 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> SqlUnitOfWork:
         self._conn = await self._db.engine.connect()
         await self._conn.begin()
-        tx = self._tx = (
-            await batching_transaction(self._conn) if self._db.is_sqlite else None
-        ) or Transaction(self._conn, self._db.write_lock)
+        batching = await batching_transaction(self._conn) if self._db.is_sqlite else None
+        if batching is not None:
+            batching.caches = self._db.subscriptions
+        tx = self._tx = batching or Transaction(self._conn, self._db.write_lock)
         self.users = SqlUserRepository(tx)
         self.api_keys = SqlApiKeyRepository(tx)
         self.fields = SqlMemoryFieldRepository(tx)
@@ -166,6 +170,7 @@ class SqlUnitOfWork:
             await self._conn.commit()
         finally:
             self._tx.release()
+        self._end_writes()
         upserts, deletes = list(self._journal.upserts), list(self._journal.deletes)
         self._journal.upserts.clear()
         self._journal.deletes.clear()
@@ -174,6 +179,12 @@ class SqlUnitOfWork:
         for listener in self._db.after_commit if events else ():
             await listener(events)
 
+    def _end_writes(self) -> None:
+        """The transaction ended: caches of what it wrote are dropped (persistence/outbox.py)."""
+        if isinstance(self._tx, BatchingTransaction) and self._tx.written_tables:
+            self._db.subscriptions.ended(self._tx)
+            self._tx.written_tables = set()
+
     async def rollback(self) -> None:
         if self._conn is None or self._tx is None:
             return
@@ -181,6 +192,7 @@ class SqlUnitOfWork:
             await self._conn.rollback()
         finally:
             self._tx.release()
+            self._end_writes()
             self._journal.upserts.clear()
             self._journal.deletes.clear()
             self._events.clear()
@@ -194,5 +206,6 @@ class SqlUnitOfWork:
         finally:
             if self._tx is not None:
                 self._tx.release()
+                self._end_writes()
             await self._conn.close()
             self._conn = None

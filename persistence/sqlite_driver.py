@@ -292,8 +292,17 @@ class BatchingTransaction(Transaction):
     def __init__(self, conn: AsyncConnection, driver: OneTripConnection) -> None:
         super().__init__(conn, None)
         self._driver = driver
+        # Names of the tables written ("?" for a statement without one): caches of table
+        # contents (the webhook outbox's) are dropped when such a transaction commits.
+        self.written_tables: set[str] = set()
+        self.caches: Any = None  # set by the unit of work (persistence/database.py)
 
     async def write(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
+        table = str(getattr(getattr(statement, "table", None), "name", "?"))
+        if table not in self.written_tables:
+            self.written_tables.add(table)
+            if self.caches is not None:
+                self.caches.writing(self, table)
         async with self._lock:
             self._driver.defer_inserts = True
             try:
