@@ -20,7 +20,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.port is not None:
         overrides["port"] = args.port
     try:
-        settings = Settings.from_env(**overrides)
+        settings = Settings.from_env(None, **overrides)
     except SettingsError as exc:
         print(f"memoria: {exc}", file=sys.stderr)
         return 2

@@ -30,7 +30,7 @@ class Transaction:
             self.holds_write_lock = True
         async with self._lock:
             result = await self.conn.execute(statement, params)
-        return result  # type: ignore[return-value]  # DML always yields a CursorResult
+        return result  # type: ignore[return-value,unused-ignore]  # CursorResult for DML; stubs differ by version
 
     def release(self) -> None:
         if self.holds_write_lock and self._write_lock is not None:

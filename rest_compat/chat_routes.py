@@ -71,7 +71,7 @@ async def senua_chat(call: Call) -> Response:
     """Send a message and receive an AI response with personal context"""
     chat: ChatService = call.require(call.services.chat, "chat")
     body = call.body
-    events = chat.stream_reply(
+    events: AsyncIterator[ChatEvent] = chat.stream_reply(
         actor=call.actor,
         message=body["message"],
         conversation_id=body["conversation_id"],

@@ -180,7 +180,7 @@ async def complete(call: Call, *, namespace: str | None) -> Response:
     field_id = None
     if namespace is not None:
         field_id = await _namespace_field(call, namespace, body["model"] or None)
-    events = chat.stream_reply(
+    events: AsyncIterator[ChatEvent] = chat.stream_reply(
         actor=call.actor,
         message=message,
         model=body["model"] or None,

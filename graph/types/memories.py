@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry.types import Info
@@ -65,7 +65,7 @@ class Memory:
     layer: MemoryLayer
     importance: float
     tags: list[str]
-    metadata: JSON  # type: ignore[valid-type]
+    metadata: JSON
     occurred_at: datetime
     created_at: datetime
     updated_at: datetime
@@ -86,7 +86,7 @@ class Memory:
             layer=MemoryLayer(memory.layer.value),
             importance=memory.importance,
             tags=memory.tags,
-            metadata=memory.metadata,
+            metadata=cast(JSON, memory.metadata),
             occurred_at=memory.occurred_at,
             created_at=memory.created_at,
             updated_at=memory.updated_at,
@@ -129,7 +129,7 @@ class MemoryInput:
     source: str | None = "api"
     occurred_at: datetime | None = None
     tags: list[str] | None = None
-    metadata: JSON | None = None  # type: ignore[valid-type]
+    metadata: JSON | None = None
     kind: MemoryKind | None = MemoryKind.FACT
 
     def to_draft(self) -> MemoryDraft:
@@ -147,7 +147,7 @@ class MemoryInput:
 class MemoryPatch:
     content: str | None = None
     tags: list[str] | None = None
-    metadata: JSON | None = None  # type: ignore[valid-type]
+    metadata: JSON | None = None
     occurred_at: datetime | None = None
     importance: float | None = None
 
@@ -167,7 +167,7 @@ class MemoryFilter:
     tags: list[str] | None = None
     occurred_from: datetime | None = None
     occurred_to: datetime | None = None
-    metadata: JSON | None = None  # type: ignore[valid-type]
+    metadata: JSON | None = None
 
     def to_filter(self) -> SearchFilter:
         return SearchFilter(

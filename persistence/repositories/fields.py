@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,7 +62,9 @@ class SqlMemoryFieldRepository:
         )
         return [field_of_row(r) for r in await self._tx.read(stmt)]
 
-    async def get_many(self, field_ids: Sequence[str], *, user_id: str) -> list[MemoryField]:
+    async def get_many(
+        self, field_ids: Sequence[str], *, user_id: str
+    ) -> builtins.list[MemoryField]:  # `list` here is the method above
         if not field_ids:
             return []
         stmt = select(memory_fields).where(
