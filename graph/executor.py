@@ -57,25 +57,32 @@ class EventStableExecutor(StrawberryGraphQLCoreExecutionContext):
         # Shared likewise: [] until the first ChatDelta, then [plan] or [None] (not eligible).
         self._delta_plan: list[_DeltaPlan | None] = []
 
-    def execute_operation(self, serially: bool | None = None) -> Any:
-        root = self.root_value
-        if type(root) is ChatDelta and serially is False:  # a subscription event
+    def build_per_event_executor(self, payload: Any) -> Any:
+        if type(payload) is ChatDelta:
             if not self._delta_plan:
                 self._delta_plan.append(self._plan_delta())
             plan = self._delta_plan[0]
-            signal = self.abort_signal
-            if plan is not None and (signal is None or not signal.aborted):
-                key, fields = plan
-                try:
-                    rendered = {
-                        out: "ChatDelta" if serialize is None else serialize(getattr(root, name))
-                        for out, name, serialize in fields
-                    }
-                except Exception:  # noqa: BLE001  # let the normal path report it
-                    return super().execute_operation(serially)
+            if plan is not None:
+                # No copy of the executor: all a delta event needs is rendering.
+                return _DeltaEvent(self, payload, plan)
+        return super().build_per_event_executor(payload)
+
+    def execute_delta(self, payload: ChatDelta, plan: _DeltaPlan) -> Any:
+        signal = self.abort_signal
+        if signal is None or not signal.aborted:
+            key, fields = plan
+            rendered: dict[str, Any] | None
+            try:
+                rendered = {
+                    out: "ChatDelta" if serialize is None else serialize(getattr(payload, name))
+                    for out, name, serialize in fields
+                }
+            except Exception:  # noqa: BLE001  # the normal path below reports it
+                rendered = None
+            if rendered is not None:
                 self.run_async_work_finished_hook()
                 return ExecutionResult({key: rendered}, None)
-        return super().execute_operation(serially)
+        return super().build_per_event_executor(payload).execute_operation(False)
 
     def _plan_delta(self) -> _DeltaPlan | None:
         """The ChatDelta rendering of this operation's selection, or None to execute."""
@@ -155,3 +162,23 @@ class EventStableExecutor(StrawberryGraphQLCoreExecutionContext):
         # (an id is only unique among live objects).
         self._stable_sub_fields[key] = (field_details_list, collected)
         return collected
+
+
+class _DeltaEvent:
+    """What ``build_per_event_executor`` gives for a ChatDelta with a plan: graphql-core only
+    calls ``execute_operation(False)`` on it (``execute_subscription_event``)."""
+
+    __slots__ = ("_executor", "_payload", "_plan")
+
+    def __init__(self, executor: EventStableExecutor, payload: ChatDelta, plan: _DeltaPlan) -> None:
+        self._executor = executor
+        self._payload = payload
+        self._plan = plan
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        if serially is False:
+            return self._executor.execute_delta(self._payload, self._plan)
+        event = StrawberryGraphQLCoreExecutionContext.build_per_event_executor(
+            self._executor, self._payload
+        )
+        return event.execute_operation(serially)

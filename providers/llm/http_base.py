@@ -8,7 +8,6 @@ gives one (capped), otherwise after a short pause.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -189,21 +188,30 @@ def _parse_event(block: str) -> tuple[str, str] | None:
     return (event or "message", "\n".join(data)) if data else None
 
 
+def _event_of(block: bytes) -> tuple[str, str] | None:
+    # Nearly every event of a chat stream is one ``data: ...`` line: no decode of the rest.
+    if block.startswith(b"data: ") and b"\n" not in block:
+        return "message", block[6:].decode(errors="replace")
+    return _parse_event(block.decode(errors="replace"))
+
+
 async def sse_batches(response: _ByteStream) -> AsyncIterator[list[tuple[str, str]]]:
     """The ``(event, data)`` pairs of a text/event-stream, one list per network read: when
     the upstream is ahead of us, several events arrive together and are handled together,
     which is what keeps a loaded server from falling behind. Transport failures mid-stream
-    and read timeouts become ``ProviderUnavailable``."""
-    buffer = ""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # chars split by reads
+    and read timeouts become ``ProviderUnavailable``. Split as bytes: an event boundary
+    (``\n\n``) never falls inside a UTF-8 character, so each event decodes whole."""
+    buffer = b""
     try:
         async for raw in response.aiter_bytes():
-            buffer = (buffer + decoder.decode(raw)).replace("\r\n", "\n")
-            *blocks, buffer = buffer.split("\n\n")
-            batch = [e for e in map(_parse_event, blocks) if e is not None]
+            buffer += raw
+            if b"\r" in buffer:
+                buffer = buffer.replace(b"\r\n", b"\n")  # a lone "\r" waits for its "\n"
+            *blocks, buffer = buffer.split(b"\n\n")
+            batch = [e for e in map(_event_of, blocks) if e is not None]
             if batch:
                 yield batch
-        tail = _parse_event(buffer)
+        tail = _event_of(buffer)
         if tail is not None:
             yield [tail]
     except (httpx.TimeoutException, TimedOut):

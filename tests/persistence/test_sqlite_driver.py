@@ -146,3 +146,21 @@ async def test_a_failing_queued_insert_fails_the_commit_and_frees_the_lock(db: D
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 0
     async with db.engine.begin() as conn:  # the next writer is not blocked
         await conn.execute(text("INSERT INTO t (v) VALUES ('next')"))
+
+
+def test_webhook_subscription_cache_is_bypassed_while_a_writer_is_open() -> None:
+    from persistence.outbox import SubscriptionCache
+
+    cache = SubscriptionCache()
+    writer, other = object(), object()
+    assert cache.usable
+    cache.writing(other, "messages")  # tables the cache does not hold change nothing
+    assert cache.usable
+    before = cache.generation
+    cache.writing(writer, "webhooks")
+    assert not cache.usable  # readers go to the table until the writer's transaction ends
+    assert cache.generation > before
+    cache.ended(other)
+    assert not cache.usable
+    cache.ended(writer)
+    assert cache.usable
