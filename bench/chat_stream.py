@@ -177,12 +177,38 @@ def count_statements(sync_engine: Any, out: Path) -> None:
         # run (waking a client) must not look like our cost.
         profiler = cProfile.Profile(time.thread_time)
 
+    # Garbage-collector pauses over the burst, per generation: (collections, total s, max s).
+    import gc
+
+    pauses: dict[int, list[float]] = {0: [0, 0.0, 0.0], 1: [0, 0.0, 0.0], 2: [0, 0.0, 0.0]}
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+            return
+        took = time.perf_counter() - gc_started[0]
+        entry = pauses[info["generation"]]
+        entry[0] += 1
+        entry[1] += took
+        entry[2] = max(entry[2], took)
+
     def started(*_: Any) -> None:
+        if os.environ.get("MEMORIA_BENCH_GC_FREEZE"):
+            # Experiment (``--gc-freeze``): what ``gc.freeze()`` at the end of start-up
+            # would do; the server itself does not do this (memoria/app.py's lifespan would).
+            gc.collect()
+            gc.freeze()
         count[0] = 0
+        for entry in pauses.values():
+            entry[:] = [0, 0.0, 0.0]
+        gc.callbacks.append(on_gc)
         if profiler is not None:
             profiler.enable()
 
     def ended(*_: Any) -> None:
+        gc.callbacks.remove(on_gc)
+        (out.parent / "gc-pauses").write_text(json.dumps(pauses))
         out.write_text(str(count[0]))
         if profiler is not None:
             profiler.disable()
@@ -349,6 +375,8 @@ async def run(args: argparse.Namespace) -> None:
         socket_dir = pg.get_uri().split("host=", 1)[1]
         database_url = f"postgresql+asyncpg://postgres:@/postgres?host={socket_dir}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if args.gc_freeze:
+        env["MEMORIA_BENCH_GC_FREEZE"] = "1"
     me = [sys.executable, str(BENCH_FILE)]
     # Started once before measuring; blocking Popen is fine here.
     provider = subprocess.Popen(  # noqa: S603, ASYNC220  # our own script, fixed arguments
@@ -437,6 +465,8 @@ async def run(args: argparse.Namespace) -> None:
 
     count_file = Path(data_dir) / "sql-count"
     statements = int(count_file.read_text()) if count_file.exists() else -1
+    gc_file = Path(data_dir) / "gc-pauses"
+    gc_pauses = json.loads(gc_file.read_text()) if gc_file.exists() else {}
     ttfts = [r["ttft"] * 1000 for r in results if r["ttft"] is not None]
     delays = [d * 1000 for r in results for d in r["delays"]]
     dropped = sum(args.tokens - len(set(r["indices"])) for r in results)
@@ -470,6 +500,10 @@ async def run(args: argparse.Namespace) -> None:
         ),
         ("added per-token delay p50 / p99", f"{pct(delays, 0.5):.2f} / {pct(delays, 0.99):.2f} ms"),
         ("SQL statements per turn", f"{statements / max(args.subs, 1):.1f}"),
+        (
+            "server GC pauses gen0 / gen1 / gen2 (n, max)",
+            " / ".join(f"{int(n)}, {top * 1000:.0f} ms" for n, _, top in gc_pauses.values()),
+        ),
         ("server RSS before -> peak", f"{rss_before / 1024:.0f} -> {peak / 1024:.0f} MiB"),
         ("memory per subscription", f"{(peak - rss_before) / max(args.subs, 1):.0f} KiB"),
         ("tokens received", f"{len(delays)} of {args.subs * args.tokens}"),
@@ -520,6 +554,11 @@ def main() -> None:
     parser.add_argument("--embedder", choices=["hashing", "minilm"], default="hashing")
     parser.add_argument(
         "--no-memory", action="store_true", help="includeMemory: false (no retrieval)"
+    )
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="experiment: gc.freeze() in the server after warm-up (not what it does itself)",
     )
     parser.add_argument(
         "--timeline", action="store_true", help="per-second token delays after the table"
