@@ -45,7 +45,7 @@ CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 
 KS = (5, 10, 30)
 _EVIDENCE = re.compile(r"D:?(\d+):0*(\d+)")
 
-PURE = {"neighbour_weight": 0.0, "session_weight": 0.0, "time_weight": 0.0}
+PURE = {"neighbour_weight": 0.0, "session_weight": 0.0, "prf_terms": 0, "time_weight": 0.0}
 VARIANTS: dict[str, dict[str, Any]] = {
     "bm25": {"mode": "lexical", **PURE},
     "dense": {"mode": "dense", **PURE},

@@ -50,6 +50,12 @@ def _run(
     return reached
 
 
+def _reason(hit: FusedHit) -> str:
+    """Which retrievers found it; the feedback pass is lexical evidence."""
+    sources = {"lexical" if name == "feedback" else name for name in hit.sources}
+    return "both" if len(sources) > 1 else next(iter(sources))
+
+
 def _sessions(groups: Sequence[set[str]]) -> list[set[str]]:
     """Merge overlapping groups (two hits' windows of the same session)."""
     merged: list[set[str]] = []
@@ -123,31 +129,53 @@ class HybridRetriever:
             )
         fused = self._fuse(dense, lexical)
         if s.prf_terms > 0 and s.mode == "hybrid" and fused and analysis.terms:
-            extra = await self._feedback_terms(uow, user_id, analysis, fused[: s.prf_docs])
+            extra = await self._feedback_terms(uow, user_id, analysis, fused)
             if extra:
                 second = await uow.lexical.search(
                     field_id=field.id, terms=[*analysis.terms, *extra], k=depth, allowed=allowed
                 )
-                fused = self._fuse(dense, lexical, second)
-        hits = [_Candidate(h.memory_id, h.score, h.reason) for h in fused]
+                # Feedback reorders what the query itself found; it brings in nothing new
+                # (in a small field its borrowed words would match everything).
+                first = {h.memory_id: h for h in fused}
+                fused = sorted(
+                    (
+                        h if first[h.memory_id].score > 0.0 else first[h.memory_id]
+                        for h in self._fuse(dense, lexical, second)
+                        if h.memory_id in first
+                    ),
+                    key=lambda h: (-h.score, h.memory_id),
+                )
+        hits = [_Candidate(h.memory_id, h.score, _reason(h)) for h in fused]
         if hits and (self._neighbours_on or self._sessions_on):
             hits = await self._expand(uow, user_id, field.id, hits, allowed)
         return hits
 
     async def _feedback_terms(
-        self, uow: UnitOfWork, user_id: str, analysis: QueryAnalysis, top: Sequence[FusedHit]
+        self, uow: UnitOfWork, user_id: str, analysis: QueryAnalysis, fused: Sequence[FusedHit]
     ) -> list[str]:
-        """Pseudo-relevance feedback: the content words most of the best hits share."""
-        loaded = await uow.memories.get_many([h.memory_id for h in top], user_id=user_id)
+        """Pseudo-relevance feedback: the content words most of the best hits share, most
+        shared first, then by the best score of a hit using them, then alphabetically. Hits
+        tied with the last one taken come too (up to twice as many), so the choice depends on
+        contents and scores only, never on memory ids."""
+        want = self.settings.prf_docs
+        if len(fused) > want:
+            cut = fused[want - 1].score
+            top = [h for h in fused[: 2 * want] if h.score >= cut]
+        else:
+            top = list(fused)
+        score = {h.memory_id: h.score for h in top}
+        loaded = await uow.memories.get_many(list(score), user_id=user_id)
         asked = set(analysis.terms)
         counts: dict[str, int] = {}
+        best: dict[str, float] = {}
         for memory in loaded:
             for term in content_terms(memory.content):
                 if term not in asked:
                     counts[term] = counts.get(term, 0) + 1
-        ranked = sorted(counts.items(), key=lambda kv: -kv[1])  # stable: first seen wins ties
+                    best[term] = max(best.get(term, 0.0), score[memory.id])
+        ranked = sorted(counts, key=lambda t: (-counts[t], -best[t], t))
         need = self.settings.prf_min_docs
-        return [t for t, n in ranked if n >= need][: self.settings.prf_terms]
+        return [t for t in ranked if counts[t] >= need][: self.settings.prf_terms]
 
     @property
     def _neighbours_on(self) -> bool:

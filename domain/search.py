@@ -69,7 +69,7 @@ class RetrievalSettings:
     ``session_span_seconds`` on each side of a hit, in the same window query as neighbours;
     ``session_fill`` > 0 also brings in its turns that no retriever found.
 
-    Pseudo-relevance feedback (off when ``prf_terms`` is 0): the content words shared by the
+    Pseudo-relevance feedback (``prf_terms`` 0 turns it off): the content words shared by the
     ``prf_docs`` best fused hits (in at least ``prf_min_docs`` of them) are added to the
     query's terms for a second lexical search, fused at ``prf_weight``.
     """
@@ -82,7 +82,7 @@ class RetrievalSettings:
     dense_floor: float = 0.15
     dense_norm: str = "zscore"
     candidates: int = 200
-    neighbour_hits: int = 20
+    neighbour_hits: int = 30
     neighbour_weight: float = 0.5
     neighbour_gap_seconds: float = 1800.0
     neighbour_window: int = 2
@@ -92,7 +92,7 @@ class RetrievalSettings:
     session_steps: int = 40
     session_span_seconds: float = 12 * 3600.0
     session_fill: float = 0.0
-    prf_terms: int = 0
+    prf_terms: int = 10
     prf_docs: int = 3
     prf_min_docs: int = 1
     prf_weight: float = 0.5

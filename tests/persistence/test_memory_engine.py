@@ -168,7 +168,9 @@ async def test_neighbour_turns_come_along(engine: Engine) -> None:
             for i, t in enumerate(turns)
         ]
     )
-    hits = await engine.search("concert Friday", top_k=4)
+    # Without feedback terms, which would find the reply by its own words.
+    plain = replace(engine.runtime.deps.memories.retrieval, prf_terms=0)
+    hits = await engine.search("concert Friday", top_k=4, settings=plain)
     assert hits[0].memory.content == turns[1]
     # The reply, and two turns away (the default window is 2, each step within the gap);
     # all neighbours of the hit score the same, so their order among themselves is by id.
@@ -178,7 +180,7 @@ async def test_neighbour_turns_come_along(engine: Engine) -> None:
     narrow = await engine.search(
         "concert Friday",
         top_k=4,
-        settings=replace(engine.runtime.deps.memories.retrieval, neighbour_window=1),
+        settings=replace(plain, neighbour_window=1),
     )
     assert turns[3] not in {h.memory.content for h in narrow}
 
@@ -224,8 +226,8 @@ async def test_turns_around_and_session_boost(engine: Engine) -> None:
     assert [m for m, _ in near[ids[0]]] == ids[:2]
     # The puppy session's turns share its best hit's score; the pottery session does not.
     settings = engine.runtime.deps.memories.retrieval
-    plain = replace(settings, session_weight=0.0, neighbour_weight=0.0)
-    boosted = replace(settings, session_weight=0.5, neighbour_weight=0.0)
+    plain = replace(settings, session_weight=0.0, neighbour_weight=0.0, prf_terms=0)
+    boosted = replace(settings, session_weight=0.5, neighbour_weight=0.0, prf_terms=0)
     before = {
         h.memory.id: h.score for h in await engine.search("puppy Biscuit beach", settings=plain)
     }
