@@ -81,7 +81,7 @@ class RetrievalSettings:
     rrf_k: int = 60
     dense_floor: float = 0.15
     dense_norm: str = "zscore"
-    candidates: int = 200
+    candidates: int = 500
     neighbour_hits: int = 30
     neighbour_weight: float = 0.5
     neighbour_gap_seconds: float = 1800.0
