@@ -158,7 +158,7 @@ class ExtMutation:
         )
         return ConnectSourcePayload(source=DataSource.of(source), oauth_url=oauth_url)
 
-    @strawberry.mutation(name="completeSourceOAuth")  # type: ignore[untyped-decorator]
+    @strawberry.mutation(name="completeSourceOAuth")
     async def complete_source_oauth(
         self, info: Info[Any, Any], code: str, state: str
     ) -> DataSource:

@@ -11,8 +11,26 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from domain.blobs import BlobRepository
 from domain.events import DomainEvent
-from domain.ports import LexicalIndex, VectorIndex
+from domain.llm import LlmCatalogRepository, SpendRepository
+from domain.mfa import MfaRepository
+from domain.ports import (
+    ApiKeyRepository,
+    AttachmentRepository,
+    ConversationRepository,
+    LexicalIndex,
+    MaintenanceRepository,
+    MemoryFieldRepository,
+    MemoryHistoryRepository,
+    MemoryQuery,
+    MemoryRepository,
+    MessageRepository,
+    UserRepository,
+    VectorIndex,
+)
+from domain.ports_ext import PatternRepository, SourceRepository, StatsQuery, WebhookRepository
+from domain.usage import UsageReader
 from persistence.faiss_index import FaissStore, FaissVectorIndex
 from persistence.lexical_index import PgLexicalIndex, SqliteLexicalIndex
 from persistence.outbox import SubscriptionCache
@@ -105,6 +123,30 @@ class Database:
 class SqlUnitOfWork:
     """One connection and transaction; ``commit`` publishes vector changes afterwards."""
 
+    # Declared with the port types, so the type checker proves every repository below
+    # implements its port (the domain's UnitOfWork protocol has exactly these members).
+    users: UserRepository
+    api_keys: ApiKeyRepository
+    fields: MemoryFieldRepository
+    memories: MemoryRepository
+    history: MemoryHistoryRepository
+    vectors: VectorIndex
+    lexical: LexicalIndex
+    memory_query: MemoryQuery
+    conversations: ConversationRepository
+    messages: MessageRepository
+    attachments: AttachmentRepository
+    patterns: PatternRepository
+    webhooks: WebhookRepository
+    sources: SourceRepository
+    stats: StatsQuery
+    llm: LlmCatalogRepository
+    spend: SpendRepository
+    usage: UsageReader
+    mfa: MfaRepository
+    blobs: BlobRepository
+    maintenance: MaintenanceRepository
+
     def __init__(self, db: Database) -> None:
         self._db = db
         self._conn: AsyncConnection | None = None
@@ -125,8 +167,7 @@ class SqlUnitOfWork:
         self.users = SqlUserRepository(tx)
         self.api_keys = SqlApiKeyRepository(tx)
         self.fields = SqlMemoryFieldRepository(tx)
-        self.memories = SqlMemoryRepository(tx, self._journal)
-        self.memory_query = self.memories
+        self.memories = self.memory_query = SqlMemoryRepository(tx, self._journal)
         self.history = SqlMemoryHistoryRepository(tx)
         self.conversations = SqlConversationRepository(tx)
         self.messages = SqlMessageRepository(tx)
@@ -143,10 +184,10 @@ class SqlUnitOfWork:
         self.mfa = SqlMfaRepository(tx)
         self.blobs = SqlBlobRepository(tx)
         self.maintenance = SqlMaintenanceRepository(tx)
-        self.vectors: VectorIndex = (
+        self.vectors = (
             FaissVectorIndex(self._db.faiss) if self._db.faiss is not None else PgVectorIndex(tx)
         )
-        self.lexical: LexicalIndex = (
+        self.lexical = (
             SqliteLexicalIndex(tx) if self._db.is_sqlite else PgLexicalIndex(tx)
         )
         return self

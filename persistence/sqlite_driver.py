@@ -185,7 +185,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         "write_lock",
     )
 
-    _cursor_cls = OneTripCursor
+    _cursor_cls = OneTripCursor  # type: ignore[assignment]  # SQLAlchemy's stubs name the base class only
 
     def __init__(self, dbapi: Any, connection: Any, write_lock: asyncio.Lock | None = None) -> None:
         super().__init__(dbapi, connection)
@@ -216,7 +216,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         try:
             async with self._execute_mutex:
                 # ``_execute`` is how every aiosqlite method reaches its thread.
-                outcome: _Outcome = await driver._execute(
+                outcome: _Outcome = await driver._execute(  # type: ignore[no-untyped-call]  # aiosqlite's private entry point is unannotated
                     _run, driver._conn, pending, statement, commit
                 )
         except BaseException:
@@ -309,7 +309,7 @@ class BatchingTransaction(Transaction):
                 result = await self.conn.execute(statement, params)
             finally:
                 self._driver.defer_inserts = False
-        return result  # type: ignore[return-value]  # DML always yields a CursorResult
+        return result  # type: ignore[return-value,unused-ignore]  # CursorResult for DML; stubs differ by version
 
     async def read_beside_writes(
         self, statement: Executable, *, tables: tuple[str, ...], params: Any = None
@@ -327,7 +327,7 @@ class BatchingTransaction(Transaction):
                 self._driver.independent = False
 
 
-async def batching_transaction(conn: AsyncConnection) -> Transaction | None:
+async def batching_transaction(conn: AsyncConnection) -> BatchingTransaction | None:
     """A :class:`BatchingTransaction` if ``conn`` runs on this adapter, else None."""
     raw = await conn.get_raw_connection()
     driver = raw.dbapi_connection

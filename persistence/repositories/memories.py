@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, select, text
+from sqlalchemy import Executable, String, bindparam, func, select, text
 
 from domain.entities import ChangeKind, Memory, MemoryChange, MemoryKind, MemoryLayer
 from domain.ports import Vector
@@ -212,7 +212,7 @@ async def _neighbours(
     if not memory_ids:
         return {}
     c = memories.c
-    stmt = select(c.id, c.occurred_at, c.user_id, c.field_id, c.kind).where(
+    stmt: Executable = select(c.id, c.occurred_at, c.user_id, c.field_id, c.kind).where(
         c.id.in_(list(memory_ids))  # primary key only: see get_many
     )
     anchors = {
@@ -266,7 +266,7 @@ async def _turns_around(
     if not memory_ids:
         return {}
     c = memories.c
-    stmt = select(c.id, c.occurred_at, c.user_id, c.field_id, c.kind).where(
+    stmt: Executable = select(c.id, c.occurred_at, c.user_id, c.field_id, c.kind).where(
         c.id.in_(list(memory_ids))  # primary key only: see get_many
     )
     anchors = {
