@@ -92,7 +92,9 @@ class RetrievalSettings:
     session_steps: int = 40
     session_span_seconds: float = 12 * 3600.0
     session_fill: float = 0.0
-    prf_terms: int = 10
+    # Off by default: its second full-text pass costs ~290 ms at 100k memories (the borrowed
+    # words' postings are long) for +0.002 R@10 on LoCoMo (docs/BENCHMARKS.md).
+    prf_terms: int = 0
     prf_docs: int = 3
     prf_min_docs: int = 1
     prf_weight: float = 0.5

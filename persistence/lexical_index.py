@@ -69,6 +69,14 @@ class SqliteLexicalIndex:
 
     async def _weighted(self, field_id: str, words: list[str]) -> list[str]:
         params: dict[str, object] = {"field_id": field_id, "cap": LOCAL_IDF_MAX_FIELD + 1}
+        # The field's size first: a large field keeps table-wide IDF, and counting its terms'
+        # documents would read long postings for nothing.
+        size = text(
+            "SELECT count(*) AS local FROM (SELECT 1 FROM memories "
+            "WHERE field_id = :field_id LIMIT :cap)"
+        )
+        if int((await self._tx.read(size, params)).scalar_one()) > LOCAL_IDF_MAX_FIELD:
+            return words
         parts = [
             "SELECT '' AS term, (SELECT count(*) FROM (SELECT 1 FROM memories "
             "WHERE field_id = :field_id LIMIT :cap)) AS local, "
