@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -169,6 +170,10 @@ def build_app(settings: Settings, *, embedder: Embedder | None = None) -> Starle
             runtime.promotion.start()
         else:
             await prepare_embedder(runtime.deps.memories.embedder, runtime.db)
+        # Start-up objects (modules, schema, caches) live for the whole process: moving them
+        # out of the collector's generations keeps full collections short mid-stream
+        # (docs/BENCHMARKS.md, chat streaming, --gc-freeze).
+        gc.freeze()
         try:
             yield
         finally:
