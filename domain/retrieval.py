@@ -7,8 +7,10 @@ search, so a top-k is never emptied by filtering.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -108,7 +110,7 @@ class HybridRetriever:
         user_id: str,
         field: MemoryField,
         analysis: QueryAnalysis,
-        vector: Vector | None,
+        vector: Awaitable[Vector] | Vector | None,
         flt: SearchFilter,
         top_k: int,
     ) -> list[_Candidate]:
@@ -117,16 +119,25 @@ class HybridRetriever:
         if allowed is not None and not allowed:
             return []
         depth = max(s.candidates, top_k)
-        dense: list[tuple[str, float]] = []
-        lexical: list[tuple[str, float]] = []
-        if vector is not None:
-            dense = await uow.vectors.search(
-                field_id=field.id, vector=vector, k=depth, allowed=allowed
+        no_hits: list[tuple[str, float]] = []
+
+        async def nothing() -> list[tuple[str, float]]:
+            return no_hits
+
+        async def dense_hits(query: Awaitable[Vector] | Vector) -> list[tuple[str, float]]:
+            ready = await query if inspect.isawaitable(query) else query
+            return await uow.vectors.search(
+                field_id=field.id, vector=ready, k=depth, allowed=allowed
             )
-        if s.mode != "dense" and analysis.terms:
-            lexical = await uow.lexical.search(
-                field_id=field.id, terms=analysis.terms, k=depth, allowed=allowed
-            )
+
+        # The two retrievers wait on different things (the embedder and vector index's
+        # threads, the database's), so they run side by side.
+        dense, lexical = await asyncio.gather(
+            dense_hits(vector) if vector is not None else nothing(),
+            uow.lexical.search(field_id=field.id, terms=analysis.terms, k=depth, allowed=allowed)
+            if s.mode != "dense" and analysis.terms
+            else nothing(),
+        )
         fused = self._fuse(dense, lexical)
         if s.prf_terms > 0 and s.mode == "hybrid" and fused and analysis.terms:
             extra = await self._feedback_terms(uow, user_id, analysis, fused)
@@ -301,7 +312,7 @@ class HybridRetriever:
         user_id: str,
         fields: Sequence[MemoryField],
         analysis: QueryAnalysis,
-        vector: Vector | None,
+        vector: Awaitable[Vector] | Vector | None,
         flt: SearchFilter,
         top_k: int,
     ) -> list[MemoryHit]:

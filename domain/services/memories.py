@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
@@ -22,7 +23,7 @@ from domain.entities import (
 from domain.errors import BadUserInput, NotFound
 from domain.events import MEMORY_CREATED, MEMORY_DELETED, MEMORY_UPDATED, DomainEvent
 from domain.policy import Limits, check_tags, check_top_k, require_text
-from domain.ports import Embedder, UnitOfWork
+from domain.ports import Embedder, UnitOfWork, Vector
 from domain.query_analysis import analyze
 from domain.retrieval import HybridRetriever
 from domain.search import MemoryDraft, MemoryPatchInput, RetrievalSettings, SearchFilter
@@ -246,6 +247,9 @@ class MemoryService:
             raise NotFound("Memory not found")
         return changes
 
+    async def _query_vector(self, text: str) -> Vector:
+        return (await self._embedder.embed([text]))[0]
+
     async def search(
         self,
         *,
@@ -266,24 +270,30 @@ class MemoryService:
             raise NotFound("Memory field not found")
         chosen = settings or self.retrieval
         analysis = analyze(text, now=self._clock.now())
-        vector = None
-        if chosen.mode != "lexical":
-            vector = (await self._embedder.embed([text]))[0]
         # A field whose vectors came from another embedder (re-embedding pending) is
         # searched lexically only: its vectors are not comparable with this query's.
         comparable = [f for f in fields if f.embedder == self._embedder.name]
         others = [f for f in fields if f.embedder != self._embedder.name]
+        # The query is embedded while the lexical search runs (the retriever awaits it
+        # only for the dense search).
+        vector: asyncio.Task[Vector] | None = None
+        if chosen.mode != "lexical" and comparable:
+            vector = asyncio.ensure_future(self._query_vector(text))
         retriever = HybridRetriever(chosen)
         flt = filter or SearchFilter()
-        hits = await retriever.search(
-            uow=uow,
-            user_id=actor.user_id,
-            fields=comparable,
-            analysis=analysis,
-            vector=vector,
-            flt=flt,
-            top_k=top_k,
-        )
+        try:
+            hits = await retriever.search(
+                uow=uow,
+                user_id=actor.user_id,
+                fields=comparable,
+                analysis=analysis,
+                vector=vector,
+                flt=flt,
+                top_k=top_k,
+            )
+        finally:
+            if vector is not None and not vector.done():
+                vector.cancel()
         if others:
             lexical = HybridRetriever(replace(chosen, mode="lexical"))
             hits += await lexical.search(
