@@ -11,26 +11,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from domain.blobs import BlobRepository
 from domain.events import DomainEvent
-from domain.llm import LlmCatalogRepository, SpendRepository
-from domain.mfa import MfaRepository
-from domain.ports import (
-    ApiKeyRepository,
-    AttachmentRepository,
-    ConversationRepository,
-    LexicalIndex,
-    MaintenanceRepository,
-    MemoryFieldRepository,
-    MemoryHistoryRepository,
-    MemoryQuery,
-    MemoryRepository,
-    MessageRepository,
-    UserRepository,
-    VectorIndex,
-)
-from domain.ports_ext import PatternRepository, SourceRepository, StatsQuery, WebhookRepository
-from domain.usage import UsageReader
+from domain.ports import UnitOfWork
 from persistence.faiss_index import FaissStore, FaissVectorIndex
 from persistence.lexical_index import PgLexicalIndex, SqliteLexicalIndex
 from persistence.outbox import SubscriptionCache
@@ -120,32 +102,11 @@ class Database:
         await self.engine.dispose()
 
 
-class SqlUnitOfWork:
-    """One connection and transaction; ``commit`` publishes vector changes afterwards."""
+class SqlUnitOfWork(UnitOfWork):
+    """One connection and transaction; ``commit`` publishes vector changes afterwards.
 
-    # Declared with the port types, so the type checker proves every repository below
-    # implements its port (the domain's UnitOfWork protocol has exactly these members).
-    users: UserRepository
-    api_keys: ApiKeyRepository
-    fields: MemoryFieldRepository
-    memories: MemoryRepository
-    history: MemoryHistoryRepository
-    vectors: VectorIndex
-    lexical: LexicalIndex
-    memory_query: MemoryQuery
-    conversations: ConversationRepository
-    messages: MessageRepository
-    attachments: AttachmentRepository
-    patterns: PatternRepository
-    webhooks: WebhookRepository
-    sources: SourceRepository
-    stats: StatsQuery
-    llm: LlmCatalogRepository
-    spend: SpendRepository
-    usage: UsageReader
-    mfa: MfaRepository
-    blobs: BlobRepository
-    maintenance: MaintenanceRepository
+    It names the domain's ``UnitOfWork`` port as its base, so each repository assigned in
+    ``__aenter__`` is checked against the port's member type."""
 
     def __init__(self, db: Database) -> None:
         self._db = db

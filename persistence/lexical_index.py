@@ -75,13 +75,10 @@ class SqliteLexicalIndex:
             "SELECT count(*) AS local FROM (SELECT 1 FROM memories "
             "WHERE field_id = :field_id LIMIT :cap)"
         )
-        if int((await self._tx.read(size, params)).scalar_one()) > LOCAL_IDF_MAX_FIELD:
+        field_size = int((await self._tx.read(size, params)).scalar_one())
+        if field_size > LOCAL_IDF_MAX_FIELD or field_size <= 0:
             return words
-        parts = [
-            "SELECT '' AS term, (SELECT count(*) FROM (SELECT 1 FROM memories "
-            "WHERE field_id = :field_id LIMIT :cap)) AS local, "
-            "(SELECT max(rowid) FROM memories) AS overall"
-        ]
+        parts = ["SELECT '' AS term, 0 AS local, (SELECT max(rowid) FROM memories) AS overall"]
         for i, word in enumerate(words):
             params[f"w{i}"], params[f"q{i}"] = word, f'"{word}"'
             parts.append(
@@ -93,9 +90,7 @@ class SqliteLexicalIndex:
             )
         rows = list(await self._tx.read(text(" UNION ALL ".join(parts)), params))
         head, counts = rows[0], rows[1:]
-        field_size, total = int(head.local), int(head.overall or 0)
-        if field_size > LOCAL_IDF_MAX_FIELD or field_size <= 0:
-            return words
+        total = int(head.overall or 0)
         weighted = local_idf_repeats(
             field_size, total, [(r.term, int(r.local), int(r.overall)) for r in counts]
         )
