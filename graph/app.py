@@ -19,6 +19,7 @@ from strawberry.subscriptions import (
 
 from domain.errors import Unauthenticated
 from graph.context import GraphDeps, bearer_token
+from graph.delta_lane import LaneTransportWSHandler
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_URL = "/static/graphiql"
@@ -55,6 +56,8 @@ _GRAPHIQL_HTML = """<!doctype html>
 
 class MemoriaGraphQL(GraphQL[dict[str, Any], None]):
     """Strawberry's ASGI app with Memoria's context and a GraphiQL that needs no CDN."""
+
+    graphql_transport_ws_handler_class = LaneTransportWSHandler  # chat deltas: graph/delta_lane.py
 
     def __init__(self, schema: strawberry.Schema, deps: GraphDeps, *, ide: bool = True) -> None:
         super().__init__(

@@ -23,7 +23,9 @@ from domain.events import MESSAGE_CREATED, DomainEvent
 from domain.services.chat import ChatService, coalesced
 from domain.services.llm_admin import LlmAdminService, ModelDraft, ProviderDraft
 from graph.context import OperationContext
+from graph.delta_lane import DeltaLane
 from graph.types.chat import (
+    ChatDelta,
     ChatEvent,
     ChatInput,
     ChatResult,
@@ -203,9 +205,19 @@ class ChatSubscription:
             field_id=str(input.field_id) if input.field_id else None,
             options=input.options.to_domain() if input.options else None,
         )
+        lane: DeltaLane | None = None
+        looked = False
         try:
             async for event in coalesced(stream):
-                yield render_event(event)
+                rendered = render_event(event)
+                if type(rendered) is ChatDelta:
+                    # After ChatStarted was sent: deltas go straight to the socket when
+                    # they can (graph/delta_lane.py), else through the normal path.
+                    if not looked:
+                        lane, looked = DeltaLane.current(), True
+                    if lane is not None and await lane.send(rendered):
+                        continue
+                yield rendered
         except MemoriaError as exc:  # refused before it started (balance, input, model)
             raise subscription_error(exc) from None
         finally:

@@ -22,6 +22,7 @@ event types, other selections, an error while rendering) runs the normal executi
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from graphql import (
@@ -45,11 +46,16 @@ _DELTA_LEAVES = frozenset({"__typename", "text", "index"})
 _PLAIN_DIRECTIVES = frozenset({"skip", "include"})  # already applied by field collection
 # (response key of the root field, [(response key, field name, serialize or None)])
 _DeltaPlan = tuple[str, list[tuple[str, str, Any]]]
+_CURRENT: ContextVar[EventStableExecutor] = ContextVar("memoria_subscription_executor")
 
 
 class EventStableExecutor(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.operation.operation == OperationType.SUBSCRIPTION:
+            # For the delta lane (graph/delta_lane.py): the subscription's resolver runs
+            # in the task that built this executor, and can find it there.
+            _CURRENT.set(self)
         # Shared with the per-event copies (``build_per_event_executor`` is a shallow copy).
         self._stable_sub_fields: dict[
             tuple[Any, ...], tuple[FieldDetailsList, CollectedFields]
@@ -57,11 +63,20 @@ class EventStableExecutor(StrawberryGraphQLCoreExecutionContext):
         # Shared likewise: [] until the first ChatDelta, then [plan] or [None] (not eligible).
         self._delta_plan: list[_DeltaPlan | None] = []
 
+    @staticmethod
+    def current() -> EventStableExecutor | None:
+        """The executor of the subscription this task runs, if any."""
+        return _CURRENT.get(None)
+
+    def delta_plan(self) -> _DeltaPlan | None:
+        """How this operation renders a ChatDelta (None: it must be executed)."""
+        if not self._delta_plan:
+            self._delta_plan.append(self._plan_delta())
+        return self._delta_plan[0]
+
     def build_per_event_executor(self, payload: Any) -> Any:
         if type(payload) is ChatDelta:
-            if not self._delta_plan:
-                self._delta_plan.append(self._plan_delta())
-            plan = self._delta_plan[0]
+            plan = self.delta_plan()
             if plan is not None:
                 # No copy of the executor: all a delta event needs is rendering.
                 return _DeltaEvent(self, payload, plan)
