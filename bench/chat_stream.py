@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import shlex
@@ -135,6 +136,8 @@ def server_main(port: int, data_dir: str, embedder: str, database_url: str | Non
         fast_password_hashing=True,
         admin_password="bench-admin-password",
     ).validated()
+    if os.environ.get("MEMORIA_BENCH_SWITCH_INTERVAL"):
+        sys.setswitchinterval(float(os.environ["MEMORIA_BENCH_SWITCH_INTERVAL"]))
     app = build_app(settings)
     count_statements(app.state.runtime.db.engine.sync_engine, Path(data_dir) / "sql-count")
     uvicorn.run(
@@ -430,6 +433,14 @@ async def run(args: argparse.Namespace) -> None:
         split_before = cpu_split(server.pid)
         others_before = cpu_seconds(provider.pid), cpu_seconds(os.getpid())
         peak = rss_before
+        cpu_trace: list[tuple[float, float, float]] = []  # (wall, server CPU, our CPU)
+
+        async def sample_cpu() -> None:
+            while True:
+                cpu_trace.append((time.time(), cpu_seconds(server.pid), cpu_seconds(os.getpid())))
+                await asyncio.sleep(0.1)
+
+        sampler = asyncio.create_task(sample_cpu())
         started = time.monotonic()
         tasks = []
         for i in range(args.subs):
@@ -445,6 +456,7 @@ async def run(args: argparse.Namespace) -> None:
         while not all(t.done() for t in tasks):
             peak = max(peak, rss_kib(server.pid))
             await asyncio.sleep(0.1)
+        sampler.cancel()
         elapsed = time.monotonic() - started
         server_cpu = cpu_seconds(server.pid) - cpu_before
         server_user, server_sys = (
@@ -526,13 +538,23 @@ async def run(args: argparse.Namespace) -> None:
         buckets: dict[int, list[float]] = {}
         for t, d in sends:
             buckets.setdefault(int(t - origin), []).append(d)
-        print("\nsecond | tokens | delay p50 / p99 ms | first tokens")
+        # Server and client CPU share per second, on the same (wall) clock as the sends:
+        # a second where the server is near 100% is one where tokens queue behind each other.
+        wall_origin = origin - time.monotonic() + time.time()
+        shares: dict[int, tuple[float, float]] = {}
+        for (t0, s0, c0), (_, s1, c1) in itertools.pairwise(cpu_trace):
+            second = int(t0 - wall_origin)
+            server_s, client_s = shares.get(second, (0.0, 0.0))
+            shares[second] = (server_s + s1 - s0, client_s + c1 - c0)
+        print("\nsecond | tokens | delay p50 / p99 ms | first tokens | server / client CPU")
         for second in sorted(buckets):
             ds = buckets[second]
             starts = sum(1 for t in firsts if int(t - origin) == second)
+            server_s, client_s = shares.get(second, (float("nan"), float("nan")))
             print(
                 f"{second:6d} | {len(ds):6d} | "
-                f"{pct(ds, 0.5):7.1f} / {pct(ds, 0.99):7.1f} | {starts}"
+                f"{pct(ds, 0.5):7.1f} / {pct(ds, 0.99):7.1f} | {starts:12d} | "
+                f"{server_s:4.0%} / {client_s:4.0%}"
             )
     print("\ncommand:", shlex.join([".venv/bin/python", "bench/chat_stream.py", *sys.argv[1:]]))
 
