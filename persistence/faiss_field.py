@@ -38,11 +38,20 @@ def keys_of(memory_ids: Sequence[str]) -> np.ndarray[Any, np.dtype[np.int64]]:
 
 
 def ivf_shape(count: int) -> tuple[int, int]:
-    """(lists, probes) for ``count`` vectors: ~sqrt(n) lists; a fifth of them probed, which
-    bench/search.py measured at recall@10 0.957 against exact search on 1M clustered synthetic
-    vectors (lists/16: 0.903, lists/8: 0.921) for ~13 ms per query on one core."""
-    lists = max(64, min(4096, int(math.sqrt(count))))
-    return lists, max(8, lists // 5)
+    """(lists, probes) for ``count`` vectors: 4·sqrt(n) lists (faiss's guideline is 4-16·sqrt(n)),
+    an eighth of them probed. On bench/search.py's clustered synthetic vectors, recall@10
+    against exact search: 100k 0.955 (2.2 ms per query; sqrt(n) lists probing a fifth gave
+    0.782 in 3.0 ms), 1M 1.000 (16.6 ms). See docs/BENCHMARKS.md."""
+    lists = max(64, min(4096, int(4 * math.sqrt(count))))
+    return lists, max(8, lists // 8)
+
+
+def needs_retraining(index: FieldIndex) -> bool:
+    """An IVF index trained when the field was much smaller has too few lists for it now
+    (each list holds too many vectors, so every probe scans too many): retrain at 4x."""
+    if not index.is_ivf:
+        return False
+    return int(index.index.nlist) * 2 <= ivf_shape(index.size)[0]
 
 
 class FieldIndex:
@@ -132,11 +141,15 @@ class FieldIndex:
         return out
 
     def to_ivf(self) -> FieldIndex:
-        """An IVF copy of this index (trains k-means on a sample; seconds at 1M)."""
+        """An IVF copy of this index, shaped for its size (trains k-means on a sample; tens of
+        seconds at 1M). From an IVF index too: a field that outgrew its lists is retrained."""
         keys, matrix = self.all_vectors()
         lists, probes = ivf_shape(len(keys))
         quantizer = faiss.IndexFlatIP(self.dimension)
         ivf = faiss.IndexIVFFlat(quantizer, self.dimension, lists, faiss.METRIC_INNER_PRODUCT)
+        # 40 points per centroid (what faiss asks for) and 10 k-means rounds: 4,000 lists
+        # train in ~20 s at 1M on 2 cores; the default 25 rounds barely moved recall.
+        ivf.cp.niter = 10
         rng = np.random.default_rng(0)
         sample = matrix[rng.choice(len(matrix), size=min(len(matrix), lists * 40), replace=False)]
         ivf.train(sample)

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import Vector
-from persistence.faiss_field import IVF_THRESHOLD, FieldIndex
+from persistence.faiss_field import IVF_THRESHOLD, FieldIndex, needs_retraining
 from persistence.tables import memories
 
 log = logging.getLogger("memoria.faiss")
@@ -79,6 +79,7 @@ class FaissStore:
         self._dirty: dict[str, int] = {}
         self._last_save = time.monotonic()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._upgrading: set[str] = set()  # fields whose IVF is being (re)trained
 
     def _lock(self, field_id: str) -> _ReadWriteLock:
         return self._locks.setdefault(field_id, _ReadWriteLock())
@@ -152,6 +153,9 @@ class FaissStore:
                 if built.size >= IVF_THRESHOLD:
                     built = await asyncio.to_thread(built.to_ivf)
                 self._dirty[field_id] = built.size
+            elif (not built.is_ivf and built.size >= IVF_THRESHOLD) or needs_retraining(built):
+                # Saved before its upgrade finished, or when the field was much smaller.
+                self._spawn(self._upgrade(field_id))
             self._fields[field_id] = built
             return built
 
@@ -200,16 +204,26 @@ class FaissStore:
                     matrix = np.vstack([np.asarray(v, dtype=np.float32) for _, v in items])
                     index.upsert([m for m, _ in items], matrix)
             self._dirty[field_id] = self._dirty.get(field_id, 0) + len(gone) + len(items)
-            if not index.is_ivf and index.size >= IVF_THRESHOLD:
+            if (not index.is_ivf and index.size >= IVF_THRESHOLD) or needs_retraining(index):
                 self._spawn(self._upgrade(field_id))
         self._maybe_save()
 
     async def _upgrade(self, field_id: str) -> None:
-        """Swap a grown flat index for IVF; training runs off the loop, outside the lock."""
+        """Swap a grown flat index for IVF (or an IVF index for one with more lists); training
+        runs off the loop, outside the lock. One upgrade at a time per field."""
+        if field_id in self._upgrading:
+            return
         async with self._lock(field_id).read():
             current = self._fields[field_id]
-            if current.is_ivf:
+            if current.is_ivf and not needs_retraining(current):
                 return
+        self._upgrading.add(field_id)
+        try:
+            await self._swap_in(field_id, current)
+        finally:
+            self._upgrading.discard(field_id)
+
+    async def _swap_in(self, field_id: str, current: FieldIndex) -> None:
         built = await asyncio.to_thread(current.to_ivf)
         async with self._lock(field_id).write():
             latest = self._fields[field_id]

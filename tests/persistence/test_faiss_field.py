@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from persistence.faiss_field import FieldIndex
+from persistence.faiss_field import FieldIndex, needs_retraining
 
 
 def _data(n: int, dim: int = 32, seed: int = 0) -> tuple[list[str], np.ndarray]:
@@ -61,3 +61,28 @@ def test_ivf_agrees_with_exact_and_filters_inside(tmp_path: Path) -> None:
     assert loaded.search_many(queries[:5], 5) == ivf.search_many(queries[:5], 5)
     with pytest.raises(ValueError, match="dimension"):
         FieldIndex.load(path, 64)
+
+
+def test_a_field_that_outgrew_its_ivf_lists_is_retrained() -> None:
+    ids, vectors = _data(20_000, seed=1)
+    small = FieldIndex(32)
+    small.upsert(ids[:4000], vectors[:4000])
+    ivf = small.to_ivf()
+    assert not needs_retraining(ivf)
+    trained_lists = ivf.index.nlist
+    ivf.upsert(ids[4000:], vectors[4000:])  # grew 5x after training
+    assert needs_retraining(ivf)
+    bigger = ivf.to_ivf()  # from IVF: the vectors are read back by id
+    assert bigger.index.nlist >= 2 * trained_lists
+    assert not needs_retraining(bigger)
+    assert bigger.ids == ivf.ids
+    exact = FieldIndex(32)
+    exact.upsert(ids, vectors)
+    queries = vectors[::400]
+    truth = exact.search_many(queries, 10)
+    found = bigger.search_many(queries, 10)
+    recall = np.mean(
+        [len({m for m, _ in a} & {m for m, _ in e}) / 10 for a, e in zip(found, truth, strict=True)]
+    )
+    assert recall >= 0.9
+    assert not needs_retraining(exact)  # exact search never needs it
