@@ -45,7 +45,13 @@ CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 
 KS = (5, 10, 30)
 _EVIDENCE = re.compile(r"D:?(\d+):0*(\d+)")
 
-PURE = {"neighbour_weight": 0.0, "session_weight": 0.0, "prf_terms": 0, "time_weight": 0.0}
+PURE = {
+    "neighbour_weight": 0.0,
+    "session_weight": 0.0,
+    "prf_terms": 0,
+    "time_weight": 0.0,
+    "when_weight": 0.0,
+}
 VARIANTS: dict[str, dict[str, Any]] = {
     "bm25": {"mode": "lexical", **PURE},
     "dense": {"mode": "dense", **PURE},
@@ -99,7 +105,7 @@ class CachingEmbedder:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self.cache: dict[str, Any] = {}
+        self.cache: dict[Any, Any] = {}
 
     @property
     def name(self) -> str:
@@ -116,6 +122,12 @@ class CachingEmbedder:
         if len(texts) == 1:
             self.cache[texts[0]] = vectors[0]
         return vectors
+
+    async def embed_query(self, text: str) -> Any:
+        key = ("query", text)
+        if key not in self.cache:
+            self.cache[key] = await self.inner.embed_query(text)
+        return self.cache[key]
 
 
 def make_embedder(name: str) -> Any:

@@ -31,6 +31,20 @@ _WHEN = re.compile(r"\b(when|what (?:year|month|day|date|time)|how long ago|sinc
 _LATEST = re.compile(r"\b(last|latest|recent(?:ly)?|newest|current(?:ly)?|now|nowadays)\b", re.I)
 _EARLIEST = re.compile(r"\b(first|earliest|originally|initially|oldest)\b", re.I)
 
+# A memory that says when something happened: a relative day or period, a weekday, a month
+# name or a year. An answer to "when ...?" is usually one of these, and a memory's own
+# occurred_at cannot tell (it is when it was said, not when the thing happened). "may" and
+# "march" are left out: as words they are mostly not months.
+_MENTIONS_TIME = re.compile(
+    r"\b(yesterday|today|tonight|tomorrow|ago|recently|lately"
+    r"|(?:last|this|past|next)\s+(?:week|month|year|weekend|night|summer|winter|spring|fall"
+    r"|autumn|monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?"
+    r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+    r"|january|february|april|june|july|august|september|october|november|december"
+    r"|(?:19|20)\d\d)\b",
+    re.I,
+)
+
 
 class TimeIntent(StrEnum):
     NONE = "none"
@@ -57,6 +71,11 @@ def content_terms(text: str) -> list[str]:
         if len(word) > 1 and word not in STOPWORDS:
             seen.setdefault(word, None)
     return list(seen)
+
+
+def mentions_time(text: str) -> bool:
+    """Whether ``text`` states a time (see ``_MENTIONS_TIME``): a cheap cue, no parsing."""
+    return _MENTIONS_TIME.search(text) is not None
 
 
 def analyze(text: str, *, now: datetime) -> QueryAnalysis:

@@ -70,8 +70,13 @@ class RetrievalSettings:
     ``session_fill`` > 0 also brings in its turns that no retriever found.
 
     Pseudo-relevance feedback (``prf_terms`` 0 turns it off): the content words shared by the
-    ``prf_docs`` best fused hits (in at least ``prf_min_docs`` of them) are added to the
-    query's terms for a second lexical search, fused at ``prf_weight``.
+    ``prf_docs`` best fused hits (in at least ``prf_min_docs`` of them) are borrowed, and each
+    of the ``prf_pool`` best hits gains up to ``prf_weight`` by how many of them it contains
+    (IDF-weighted within the pool). No second full-text search: only the pool is read.
+
+    Time cues: a "when ...?" question multiplies the score of memories that state a time
+    (a weekday, "last week", a month, a year, ...) by 1 + ``when_weight``; a date range named
+    in the query, or "latest"/"first", reweights by ``occurred_at`` by up to 1 + ``time_weight``.
     """
 
     mode: str = "hybrid"
@@ -92,10 +97,10 @@ class RetrievalSettings:
     session_steps: int = 40
     session_span_seconds: float = 12 * 3600.0
     session_fill: float = 0.0
-    # Off by default: its second full-text pass costs ~290 ms at 100k memories (the borrowed
-    # words' postings are long) for +0.002 R@10 on LoCoMo (docs/BENCHMARKS.md).
-    prf_terms: int = 0
+    prf_terms: int = 10
     prf_docs: int = 3
     prf_min_docs: int = 1
     prf_weight: float = 0.5
-    time_weight: float = 0.3
+    prf_pool: int = 30
+    time_weight: float = 0.6
+    when_weight: float = 0.5

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from domain.fusion import convex, rrf
-from domain.query_analysis import TimeIntent, analyze, content_terms
-from domain.retrieval import _run, _sessions
+from domain.query_analysis import TimeIntent, analyze, content_terms, mentions_time
+from domain.retrieval import _run, _sessions, feedback_scores, feedback_terms
 from domain.time_parse import parse_time_range
 
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
@@ -111,3 +111,52 @@ def test_runs_stop_at_silences_and_sessions_merge() -> None:
     assert _run(around, "missing", 3600, 10) == set()
     merged = _sessions([{"a", "b"}, {"c"}, {"b", "d"}, {"c", "e"}])
     assert sorted(sorted(g) for g in merged) == [["a", "b", "d"], ["c", "e"]]
+
+
+def test_feedback_terms_come_from_the_best_hits_only() -> None:
+    words = {
+        "a": {"pottery", "class", "clay"},
+        "b": {"pottery", "glaze"},
+        "c": {"clay", "kiln"},
+        "d": {"football"},  # below the cut: never borrowed from
+    }
+    ranked = [("a", 3.0), ("b", 2.0), ("c", 1.0), ("d", 0.5)]
+    terms = feedback_terms(ranked, words, asked={"pottery"}, docs=3)
+    # Shared by two hits first ("clay"), then by the best score of a hit using the word,
+    # then alphabetically; the asked word itself is not borrowed.
+    assert terms == ["clay", "class", "glaze", "kiln"]
+    assert feedback_terms(ranked, words, asked={"pottery"}, docs=3, min_docs=2) == ["clay"]
+
+
+def test_feedback_terms_take_ties_with_the_last_hit_whatever_their_ids() -> None:
+    words = {"a": {"alpha"}, "y": {"yankee"}, "z": {"zulu"}}
+    # "y" and "z" tie for the second place: both are read, so the ids cannot decide.
+    terms = feedback_terms([("a", 2.0), ("z", 1.0), ("y", 1.0)], words, asked=set(), docs=2)
+    assert sorted(terms) == ["alpha", "yankee", "zulu"]
+
+
+def test_feedback_scores_weigh_rare_words_in_the_pool_higher() -> None:
+    words = {
+        "a": {"clay", "kiln"},
+        "b": {"clay"},
+        "c": {"clay"},
+        "d": {"kiln", "glaze"},
+        "e": set(),
+    }
+    gains = feedback_scores(list(words), words, {"clay", "kiln", "glaze"})
+    # "glaze" is in one of five, "kiln" in two, "clay" in three: "d" (kiln + glaze) leads,
+    # "a" (clay + kiln) next, then the clay-only hits; "e" matches nothing and gains nothing.
+    assert gains["d"] == 1.0
+    assert gains["d"] > gains["a"] > gains["b"] == gains["c"] > 0.0
+    assert "e" not in gains
+    assert feedback_scores(["a", "b"], words, {"pottery"}) == {}
+
+
+def test_mentions_time() -> None:
+    assert mentions_time("I went to a support group yesterday")
+    assert mentions_time("We moved there in 2019.")
+    assert mentions_time("Last weekend we hiked")
+    assert mentions_time("see you on Friday")
+    assert mentions_time("back in October")
+    assert not mentions_time("I love pottery and clay")
+    assert not mentions_time("You may like it")  # "may" the verb, not the month

@@ -154,6 +154,54 @@ async def test_time_cues_rank_by_occurred_at(engine: Engine) -> None:
     assert dated[0].memory.content.endswith("nurse")
 
 
+async def test_when_questions_prefer_memories_that_state_a_time(engine: Engine) -> None:
+    said = datetime(2023, 5, 8, 13, 0, tzinfo=UTC)
+    undated = "Sam adopted a grey cat named Pixel"
+    dated = "Sam adopted a grey cat named Pixel last week"
+    await engine.add(
+        MemoryDraft(undated, kind="fact", occurred_at=said),
+        MemoryDraft(dated, kind="fact", occurred_at=said + timedelta(days=1)),
+    )
+    settings = engine.runtime.deps.memories.retrieval
+    plain = replace(settings, when_weight=0.0, prf_terms=0)
+    cued = replace(settings, when_weight=0.5, prf_terms=0)
+    query = "When did Sam adopt Pixel the grey cat?"
+    before = {h.memory.content: h.score for h in await engine.search(query, settings=plain)}
+    after = {h.memory.content: h.score for h in await engine.search(query, settings=cued)}
+    assert after[dated] == pytest.approx(before[dated] * 1.5, rel=1e-4)
+    assert after[undated] == pytest.approx(before[undated], rel=1e-4)
+    assert next(iter(after)) == dated
+    # Not a "when" question: no time cue.
+    what = "What did Sam adopt?"
+    assert {h.memory.content: h.score for h in await engine.search(what, settings=cued)} == {
+        h.memory.content: h.score for h in await engine.search(what, settings=plain)
+    }
+
+
+async def test_feedback_reorders_found_hits_and_adds_none(engine: Engine) -> None:
+    texts = [
+        "Alex: pottery, clay, kiln",
+        "Alex: pottery with clay in the kiln today",
+        "Alex: pottery class, a clay bowl, kiln fired",
+        "Sam: pottery is a relaxing hobby for weekends with friends and family at home",
+        "Sam: football practice ran late",
+    ]
+    await engine.add(*[MemoryDraft(t, kind="fact") for t in texts])
+    settings = engine.runtime.deps.memories.retrieval
+    plain = await engine.search("pottery", settings=replace(settings, prf_terms=0))
+    fed = await engine.search("pottery", settings=replace(settings, prf_terms=10))
+    before = {h.memory.content: h.score for h in plain}
+    after = {h.memory.content: h.score for h in fed}
+    assert set(after) == set(before)  # feedback brings in nothing new
+    assert [h.memory.content for h in plain][:3] == texts[:3]
+    # The three best hits share "alex", "clay" and "kiln": they gain (the best prf_weight);
+    # the fourth pottery memory has none of their words and keeps its score.
+    gains = [after[t] - before[t] for t in texts[:3]]
+    assert max(gains) == pytest.approx(settings.prf_weight, abs=1e-5)
+    assert min(gains) > 0.0
+    assert after[texts[3]] == pytest.approx(before[texts[3]], abs=1e-5)
+
+
 async def test_neighbour_turns_come_along(engine: Engine) -> None:
     start = datetime(2023, 5, 8, 13, 0, tzinfo=UTC)
     turns = [
