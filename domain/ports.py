@@ -48,6 +48,11 @@ class Embedder(Protocol):
 
     async def embed(self, texts: Sequence[str]) -> Sequence[Vector]: ...
 
+    async def embed_query(self, text: str) -> Vector:
+        """One search query's vector, comparable with ``embed``'s (the same model). Latency
+        matters here, not throughput: an adapter may take a faster path of the same model."""
+        ...
+
 
 class PasswordHasher(Protocol):
     def hash(self, password: str) -> str: ...

@@ -248,7 +248,7 @@ class MemoryService:
         return changes
 
     async def _query_vector(self, text: str) -> Vector:
-        return (await self._embedder.embed([text]))[0]
+        return await self._embedder.embed_query(text)
 
     async def search(
         self,

@@ -91,3 +91,6 @@ class HashingEmbedder:
     async def embed(self, texts: Sequence[str]) -> Sequence[Vector]:
         # A float32 matrix: its rows are the port's vectors (numpy is not a typing.Sequence).
         return cast("Sequence[Vector]", self.embed_sync(texts))
+
+    async def embed_query(self, text: str) -> Vector:
+        return cast("Vector", self.embed_sync([text])[0])

@@ -91,6 +91,9 @@ class OpenAICompatEmbedder:
         # A float32 matrix: its rows are the port's vectors (numpy is not a typing.Sequence).
         return cast("Sequence[Vector]", await self.embed_matrix(texts))
 
+    async def embed_query(self, text: str) -> Vector:
+        return cast("Vector", (await self.embed_matrix([text]))[0])
+
     async def embed_matrix(self, texts: Sequence[str]) -> F32:
         if isinstance(texts, str):
             raise TypeError("embed takes a sequence of strings, not one string")

@@ -118,3 +118,19 @@ def test_backends_agree() -> None:
     numpy_vectors = MiniLMEmbedder(backend="numpy").embed_sync(MIXED)
     ort_vectors = MiniLMEmbedder(backend="onnxruntime").embed_sync(MIXED)
     assert float((numpy_vectors * ort_vectors).sum(axis=1).min()) > 0.99999
+
+
+@pytest.mark.asyncio
+async def test_query_vectors_are_comparable_with_stored_ones(embedder: MiniLMEmbedder) -> None:
+    """``embed_query`` may take the int8 path (onnxruntime): its vectors stay close to the
+    float32 ones and rank stored texts the same way."""
+    stored = embedder.embed_sync(MIXED)
+    for i in (0, 3, 5):
+        query = np.asarray(await embedder.embed_query(MIXED[i]), dtype=np.float32)
+        assert query.dtype == np.float32
+        assert query.shape == (embedder.dimension,)
+        assert abs(float(np.linalg.norm(query)) - 1.0) < 1e-5
+        assert float(query @ stored[i]) > 0.97
+        assert int(np.argmax(stored @ query)) == i
+    if embedder.backend == "numpy":  # no int8 encoder there: the very same vectors
+        np.testing.assert_allclose(await embedder.embed_query(MIXED[0]), stored[0], atol=1e-6)
