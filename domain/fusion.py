@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 Ranked = Sequence[tuple[str, float]]  # (memory id, retriever score), best first
 
@@ -31,39 +31,54 @@ class DenseNorm(StrEnum):
     ZSCORE = "zscore"
 
 
-@dataclass(frozen=True, slots=True)
-class FusedHit:
+class FusedHit(NamedTuple):
+    """A tuple, not a dataclass: a search fuses ~1,000 candidates, and building a frozen
+    dataclass each cost more than the fusion arithmetic."""
+
     memory_id: str
     score: float
     sources: frozenset[str]  # which retrievers found it: {"dense"}, {"lexical"} or both
+    reason: str  # "both", or the one retriever that found it
 
-    @property
-    def reason(self) -> str:
-        return "both" if len(self.sources) > 1 else next(iter(self.sources))
+
+# Which retrievers found a candidate, as bits while fusing (sets per candidate were the
+# cost), turned into one shared frozenset per combination at the end.
+_DENSE_BIT = 1
+
+
+def _bit_of(name: str, bits: dict[str, int]) -> int:
+    if name not in bits:
+        bits[name] = 1 << len(bits)
+    return bits[name]
 
 
 def rrf(lists: Mapping[str, Ranked], weights: Mapping[str, float], k: int = 60) -> list[FusedHit]:
     scores: dict[str, float] = {}
-    found: dict[str, set[str]] = {}
+    found: dict[str, int] = {}
+    bits: dict[str, int] = {"dense": _DENSE_BIT}
     for name, ranked in lists.items():
         weight = weights.get(name, 1.0)
+        bit = _bit_of(name, bits)
         for rank, (memory_id, _score) in enumerate(ranked, start=1):
             scores[memory_id] = scores.get(memory_id, 0.0) + weight / (k + rank)
-            found.setdefault(memory_id, set()).add(name)
-    return _sorted(scores, found)
+            found[memory_id] = found.get(memory_id, 0) | bit
+    return _sorted(scores, found, bits)
 
 
 def _zscores(ranked: Ranked) -> list[tuple[str, float]]:
     # Non-finite scores carry no evidence (pgvector's cosine distance to a zero vector is
     # NaN): they count as 0 and must not poison the mean (statistics.pstdev raises on NaN).
-    ranked = [(m, float(s) if math.isfinite(s) else 0.0) for m, s in ranked]
-    values = [s for _, s in ranked]
+    isfinite = math.isfinite
+    values = [s if isfinite(s) else 0.0 for _, s in ranked]
     mean = math.fsum(values) / len(values)
     # Plain floats: statistics.pstdev's exact rational arithmetic cost ~0.7 ms per query here.
-    spread = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+    spread = math.sqrt(math.fsum([(v - mean) ** 2 for v in values]) / len(values))
     if spread <= 1e-9:
         return [(m, 1.0 / 3.0) for m, _ in ranked]  # nothing stands out: all equal, weak
-    return [(m, max(0.0, (s - mean) / spread) / 3.0) for m, s in ranked]
+    return [
+        (m, (v - mean) / spread / 3.0 if v > mean else 0.0)
+        for (m, _), v in zip(ranked, values, strict=True)
+    ]
 
 
 def convex(
@@ -77,11 +92,13 @@ def convex(
     texts of most sentence encoders still score ~0.1-0.2, which is not evidence of anything.
     With ``zscore`` the floor is not used (the list's own mean is the floor)."""
     scores: dict[str, float] = {}
-    found: dict[str, set[str]] = {}
+    found: dict[str, int] = {}
+    bits: dict[str, int] = {"dense": _DENSE_BIT}
     for name, ranked in lists.items():
         if not ranked:
             continue
         weight = weights.get(name, 1.0)
+        bit = _bit_of(name, bits)
         if name == "dense" and DenseNorm(dense_norm) is DenseNorm.ZSCORE:
             normalised = _zscores(ranked)
         elif name == "dense":
@@ -90,21 +107,32 @@ def convex(
         else:
             best = max(s for _, s in ranked) or 1.0
             normalised = [(m, s / best) for m, s in ranked]
+        get, seen = scores.get, found.get
         for memory_id, value in normalised:
             if value <= 0.0:
                 # Below the floor: kept at the bottom (score 0), but not counted as evidence.
                 scores.setdefault(memory_id, 0.0)
-                found.setdefault(memory_id, set())
+                found.setdefault(memory_id, 0)
                 continue
-            scores[memory_id] = scores.get(memory_id, 0.0) + weight * value
-            found.setdefault(memory_id, set()).add(name)
-    for sources in found.values():
-        if not sources:
-            sources.add("dense")  # only a weak nearest neighbour
-    return _sorted(scores, found)
+            scores[memory_id] = get(memory_id, 0.0) + weight * value
+            found[memory_id] = seen(memory_id, 0) | bit
+    return _sorted(scores, found, bits)
 
 
-def _sorted(scores: dict[str, float], found: dict[str, set[str]]) -> list[FusedHit]:
-    hits = [FusedHit(m, s, frozenset(found[m])) for m, s in scores.items()]
-    hits.sort(key=lambda h: (-h.score, h.memory_id))
-    return hits
+def _sorted(
+    scores: dict[str, float], found: dict[str, int], bits: dict[str, int]
+) -> list[FusedHit]:
+    names = {bit: name for name, bit in bits.items()}
+    # Found by nothing: only a weak nearest neighbour, reported as dense.
+    shared: dict[int, tuple[frozenset[str], str]] = {0: (frozenset({"dense"}), "dense")}
+
+    def sources(mask: int) -> tuple[frozenset[str], str]:
+        combination = shared.get(mask)
+        if combination is None:
+            found_by = frozenset(names[b] for b in names if mask & b)
+            reason = "both" if len(found_by) > 1 else next(iter(found_by))
+            combination = shared[mask] = (found_by, reason)
+        return combination
+
+    order = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return [FusedHit(m, score, *sources(found[m])) for m, score in order]

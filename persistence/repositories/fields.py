@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from domain.entities import MemoryField
 from persistence.session import Transaction
@@ -22,6 +22,13 @@ def field_of_row(row: Any) -> MemoryField:
         dimension=row.dimension,
         created_at=row.created_at,
     )
+
+
+# Built once, the ids one expanding parameter (an in_() of literals is rebuilt per call).
+_BY_IDS = select(memory_fields).where(
+    memory_fields.c.id.in_(bindparam("ids", expanding=True)),
+    memory_fields.c.user_id == bindparam("user_id"),
+)
 
 
 class SqlMemoryFieldRepository:
@@ -67,7 +74,5 @@ class SqlMemoryFieldRepository:
     ) -> builtins.list[MemoryField]:  # `list` here is the method above
         if not field_ids:
             return []
-        stmt = select(memory_fields).where(
-            memory_fields.c.id.in_(list(field_ids)), memory_fields.c.user_id == user_id
-        )
-        return [field_of_row(r) for r in await self._tx.read(stmt)]
+        rows = await self._tx.read(_BY_IDS, {"ids": list(field_ids), "user_id": user_id})
+        return [field_of_row(r) for r in rows]

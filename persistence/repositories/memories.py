@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Executable, String, bindparam, func, select, text
+from sqlalchemy import String, bindparam, func, select, text
 
 from domain.entities import ChangeKind, Memory, MemoryChange, MemoryKind, MemoryLayer
 from domain.ports import Vector
@@ -16,6 +16,16 @@ from persistence.tables import memories, memory_history
 from persistence.types import UTCDateTime
 
 _COLUMNS = [c for c in memories.c if c.name != "embedding"]
+# Built once, with the ids as one expanding parameter: an ``in_()`` of literal ids built a
+# bind parameter per id on every call (most of a search's cost of reading its hits).
+_BY_IDS = select(*_COLUMNS).where(memories.c.id.in_(bindparam("ids", expanding=True)))
+_ANCHORS_BY_IDS = select(
+    memories.c.id,
+    memories.c.occurred_at,
+    memories.c.user_id,
+    memories.c.field_id,
+    memories.c.kind,
+).where(memories.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def _memory(row: Any) -> Memory:
@@ -116,8 +126,8 @@ class SqlMemoryRepository:
             return []
         # Only the primary key in SQL: with `user_id = ?` beside it SQLite's planner may scan
         # the user's whole (user_id) index instead. Tenancy is enforced on the rows read.
-        stmt = select(*_COLUMNS).where(memories.c.id.in_(list(memory_ids)))
-        return [_memory(r) for r in await self._tx.read(stmt) if r.user_id == user_id]
+        rows = await self._tx.read(_BY_IDS, {"ids": list(memory_ids)})
+        return [_memory(r) for r in rows if r.user_id == user_id]
 
     async def count(self, *, user_id: str, field_id: str | None = None) -> int:
         stmt = select(func.count()).select_from(memories).where(memories.c.user_id == user_id)
@@ -211,13 +221,10 @@ async def _neighbours(
 ) -> dict[str, list[str]]:
     if not memory_ids:
         return {}
-    c = memories.c
-    stmt: Executable = select(c.id, c.occurred_at, c.user_id, c.field_id, c.kind).where(
-        c.id.in_(list(memory_ids))  # primary key only: see get_many
-    )
     anchors = {
         row.id: row.occurred_at
-        for row in await tx.read(stmt)
+        # Primary key only: see get_many.
+        for row in await tx.read(_ANCHORS_BY_IDS, {"ids": list(memory_ids)})
         if row.user_id == user_id and row.field_id == field_id and row.kind in _TURN_KINDS
     }
     if not anchors:
@@ -265,13 +272,10 @@ async def _turns_around(
 ) -> dict[str, list[tuple[str, datetime]]]:
     if not memory_ids:
         return {}
-    c = memories.c
-    stmt: Executable = select(c.id, c.occurred_at, c.user_id, c.field_id, c.kind).where(
-        c.id.in_(list(memory_ids))  # primary key only: see get_many
-    )
     anchors = {
         row.id: row.occurred_at
-        for row in await tx.read(stmt)
+        # Primary key only: see get_many.
+        for row in await tx.read(_ANCHORS_BY_IDS, {"ids": list(memory_ids)})
         if row.user_id == user_id and row.field_id == field_id and row.kind in _TURN_KINDS
     }
     if not anchors or steps <= 0:
