@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from domain.events import DomainEvent
 from domain.ports import UnitOfWork
 from persistence.faiss_index import FaissStore, FaissVectorIndex
-from persistence.lexical_index import PgLexicalIndex, SqliteLexicalIndex
+from persistence.lexical_index import FieldSizes, PgLexicalIndex, SqliteLexicalIndex
 from persistence.outbox import SubscriptionCache
 from persistence.pgvector_index import PgVectorIndex
 from persistence.repositories.conversations import (
@@ -79,6 +79,8 @@ class Database:
         )
         # The webhook outbox's subscription lookups (embedded mode, see persistence/outbox.py).
         self.subscriptions = SubscriptionCache()
+        # Field sizes for FTS5's local-IDF decision (see persistence/lexical_index.py).
+        self.field_sizes = FieldSizes()
         # Run inside the transaction just before commit (e.g. the webhook outbox writer).
         self.before_commit: list[Callable[[Transaction, list[DomainEvent]], Awaitable[None]]] = []
         # Run after a successful commit (e.g. the in-process event bus for subscriptions).
@@ -149,7 +151,9 @@ class SqlUnitOfWork(UnitOfWork):
             FaissVectorIndex(self._db.faiss) if self._db.faiss is not None else PgVectorIndex(tx)
         )
         self.lexical = (
-            SqliteLexicalIndex(tx) if self._db.is_sqlite else PgLexicalIndex(tx)
+            SqliteLexicalIndex(tx, self._db.field_sizes)
+            if self._db.is_sqlite
+            else PgLexicalIndex(tx)
         )
         return self
 
@@ -185,6 +189,8 @@ class SqlUnitOfWork(UnitOfWork):
         """The transaction ended: caches of what it wrote are dropped (persistence/outbox.py)."""
         if isinstance(self._tx, BatchingTransaction) and self._tx.written_tables:
             self._db.subscriptions.ended(self._tx)
+            if self._tx.written_tables & {"memories", "?"}:  # "?": a textual statement
+                self._db.field_sizes.clear()
             self._tx.written_tables = set()
 
     async def rollback(self) -> None:

@@ -32,6 +32,29 @@ LOCAL_IDF_MAX_FIELD = 20_000
 MAX_REPEAT = 3
 
 
+class FieldSizes:
+    """Field sizes as counted for the local-IDF decision, shared by a database's units of
+    work. Counting a large field is the bounded scan ``LIMIT LOCAL_IDF_MAX_FIELD + 1`` (~1.7 ms
+    at the cap, more than the ranking query itself), so a count is kept until a transaction
+    that wrote ``memories`` commits or rolls back (``clear``). A count taken while such a
+    transaction ended is not kept (the generation moved on)."""
+
+    def __init__(self) -> None:
+        self._sizes: dict[str, int] = {}
+        self.generation = 0
+
+    def get(self, field_id: str) -> int | None:
+        return self._sizes.get(field_id)
+
+    def put(self, field_id: str, size: int, *, generation: int) -> None:
+        if generation == self.generation:
+            self._sizes[field_id] = size
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._sizes.clear()
+
+
 def _idf(total: float, df: float) -> float:
     """FTS5's BM25 IDF, clamped as FTS5 clamps it."""
     return max(1e-6, math.log((total - df + 0.5) / (df + 0.5)))
@@ -64,18 +87,34 @@ class SqliteLexicalIndex:
     by repeating terms (:func:`local_idf_repeats`); counting needs one extra round trip,
     bounded by the postings the ranking query reads anyway."""
 
-    def __init__(self, tx: Transaction) -> None:
+    def __init__(self, tx: Transaction, sizes: FieldSizes | None = None) -> None:
         self._tx = tx
+        self._sizes = sizes or FieldSizes()
+
+    async def _field_size(self, field_id: str) -> int:
+        # Only a transaction that tracks what it writes (persistence/sqlite_driver.py) and has
+        # written nothing yet may share counts: its own uncommitted rows are its alone.
+        written = getattr(self._tx, "written_tables", None)
+        shared = written is not None and not written
+        known = self._sizes.get(field_id) if shared else None
+        if known is not None:
+            return known
+        generation = self._sizes.generation
+        size = text(
+            "SELECT count(*) AS local FROM (SELECT 1 FROM memories "
+            "WHERE field_id = :field_id LIMIT :cap)"
+        )
+        params = {"field_id": field_id, "cap": LOCAL_IDF_MAX_FIELD + 1}
+        counted = int((await self._tx.read(size, params)).scalar_one())
+        if shared:
+            self._sizes.put(field_id, counted, generation=generation)
+        return counted
 
     async def _weighted(self, field_id: str, words: list[str]) -> list[str]:
         params: dict[str, object] = {"field_id": field_id, "cap": LOCAL_IDF_MAX_FIELD + 1}
         # The field's size first: a large field keeps table-wide IDF, and counting its terms'
         # documents would read long postings for nothing.
-        size = text(
-            "SELECT count(*) AS local FROM (SELECT 1 FROM memories "
-            "WHERE field_id = :field_id LIMIT :cap)"
-        )
-        field_size = int((await self._tx.read(size, params)).scalar_one())
+        field_size = await self._field_size(field_id)
         if field_size > LOCAL_IDF_MAX_FIELD or field_size <= 0:
             return words
         parts = ["SELECT '' AS term, 0 AS local, (SELECT max(rowid) FROM memories) AS overall"]

@@ -349,3 +349,33 @@ async def test_layers_and_promotion(engine: Engine) -> None:
     async with deps.uow_factory() as uow:
         again = await deps.memories.get(uow=uow, actor=engine.actor, memory_id=chat.id)
     assert again.layer is MemoryLayer.LONG_TERM
+
+
+async def test_field_sizes_for_local_idf_follow_committed_writes(engine: Engine) -> None:
+    """SQLite keeps a field's size (for the local-IDF decision) between searches; a commit
+    that wrote memories drops it, and a transaction's own uncommitted rows are never shared."""
+    db = engine.runtime.db
+    await engine.add(*(MemoryDraft(f"note {i} about the garden") for i in range(3)))
+    assert len(await engine.lexical("garden")) == 3
+    if not db.is_sqlite:  # PostgreSQL's ranking needs no field size: nothing is kept
+        assert db.field_sizes.get(engine.field_id) is None
+        return
+    assert db.field_sizes.get(engine.field_id) == 3
+    await engine.add(MemoryDraft("the garden shed is blue"), MemoryDraft("garden hoses"))
+    assert db.field_sizes.get(engine.field_id) is None  # the commit dropped it
+    assert len(await engine.lexical("garden")) == 5
+    assert db.field_sizes.get(engine.field_id) == 5
+    deps = engine.runtime.deps
+    async with deps.uow_factory() as uow:
+        await deps.memories.add_many(
+            uow=uow,
+            actor=engine.actor,
+            field_id=engine.field_id,
+            drafts=[MemoryDraft("a garden gnome, not committed")],
+        )
+        own = await uow.lexical.search(field_id=engine.field_id, terms=["garden"], k=10)
+        assert len(own) == 6  # sees its own row
+        assert db.field_sizes.get(engine.field_id) == 5  # but did not share its count
+    # Rolled back: nothing changed, the next count is taken afresh.
+    assert len(await engine.lexical("garden")) == 5
+    assert db.field_sizes.get(engine.field_id) == 5
