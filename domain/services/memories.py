@@ -265,20 +265,29 @@ class MemoryService:
         for one call (benchmarks compare modes with it)."""
         text = require_text(query, name="query", max_chars=self._limits.max_content_chars)
         check_top_k(top_k, limits=self._limits)
-        fields = await uow.fields.get_many(field_ids, user_id=actor.user_id)
-        if len(fields) != len(set(field_ids)):
-            raise NotFound("Memory field not found")
         chosen = settings or self.retrieval
+        # The query is embedded while the fields are read and the lexical search runs (the
+        # retriever awaits it only for the dense search); it is dropped if no field has
+        # vectors of this embedder after all.
+        vector: asyncio.Task[Vector] | None = None
+        if chosen.mode != "lexical":
+            vector = asyncio.ensure_future(self._query_vector(text))
+        try:
+            fields = await uow.fields.get_many(field_ids, user_id=actor.user_id)
+            if len(fields) != len(set(field_ids)):
+                raise NotFound("Memory field not found")
+        except BaseException:
+            if vector is not None:
+                _drop(vector)
+            raise
         analysis = analyze(text, now=self._clock.now())
         # A field whose vectors came from another embedder (re-embedding pending) is
         # searched lexically only: its vectors are not comparable with this query's.
         comparable = [f for f in fields if f.embedder == self._embedder.name]
         others = [f for f in fields if f.embedder != self._embedder.name]
-        # The query is embedded while the lexical search runs (the retriever awaits it
-        # only for the dense search).
-        vector: asyncio.Task[Vector] | None = None
-        if chosen.mode != "lexical" and comparable:
-            vector = asyncio.ensure_future(self._query_vector(text))
+        if vector is not None and not comparable:
+            _drop(vector)
+            vector = None
         retriever = HybridRetriever(chosen)
         flt = filter or SearchFilter()
         try:
@@ -292,8 +301,8 @@ class MemoryService:
                 top_k=top_k,
             )
         finally:
-            if vector is not None and not vector.done():
-                vector.cancel()
+            if vector is not None:
+                _drop(vector)
         if others:
             lexical = HybridRetriever(replace(chosen, mode="lexical"))
             hits += await lexical.search(
@@ -307,3 +316,12 @@ class MemoryService:
             )
             hits.sort(key=lambda hit: -hit.score)
         return hits[:top_k]
+
+
+def _drop(task: asyncio.Task[Vector]) -> None:
+    """Cancel a query embedding no longer needed, or consume its outcome if it ended (an
+    embedder error nobody awaits would otherwise be logged as never retrieved)."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
