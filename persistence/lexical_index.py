@@ -110,11 +110,10 @@ class SqliteLexicalIndex:
             self._sizes.put(field_id, counted, generation=generation)
         return counted
 
-    async def _weighted(self, field_id: str, words: list[str]) -> list[str]:
+    async def _weighted(self, field_id: str, words: list[str], field_size: int) -> list[str]:
         params: dict[str, object] = {"field_id": field_id, "cap": LOCAL_IDF_MAX_FIELD + 1}
-        # The field's size first: a large field keeps table-wide IDF, and counting its terms'
-        # documents would read long postings for nothing.
-        field_size = await self._field_size(field_id)
+        # A large field keeps table-wide IDF: counting its terms' documents would read long
+        # postings for nothing.
         if field_size > LOCAL_IDF_MAX_FIELD or field_size <= 0:
             return words
         parts = ["SELECT '' AS term, 0 AS local, (SELECT max(rowid) FROM memories) AS overall"]
@@ -146,7 +145,11 @@ class SqliteLexicalIndex:
         words = _safe(terms)
         if not words or k <= 0 or (allowed is not None and not allowed):
             return []
-        match = " OR ".join(f'"{w}"' for w in await self._weighted(field_id, words))
+        field_size = await self._field_size(field_id)
+        if field_size == 0:
+            return []  # an empty field (e.g. a default one nothing was extracted into yet)
+        weighted = await self._weighted(field_id, words, field_size)
+        match = " OR ".join(f'"{w}"' for w in weighted)
         params: dict[str, object] = {"match": match, "field_id": field_id, "k": k}
         restrict = ""
         if allowed is not None:
