@@ -51,6 +51,7 @@ PURE = {
     "prf_terms": 0,
     "time_weight": 0.0,
     "when_weight": 0.0,
+    "speaker_weight": 0.0,
 }
 VARIANTS: dict[str, dict[str, Any]] = {
     "bm25": {"mode": "lexical", **PURE},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import re
 from collections import Counter
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
@@ -133,14 +134,32 @@ class HybridRetriever:
         hits = [_Candidate(h.memory_id, h.score, h.reason) for h in self._fuse(dense, lexical)]
         loaded: dict[str, Memory] = {}
         if s.prf_terms > 0 and s.mode == "hybrid" and hits and analysis.terms:
-            loaded = await self._feedback(uow, user_id, analysis, hits)
+            await self._feedback(uow, user_id, analysis, hits, loaded)
         if hits and (self._neighbours_on or self._sessions_on):
             hits = await self._expand(uow, user_id, field.id, hits, allowed)
+        if s.speaker_weight > 0 and hits and analysis.terms:
+            # After expansion: the turns it brought in are mostly replies by the other side.
+            await self._speaker_prior(
+                uow, user_id, analysis, hits, loaded, depth=max(s.speaker_pool, 2 * top_k)
+            )
         return hits, loaded
 
+    async def _load(
+        self, uow: UnitOfWork, user_id: str, ids: Sequence[str], loaded: dict[str, Memory]
+    ) -> None:
+        """Read the memories among ``ids`` not in ``loaded`` yet into it (one primary-key read)."""
+        missing = [i for i in ids if i not in loaded]
+        if missing:
+            loaded.update((m.id, m) for m in await uow.memories.get_many(missing, user_id=user_id))
+
     async def _feedback(
-        self, uow: UnitOfWork, user_id: str, analysis: QueryAnalysis, hits: list[_Candidate]
-    ) -> dict[str, Memory]:
+        self,
+        uow: UnitOfWork,
+        user_id: str,
+        analysis: QueryAnalysis,
+        hits: list[_Candidate],
+        loaded: dict[str, Memory],
+    ) -> None:
         """Pseudo-relevance feedback inside the candidate pool, with no second full-text
         search: the ``prf_pool`` best fused hits are loaded, the words their best few share
         (:func:`feedback_terms`) are borrowed, and every hit of the pool gains up to
@@ -149,14 +168,15 @@ class HybridRetriever:
         that merely share common words, and the cost is one primary-key read of at most
         ``prf_pool`` rows whatever the field's size (a second FTS pass over the borrowed
         words read their long postings: ~290 ms at 100k memories). ``hits`` is re-sorted in
-        place; the loaded memories are returned for reuse."""
+        place; the memories read are added to ``loaded`` for reuse."""
         s = self.settings
         pool = [h for h in hits[: max(s.prf_pool, 2 * s.prf_docs)] if h.score > 0.0]
-        loaded = {
-            m.id: m
-            for m in await uow.memories.get_many([h.memory_id for h in pool], user_id=user_id)
+        await self._load(uow, user_id, [h.memory_id for h in pool], loaded)
+        words = {
+            h.memory_id: set(content_terms(loaded[h.memory_id].content))
+            for h in pool
+            if h.memory_id in loaded
         }
-        words = {m.id: set(content_terms(m.content)) for m in loaded.values()}
         ranked = [(h.memory_id, h.score) for h in pool if h.memory_id in words]
         borrowed = feedback_terms(
             ranked, words, asked=set(analysis.terms), docs=s.prf_docs, min_docs=s.prf_min_docs
@@ -166,7 +186,35 @@ class HybridRetriever:
             for hit in pool:
                 hit.score += s.prf_weight * gains.get(hit.memory_id, 0.0)
             hits.sort(key=lambda h: (-h.score, h.memory_id))
-        return loaded
+
+    async def _speaker_prior(
+        self,
+        uow: UnitOfWork,
+        user_id: str,
+        analysis: QueryAnalysis,
+        hits: list[_Candidate],
+        loaded: dict[str, Memory],
+        *,
+        depth: int,
+    ) -> None:
+        """A question that names some of a conversation's speakers (not all) is about
+        them, and is mostly answered by what they said themselves ("What books has John
+        read?" by John's turns, not by the turns that reply to him): among the ``depth``
+        best hits, the turns said by a named speaker (:func:`speaker_of`) are multiplied
+        by 1 + ``speaker_weight``. Reads the pool's memories not loaded yet (``loaded``
+        keeps them for the caller); ``hits`` is re-sorted in place."""
+        pool = [h for h in hits[:depth] if h.score > 0.0]
+        await self._load(uow, user_id, [h.memory_id for h in pool], loaded)
+        said = {h.memory_id: speaker_of(loaded[h.memory_id]) for h in pool if h.memory_id in loaded}
+        named = named_speakers(analysis.terms, {who for who in said.values() if who})
+        if not named:
+            return
+        boost = 1.0 + self.settings.speaker_weight
+        for hit in pool:
+            if said.get(hit.memory_id) in named:
+                hit.score *= boost
+        # Scores only grew, and only inside the pool: the rest stays below it, in order.
+        hits[:depth] = sorted(hits[:depth], key=lambda h: (-h.score, h.memory_id))
 
     @property
     def _neighbours_on(self) -> bool:
@@ -383,3 +431,31 @@ def feedback_scores(
     if best <= 0.0:
         return {}
     return {m: value / best for m, value in raw.items() if value > 0.0}
+
+
+# A transcript line's speaker label: one to three capitalised words and a colon at the start
+# ("Caroline: ...", "Dr. Smith: ..."). A label no query names ("Note: ...") is simply never
+# preferred.
+_LABEL = re.compile(r"([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}):\s")
+
+
+def speaker_of(memory: Memory) -> str | None:
+    """Who said ``memory``: its ``speaker`` metadata (a non-empty string), else the label its
+    content starts with (see ``_LABEL``); None when neither says."""
+    meta = memory.metadata.get("speaker")
+    if isinstance(meta, str) and meta.strip():
+        return meta.strip()
+    found = _LABEL.match(memory.content)
+    return found.group(1) if found else None
+
+
+def named_speakers(terms: Sequence[str], speakers: set[str]) -> set[str]:
+    """The ``speakers`` whose every content word is among the query's ``terms``, or none
+    when that is all of them: a question naming everyone prefers no one."""
+    asked = set(terms)
+    named = set()
+    for speaker in speakers:
+        words = content_terms(speaker)
+        if words and all(w in asked for w in words):
+            named.add(speaker)
+    return named if len(named) < len(speakers) else set()

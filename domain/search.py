@@ -74,6 +74,11 @@ class RetrievalSettings:
     of the ``prf_pool`` best hits gains up to ``prf_weight`` by how many of them it contains
     (IDF-weighted within the pool). No second full-text search: only the pool is read.
 
+    Speakers: when a query names some (not all) of the speakers among the best hits, their
+    own turns move up by 1 + ``speaker_weight`` among the best max(``speaker_pool``, 2 x
+    top-k), after neighbour expansion; a turn's speaker is its ``speaker`` metadata or the
+    ``Name:`` label it starts with (:func:`domain.retrieval.speaker_of`).
+
     Time cues: a "when ...?" question multiplies the score of memories that state a time
     (a weekday, "last week", a month, a year, ...) by 1 + ``when_weight``; a date range named
     in the query, or "latest"/"first", reweights by ``occurred_at`` by up to 1 + ``time_weight``.
@@ -102,5 +107,7 @@ class RetrievalSettings:
     prf_min_docs: int = 1
     prf_weight: float = 0.5
     prf_pool: int = 30
+    speaker_weight: float = 0.5
+    speaker_pool: int = 30
     time_weight: float = 0.6
     when_weight: float = 0.5
