@@ -37,13 +37,20 @@ def keys_of(memory_ids: Sequence[str]) -> np.ndarray[Any, np.dtype[np.int64]]:
     return np.fromiter((faiss_id(m) for m in memory_ids), dtype=np.int64, count=len(memory_ids))
 
 
+# At most this many vectors scanned per query, whatever the field's size: a latency budget
+# (~9 ms at 1M here), since probing a fixed fraction of the lists grows with the field.
+_SCAN_BUDGET = 65_536
+
+
 def ivf_shape(count: int) -> tuple[int, int]:
     """(lists, probes) for ``count`` vectors: 4·sqrt(n) lists (faiss's guideline is 4-16·sqrt(n)),
-    an eighth of them probed. On bench/search.py's clustered synthetic vectors, recall@10
-    against exact search: 100k 0.955 (2.2 ms per query; sqrt(n) lists probing a fifth gave
-    0.782 in 3.0 ms), 1M 1.000 (16.6 ms). See docs/BENCHMARKS.md."""
+    an eighth of them probed, but no more lists than scan ``_SCAN_BUDGET`` vectors on
+    average. On bench/search.py's clustered synthetic vectors, recall@10 against exact
+    search: 100k 0.955 (2.2 ms per query; sqrt(n) lists probing a fifth gave 0.782 in 3.0
+    ms); 1M: see docs/BENCHMARKS.md."""
     lists = max(64, min(4096, int(4 * math.sqrt(count))))
-    return lists, max(8, lists // 8)
+    budget = _SCAN_BUDGET * lists // max(count, 1)
+    return lists, max(8, min(lists // 8, budget))
 
 
 def needs_retraining(index: FieldIndex) -> bool:

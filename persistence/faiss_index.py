@@ -239,6 +239,11 @@ class FaissStore:
                 built.upsert([current.ids[int(k)] for k in keys], current.vectors(keys))
             self._fields[field_id] = built
 
+    async def settled(self) -> None:
+        """Wait for the background work started so far (index upgrades, saves)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)

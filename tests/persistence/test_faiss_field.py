@@ -86,3 +86,16 @@ def test_a_field_that_outgrew_its_ivf_lists_is_retrained() -> None:
     )
     assert recall >= 0.9
     assert not needs_retraining(exact)  # exact search never needs it
+
+
+def test_ivf_probes_scan_a_bounded_number_of_vectors() -> None:
+    """An eighth of the lists while that is cheap; beyond, a fixed budget of vectors scanned
+    per query, so latency stays flat as a field grows."""
+    from persistence.faiss_field import ivf_shape
+
+    lists, probes = ivf_shape(100_000)
+    assert (lists, probes) == (1264, 158)
+    for count in (300_000, 1_000_000, 3_000_000):
+        lists, probes = ivf_shape(count)
+        assert 8 <= probes <= lists // 8
+        assert probes * count / lists <= 65_536 + count / lists  # within one list of the budget
