@@ -283,6 +283,9 @@ async def run_size(
         await ensure_hnsw_index(runtime.db.engine, DIM)
         hnsw_build = time.perf_counter() - started
         async with runtime.db.engine.connect() as conn:
+            # Autocommit: inside the connection's implicit transaction, rolled back at close,
+            # the statistics were thrown away and the planner scanned the field exactly.
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.exec_driver_sql("ANALYZE memories")
     before = rss_mb()
 
