@@ -10,17 +10,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
-import re
-from collections import Counter
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from domain.entities import Memory, MemoryField, MemoryHit
+from domain.feedback import feedback_scores, feedback_terms
 from domain.fusion import FusedHit, Fusion, convex, rrf
 from domain.ports import UnitOfWork, Vector
 from domain.query_analysis import QueryAnalysis, TimeIntent, content_terms, mentions_time
 from domain.search import RetrievalSettings, SearchFilter
+from domain.speakers import named_speakers, speaker_of
 
 Scored = dict[str, float]
 
@@ -386,76 +386,3 @@ class HybridRetriever:
             for h in pool
             if h.memory_id in known
         ][:top_k]
-
-
-def feedback_terms(
-    ranked: Sequence[tuple[str, float]],
-    words: Mapping[str, set[str]],
-    *,
-    asked: set[str],
-    docs: int,
-    min_docs: int = 1,
-) -> list[str]:
-    """The content words (not asked already) shared by the ``docs`` best of ``ranked``
-    (memory id, score; best first), most shared first, then by the best score of a hit using
-    them, then alphabetically. Hits tied with the last one taken come too (up to twice as
-    many), so the choice depends on contents and scores only, never on memory ids."""
-    if len(ranked) > docs > 0:
-        cut = ranked[docs - 1][1]
-        top = [(m, score) for m, score in ranked[: 2 * docs] if score >= cut]
-    else:
-        top = list(ranked)
-    counts: Counter[str] = Counter()
-    best: dict[str, float] = {}
-    for memory_id, score in top:
-        for term in words.get(memory_id, set()) - asked:
-            counts[term] += 1
-            best[term] = max(best.get(term, 0.0), score)
-    chosen = [t for t in counts if counts[t] >= min_docs]
-    return sorted(chosen, key=lambda t: (-counts[t], -best[t], t))
-
-
-def feedback_scores(
-    pool: Sequence[str], words: Mapping[str, set[str]], borrowed: set[str]
-) -> dict[str, float]:
-    """Each pool member's share of the borrowed words, as a BM25-style IDF sum over the
-    words it contains, divided by the pool's best (so 0..1; empty when nothing matches).
-    The IDF is the pool's own: a word every candidate has says nothing about which is
-    better, a word a few have singles them out."""
-    matched = {m: words.get(m, set()) & borrowed for m in pool}
-    df = Counter(t for found in matched.values() for t in found)
-    n = len(pool)
-    idf = {t: math.log(1.0 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
-    raw = {m: sum(idf[t] for t in found) for m, found in matched.items()}
-    best = max(raw.values(), default=0.0)
-    if best <= 0.0:
-        return {}
-    return {m: value / best for m, value in raw.items() if value > 0.0}
-
-
-# A transcript line's speaker label: one to three capitalised words and a colon at the start
-# ("Caroline: ...", "Dr. Smith: ..."). A label no query names ("Note: ...") is simply never
-# preferred.
-_LABEL = re.compile(r"([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}):\s")
-
-
-def speaker_of(memory: Memory) -> str | None:
-    """Who said ``memory``: its ``speaker`` metadata (a non-empty string), else the label its
-    content starts with (see ``_LABEL``); None when neither says."""
-    meta = memory.metadata.get("speaker")
-    if isinstance(meta, str) and meta.strip():
-        return meta.strip()
-    found = _LABEL.match(memory.content)
-    return found.group(1) if found else None
-
-
-def named_speakers(terms: Sequence[str], speakers: set[str]) -> set[str]:
-    """The ``speakers`` whose every content word is among the query's ``terms``, or none
-    when that is all of them: a question naming everyone prefers no one."""
-    asked = set(terms)
-    named = set()
-    for speaker in speakers:
-        words = content_terms(speaker)
-        if words and all(w in asked for w in words):
-            named.add(speaker)
-    return named if len(named) < len(speakers) else set()
