@@ -285,6 +285,18 @@ def one_trip_dbapi(write_lock: asyncio.Lock | None = None) -> OneTripDbapi:
     return OneTripDbapi(aiosqlite, sqlite3, write_lock=write_lock)
 
 
+def _table_of(statement: Executable) -> str:
+    """The table a write names, "?" when unknown. A claim run as a write (a worker's
+    ``SELECT`` that must hold the write lock) is named by its one FROM table: as "?" it
+    counted as a write to any table, and every worker poll dropped every table cache."""
+    table = getattr(statement, "table", None)
+    if table is None:
+        froms = getattr(statement, "get_final_froms", None)
+        found = froms() if callable(froms) else []
+        table = found[0] if len(found) == 1 else None
+    return str(getattr(table, "name", "?"))
+
+
 class BatchingTransaction(Transaction):
     """A unit of work's transaction on this adapter: its plain INSERTs are queued on the
     connection (see the module docstring) and the write lock is the driver's business."""
@@ -298,7 +310,7 @@ class BatchingTransaction(Transaction):
         self.caches: Any = None  # set by the unit of work (persistence/database.py)
 
     async def write(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
-        table = str(getattr(getattr(statement, "table", None), "name", "?"))
+        table = _table_of(statement)
         if table not in self.written_tables:
             self.written_tables.add(table)
             if self.caches is not None:

@@ -164,3 +164,20 @@ def test_webhook_subscription_cache_is_bypassed_while_a_writer_is_open() -> None
     assert not cache.usable
     cache.ended(writer)
     assert cache.usable
+
+
+def test_writes_are_named_by_their_table_and_claims_by_their_one_from() -> None:
+    """Caches of table contents are dropped by writes to their tables only: a worker's claim
+    (a SELECT run as a write) names its table instead of counting as a write to any."""
+    from sqlalchemy import insert, select, text, update
+
+    from persistence.sqlite_driver import _table_of
+    from persistence.tables import memories, memory_fields
+    from persistence.tables_ext import webhook_deliveries
+
+    assert _table_of(insert(memories)) == "memories"
+    assert _table_of(update(memory_fields).values(name="x")) == "memory_fields"
+    assert _table_of(select(webhook_deliveries).limit(5)) == "webhook_deliveries"
+    assert _table_of(text("UPDATE memories SET importance = 1")) == "?"
+    joined = select(memories.c.id).join(memory_fields, memory_fields.c.id == memories.c.field_id)
+    assert _table_of(joined) == "?"
