@@ -334,13 +334,11 @@ class HybridRetriever:
             for hit in present:
                 if mentions_time(memories[hit.memory_id].content):
                     hit.score *= 1.0 + s.when_weight
-        if weight <= 0:
-            pass
-        elif analysis.time_range is not None:
+        if weight > 0 and analysis.time_range is not None:
             for hit in present:
                 days = analysis.time_range.distance_days(memories[hit.memory_id].occurred_at)
                 hit.score *= 1.0 + weight * math.exp(-days / 30.0)
-        elif analysis.intent in (TimeIntent.LATEST, TimeIntent.EARLIEST):
+        elif weight > 0 and analysis.intent in (TimeIntent.LATEST, TimeIntent.EARLIEST):
             order = sorted(present, key=lambda h: memories[h.memory_id].occurred_at)
             if analysis.intent is TimeIntent.LATEST:
                 order.reverse()
@@ -376,9 +374,7 @@ class HybridRetriever:
         # Time cues rerank a deeper pool; otherwise only the final top-k is loaded.
         pool = hits[: max(top_k * 3, 30)] if timed else hits[:top_k]
         # Feedback has loaded the best hits already; usually only a few are left to read.
-        missing = [h.memory_id for h in pool if h.memory_id not in known]
-        if missing:
-            known.update((m.id, m) for m in await uow.memories.get_many(missing, user_id=user_id))
+        await self._load(uow, user_id, [h.memory_id for h in pool], known)
         if timed:
             self._time_rerank(analysis, pool, known)
         return [

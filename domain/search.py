@@ -77,7 +77,7 @@ class RetrievalSettings:
     Speakers: when a query names some (not all) of the speakers among the best hits, their
     own turns move up by 1 + ``speaker_weight`` among the best max(``speaker_pool``, 2 x
     top-k), after neighbour expansion; a turn's speaker is its ``speaker`` metadata or the
-    ``Name:`` label it starts with (:func:`domain.retrieval.speaker_of`).
+    ``Name:`` label it starts with (:func:`domain.speakers.speaker_of`).
 
     Time cues: a "when ...?" question multiplies the score of memories that state a time
     (a weekday, "last week", a month, a year, ...) by 1 + ``when_weight``; a date range named

@@ -53,6 +53,11 @@ def ivf_shape(count: int) -> tuple[int, int]:
     return lists, max(8, min(lists // 8, budget))
 
 
+def needs_upgrade(index: FieldIndex) -> bool:
+    """A flat index grown past ``IVF_THRESHOLD``, or an IVF index that needs retraining."""
+    return (not index.is_ivf and index.size >= IVF_THRESHOLD) or needs_retraining(index)
+
+
 def needs_retraining(index: FieldIndex) -> bool:
     """An IVF index trained when the field was much smaller has too few lists for it now
     (each list holds too many vectors, so every probe scans too many): retrain at 4x."""

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import Vector
-from persistence.faiss_field import IVF_THRESHOLD, FieldIndex, needs_retraining
+from persistence.faiss_field import IVF_THRESHOLD, FieldIndex, needs_upgrade
 from persistence.tables import memories
 
 log = logging.getLogger("memoria.faiss")
@@ -153,7 +153,7 @@ class FaissStore:
                 if built.size >= IVF_THRESHOLD:
                     built = await asyncio.to_thread(built.to_ivf)
                 self._dirty[field_id] = built.size
-            elif (not built.is_ivf and built.size >= IVF_THRESHOLD) or needs_retraining(built):
+            elif needs_upgrade(built):
                 # Saved before its upgrade finished, or when the field was much smaller.
                 self._spawn(self._upgrade(field_id))
             self._fields[field_id] = built
@@ -204,7 +204,7 @@ class FaissStore:
                     matrix = np.vstack([np.asarray(v, dtype=np.float32) for _, v in items])
                     index.upsert([m for m, _ in items], matrix)
             self._dirty[field_id] = self._dirty.get(field_id, 0) + len(gone) + len(items)
-            if (not index.is_ivf and index.size >= IVF_THRESHOLD) or needs_retraining(index):
+            if needs_upgrade(index):
                 self._spawn(self._upgrade(field_id))
         self._maybe_save()
 
@@ -215,7 +215,7 @@ class FaissStore:
             return
         async with self._lock(field_id).read():
             current = self._fields[field_id]
-            if current.is_ivf and not needs_retraining(current):
+            if not needs_upgrade(current):
                 return
         self._upgrading.add(field_id)
         try:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 
 from persistence.session import Transaction
+from persistence.sqlite_driver import BatchingTransaction
 
 # Terms arrive normalised by the domain; this is the last guard before query syntax.
 _SAFE_TERM = re.compile(r"^[^\W_]+$", re.UNICODE)
@@ -94,8 +95,7 @@ class SqliteLexicalIndex:
     async def _field_size(self, field_id: str) -> int:
         # Only a transaction that tracks what it writes (persistence/sqlite_driver.py) and has
         # written nothing yet may share counts: its own uncommitted rows are its alone.
-        written = getattr(self._tx, "written_tables", None)
-        shared = written is not None and not written
+        shared = isinstance(self._tx, BatchingTransaction) and not self._tx.written_tables
         known = self._sizes.get(field_id) if shared else None
         if known is not None:
             return known
@@ -114,7 +114,7 @@ class SqliteLexicalIndex:
         params: dict[str, object] = {"field_id": field_id, "cap": LOCAL_IDF_MAX_FIELD + 1}
         # A large field keeps table-wide IDF: counting its terms' documents would read long
         # postings for nothing.
-        if field_size > LOCAL_IDF_MAX_FIELD or field_size <= 0:
+        if field_size > LOCAL_IDF_MAX_FIELD:
             return words
         parts = ["SELECT '' AS term, 0 AS local, (SELECT max(rowid) FROM memories) AS overall"]
         for i, word in enumerate(words):

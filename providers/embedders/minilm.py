@@ -199,7 +199,6 @@ class _Bert:
         activations quantized per call. The fused attention keeps float Q/K/V weights."""
         nodes: list[bytes] = []
         weights: list[bytes] = []
-        layer_weights = [list(layer) for layer in self.layers]
 
         def node(op: str, inputs: list[str], output: str, **attrs: int | float) -> None:
             body = b"".join(_pb(1, i) for i in inputs) + _pb(2, output) + _pb(4, op)
@@ -209,14 +208,13 @@ class _Bert:
             nodes.append(_pb(1, body + (_pb(7, "com.microsoft") if contrib else b"")))
 
         quantized = {2, 6, 8} if int8 else set()  # out_w, up_w, down_w in a layer's list
+        int8_names: set[str] = set()  # filled as the weights are written, below
 
         def matmul(x: str, w: str, out: str) -> None:
             if w in int8_names:
                 node("DynamicQuantizeMatMul", [x, w, w + "s", w + "z"], out)
             else:
                 node("MatMul", [x, w], out)
-
-        int8_names: set[str] = set()
 
         def io(field: int, name: str, elem_type: int, dims: list[int | str]) -> bytes:
             shape = b"".join(_pb(1, _pb(1 if isinstance(d, int) else 2, d)) for d in dims)
@@ -229,7 +227,7 @@ class _Bert:
             node("LayerNormalization", [out + "r", g, beta], out, epsilon=self.eps)
 
         x = "x"
-        for i, layer in enumerate(layer_weights):
+        for i, layer in enumerate(self.layers):
             names = [f"w{i}_{j}" for j in range(len(layer))]
             for j, (n, a) in enumerate(zip(names, layer, strict=True)):
                 if j in quantized:
