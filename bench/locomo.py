@@ -33,9 +33,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from domain.entities import Actor, Role  # after the sys.path fix-up above
-from domain.search import MemoryDraft, RetrievalSettings
-from memoria.app import build_runtime
+from domain.memory_drafts import MemoryDraft
+from domain.retrieval.settings import RetrievalSettings
 from memoria.bootstrap import migrate
+from memoria.runtime import build_runtime
 from memoria.settings import Settings
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo10.json"

@@ -40,12 +40,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from domain.entities import Actor, Role  # after the sys.path fix-up above
-from domain.search import MemoryDraft
-from memoria.app import build_runtime
+from domain.memory_drafts import MemoryDraft
 from memoria.bootstrap import migrate
+from memoria.runtime import build_runtime
 from memoria.settings import Settings
 from persistence.faiss_field import FieldIndex
-from persistence.tables import memories
+from persistence.tables.memories import memories
 
 DIM = 384
 QUERIES = [

@@ -42,14 +42,10 @@ from graph.types.conversations import Message
 
 
 def _chat(scope: OperationContext) -> ChatService:
-    if scope.deps.chat is None:
-        raise MemoriaError("chat is not configured")
     return scope.deps.chat
 
 
 def _llm(scope: OperationContext) -> LlmAdminService:
-    if scope.deps.llm is None:
-        raise MemoriaError("LLM providers are not configured")
     return scope.deps.llm
 
 

@@ -10,16 +10,33 @@ from strawberry.tools import merge_types
 
 from graph.chat import ChatMutation, ChatQuery, ChatSubscription
 from graph.executor import EventStableExecutor
-from graph.ext import ExtMutation, ExtQuery
 from graph.extensions import ErrorCodes, OperationScope
 from graph.limits import OperationLimits
 from graph.mfa import MfaMutation
 from graph.mutations import Mutation as CoreMutation
+from graph.patterns import PatternMutation, PatternQuery
 from graph.queries import Query as CoreQuery
+from graph.sources import SourceMutation, SourceQuery
+from graph.stats import StatsQuery
+from graph.webhooks import WebhookMutation, WebhookQuery
 
 # Each capability contributes its own root types; they are merged into one schema here.
-QUERIES: tuple[type, ...] = (CoreQuery, ChatQuery, ExtQuery)
-MUTATIONS: tuple[type, ...] = (CoreMutation, ChatMutation, MfaMutation, ExtMutation)
+QUERIES: tuple[type, ...] = (
+    CoreQuery,
+    ChatQuery,
+    PatternQuery,
+    StatsQuery,
+    WebhookQuery,
+    SourceQuery,
+)
+MUTATIONS: tuple[type, ...] = (
+    CoreMutation,
+    ChatMutation,
+    MfaMutation,
+    PatternMutation,
+    WebhookMutation,
+    SourceMutation,
+)
 SUBSCRIPTIONS: tuple[type, ...] = (ChatSubscription,)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from domain.policy import Limits
 from domain.rate_policy import RateLimitPolicy
-from memoria.ext_settings import ExtSettings
-from memoria.rest_settings import rest_values_from_env
+from memoria.integration_settings import IntegrationSettings
+from memoria.rate_limit_settings import request_limit_values_from_env
 
 ENVIRONMENTS = ("development", "test", "production")
 EMBEDDERS = ("minilm", "openai", "hashing")
@@ -42,19 +42,19 @@ class Settings:
     graphiql: bool = True
     fast_password_hashing: bool = False
     limits: Limits = field(default_factory=Limits)
-    # Chat (issue 3): default model name (None: first catalog model, else built-in extractive).
+    # Chat: default model name (None: first catalog model, else built-in extractive).
     default_model: str | None = None
     llm_connect_timeout_seconds: float = 5.0
     llm_read_timeout_seconds: float = 60.0  # longest silence allowed mid-stream
     llm_retry_pause_seconds: float = 0.5
     extraction_interval_seconds: float = 60.0  # at most one LLM extraction per user per interval
     promotion_interval_seconds: float = 3600.0  # short-term -> long-term sweeps
-    # REST edge (issue 4): rate limits, tiers and quotas; request-size limits.
+    # Request budgets: rate limits, tiers and quotas; request-size limits.
     rate_limits: RateLimitPolicy = field(default_factory=RateLimitPolicy)
     max_request_bytes: int = 1024 * 1024
     max_upload_bytes: int = 10 * 1024 * 1024
-    # Patterns, webhooks, data sources (issue 5).
-    ext: ExtSettings = field(default_factory=ExtSettings)
+    # Webhooks, data sources, OAuth apps, outbound-URL policy, background workers.
+    integrations: IntegrationSettings = field(default_factory=IntegrationSettings)
 
     @property
     def resolved_database_url(self) -> str:
@@ -136,8 +136,8 @@ class Settings:
                 "limits": limits,
                 "default_model": source.get("MEMORIA_DEFAULT_MODEL") or None,
                 "llm_read_timeout_seconds": float(source.get("MEMORIA_LLM_TIMEOUT_SECONDS", "60")),
-                **rest_values_from_env(source),
-                "ext": ExtSettings.from_env(source),
+                **request_limit_values_from_env(source),
+                "integrations": IntegrationSettings.from_env(source),
             }
         except ValueError as exc:
             raise SettingsError(f"invalid number in settings: {exc}") from None

@@ -17,6 +17,7 @@ from persistence.faiss_index import FaissStore, FaissVectorIndex
 from persistence.lexical_index import FieldSizes, PgLexicalIndex, SqliteLexicalIndex
 from persistence.outbox import SubscriptionCache
 from persistence.pgvector_index import PgVectorIndex
+from persistence.repositories.blobs import SqlBlobRepository
 from persistence.repositories.conversations import (
     SqlAttachmentRepository,
     SqlConversationRepository,
@@ -30,14 +31,11 @@ from persistence.repositories.memories import (
     SqlMemoryRepository,
     VectorJournal,
 )
+from persistence.repositories.mfa import SqlMfaRepository
 from persistence.repositories.patterns import SqlPatternRepository
-from persistence.repositories.rest_support import (
-    SqlBlobRepository,
-    SqlMfaRepository,
-    SqlUsageReader,
-)
 from persistence.repositories.sources import SqlSourceRepository
 from persistence.repositories.stats import SqlStatsQuery
+from persistence.repositories.usage import SqlUsageReader
 from persistence.repositories.users import SqlApiKeyRepository, SqlUserRepository
 from persistence.repositories.webhooks import SqlWebhookRepository
 from persistence.session import Transaction

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import Vector
 from persistence.faiss_field import IVF_THRESHOLD, FieldIndex, needs_upgrade
-from persistence.tables import memories
+from persistence.tables.memories import memories
 
 log = logging.getLogger("memoria.faiss")
 

@@ -16,7 +16,7 @@ from domain.events import DomainEvent
 from domain.webhooks import WEBHOOK_EVENTS, DeliveryStatus
 from persistence.session import Transaction
 from persistence.sqlite_driver import BatchingTransaction
-from persistence.tables_ext import webhook_deliveries, webhooks
+from persistence.tables.webhooks import webhook_deliveries, webhooks
 
 # Ids of events a delivery row was written for, until the commit listener asks (bounded: a
 # rolled-back transaction's ids are never asked for and age out).

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import Vector
 from persistence.session import Transaction
-from persistence.tables import memories
+from persistence.tables.memories import memories
 
 EF_SEARCH = 100
 

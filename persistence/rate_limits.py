@@ -10,7 +10,7 @@ from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from persistence.tables_rest import rate_limit_counters
+from persistence.tables.rate_limits import rate_limit_counters
 
 
 class MemoryRateLimitCounter:

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from sqlalchemy import Executable
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,3 +37,9 @@ class Transaction:
         if self.holds_write_lock and self._write_lock is not None:
             self._write_lock.release()
             self.holds_write_lock = False
+
+
+def upsert(tx: Transaction, table: Any) -> Any:
+    """``INSERT ... ON CONFLICT`` in the connection's dialect (both support it)."""
+    dialect = tx.conn.dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)

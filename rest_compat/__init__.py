@@ -19,9 +19,10 @@ Layout
 * ``app.py`` -- ``FAMILIES`` (the registry) and :func:`rest_routes`, mounted by
   ``memoria.app.build_app``.
 
-Adding routes (e.g. ``/v1/patterns``, ``/v1/webhooks``, ``/api/sources``)
--------------------------------------------------------------------------
-Write a module with handlers that parse nothing themselves and call ONE domain service::
+Adding routes
+-------------
+Routes go to the module of the dialect whose document describes them. Handlers parse
+nothing themselves and call ONE domain service::
 
     from rest_compat.dialects import MEMORYKIT
     from rest_compat.endpoint import Call, Group, Reply
@@ -29,7 +30,7 @@ Write a module with handlers that parse nothing themselves and call ONE domain s
 
     async def delete_pattern(call: Call) -> Reply:
         \"\"\"Delete a pattern\"\"\"            # first docstring line = OpenAPI summary
-        service = call.require(call.services.patterns, "patterns")
+        service = call.services.patterns
         await service.delete(uow=call.uow, actor=call.actor, pattern_id=call.path["id"])
         return Reply(None, status=204)
 
@@ -43,14 +44,15 @@ Write a module with handlers that parse nothing themselves and call ONE domain s
                   response=obj(["items"], items=arr(obj([], id=STR)), totalCount=INT))
         return group.endpoints
 
-then add ``your_module.endpoints`` to ``FAMILIES`` in ``rest_compat/app.py``. Inputs arrive
-validated in ``call.body`` / ``call.query`` (absent optional fields are ``None`` or their
-``default``), path parameters in ``call.path``. Set ``rate_class=domain.rate_policy.SYNC``
-for sync triggers (10/min), ``quota=lambda call: {"conversations": 1}`` for writes a tier
-quota counts, ``own_transactions=True`` when the service opens its own units of work
-(streams), ``auth=False`` for open routes. Raise domain errors; the dialect maps them. The
-pipeline commits ``call.uow`` after the handler returns. The OpenAPI document picks the
-route up automatically, and ``tests/rest_compat/test_openapi.py`` fuzzes it.
+A new family's module adds its ``endpoints`` to ``FAMILIES`` in ``rest_compat/app.py``.
+Inputs arrive validated in ``call.body`` / ``call.query`` (absent optional fields are
+``None`` or their ``default``), path parameters in ``call.path``. Set
+``rate_class=domain.rate_policy.SYNC`` for sync triggers (10/min), ``quota=lambda call:
+{"conversations": 1}`` for writes a tier quota counts, ``own_transactions=True`` when the
+service opens its own units of work (streams), ``auth=False`` for open routes. Raise domain
+errors; the dialect maps them. The pipeline commits ``call.uow`` after the handler returns.
+The OpenAPI document picks the route up automatically, and
+``tests/rest_compat/test_openapi.py`` fuzzes it.
 
 Rate limits in tests: the default free tier is 10 requests/minute, so REST tests should run
 on settings from ``rest_helpers.roomy(settings)`` (the ``rest_server`` fixture does).

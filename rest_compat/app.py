@@ -14,7 +14,6 @@ from domain.services.registry import Services
 from rest_compat import (
     chat_api,
     chat_routes,
-    ext_routes,
     llm_routes,
     memorykit,
     openai_chat,
@@ -37,7 +36,6 @@ FAMILIES: tuple[EndpointFactory, ...] = (
     openai_chat.endpoints,
     chat_routes.endpoints,
     llm_routes.endpoints,
-    ext_routes.endpoints,  # patterns, webhooks, data sources (issue 5)
 )
 
 

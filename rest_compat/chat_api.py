@@ -128,7 +128,7 @@ async def list_messages(call: Call) -> list[dict[str, Any]]:
 
 async def create_attachment(call: Call) -> Reply:
     """Create an attachment: a file reference (JSON) or an uploaded file (multipart)"""
-    service = call.require(call.services.attachments, "attachment")
+    service = call.services.attachments
     upload = call.files.get("file")
     if upload is not None:
         attachment = await service.upload(
@@ -154,7 +154,7 @@ async def create_attachment(call: Call) -> Reply:
 
 async def list_attachments(call: Call) -> list[dict[str, Any]]:
     """Get the attachments of a message"""
-    service = call.require(call.services.attachments, "attachment")
+    service = call.services.attachments
     found = await service.for_message(uow=call.uow, actor=call.actor, message_id=call.path["id"])
     return [attachment_body(a) for a in found]
 

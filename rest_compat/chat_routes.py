@@ -69,7 +69,7 @@ def senua_reply(started: ChatStarted, done: ChatCompleted) -> dict[str, Any]:
 
 async def senua_chat(call: Call) -> Response:
     """Send a message and receive an AI response with personal context"""
-    chat: ChatService = call.require(call.services.chat, "chat")
+    chat: ChatService = call.services.chat
     body = call.body
     events: AsyncIterator[ChatEvent] = chat.stream_reply(
         actor=call.actor,
@@ -139,7 +139,7 @@ async def _pack(
 
 async def context(call: Call) -> dict[str, Any]:
     """The layered context a question on this conversation gets"""
-    chat: ChatService = call.require(call.services.chat, "chat")
+    chat: ChatService = call.services.chat
     pack, latency = await _pack(call, chat, call.query["query"], call.query["maxTokens"])
     return {
         "context": render_context(pack),
@@ -150,7 +150,7 @@ async def context(call: Call) -> dict[str, Any]:
 
 async def query(call: Call) -> dict[str, Any]:
     """Ask a question answered from this conversation's memory"""
-    chat: ChatService = call.require(call.services.chat, "chat")
+    chat: ChatService = call.services.chat
     question = call.body["question"]
     pack, latency = await _pack(call, chat, question, call.body["maxTokens"])
     done = await chat.reply(

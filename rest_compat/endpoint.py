@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from domain.entities import Actor
-from domain.errors import MemoriaError
 from domain.ports import UnitOfWork
 from domain.services.registry import Services
 from rest_compat.dialects import Dialect
@@ -86,19 +85,6 @@ class Call:
     @property
     def maybe_actor(self) -> Actor | None:
         return self._actor
-
-    def require(self, service: Any, name: str) -> Any:
-        """An optional registry service, or a 503 if this deployment does not run it."""
-        if service is None:
-            raise ServiceMissing(name)
-        return service
-
-
-class ServiceMissing(MemoriaError):
-    code = "PROVIDER_UNAVAILABLE"
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"The {name} service is not available on this server")
 
 
 Handler = Callable[[Call], Awaitable[Any]]

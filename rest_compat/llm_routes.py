@@ -41,7 +41,7 @@ CONFIG = obj(
 
 
 def _llm(call: Call) -> LlmAdminService:
-    return call.require(call.services.llm, "LLM")  # type: ignore[no-any-return]
+    return call.services.llm
 
 
 def provider_body(provider: LlmProvider) -> dict[str, Any]:

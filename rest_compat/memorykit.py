@@ -1,7 +1,12 @@
-"""MemoryKit (``memorykit-api.txt``), base ``/v1``: conversations, messages, health and
-statistics, camelCase fields, page/pageSize pagination. Error body
+"""MemoryKit (``memorykit-api.txt``), base ``/v1``: conversations, messages, health,
+statistics, patterns and webhooks; camelCase fields, page/pageSize pagination. Error body
 ``{"error": "NOT_FOUND", "message", "details"}``. Query/context are in
-:mod:`rest_compat.chat_routes`; patterns and webhooks belong to their capability."""
+:mod:`rest_compat.chat_routes`.
+
+Besides the documented ``GET /v1/patterns``, ``DELETE /v1/patterns/{id}`` and
+``POST /v1/webhooks`` (the secret is shown once), ``GET /v1/webhooks``,
+``DELETE /v1/webhooks/{id}`` and ``POST /v1/webhooks/{id}/rotate`` manage subscriptions.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,12 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from domain.entities import Conversation, Message
+from domain.patterns import Pattern
 from domain.policy import Limits
+from domain.webhooks import WEBHOOK_EVENTS, Webhook
 from rest_compat.dialects import MEMORYKIT
 from rest_compat.endpoint import Call, Endpoint, Group, Reply
-from rest_compat.fields import INT, NUM, OBJ, STR, STRS, TIME, Field, arr, fields, obj
+from rest_compat.fields import INT, NULL_TIME, NUM, OBJ, STR, STRS, TIME, Field, arr, fields, obj
 from rest_compat.render import iso
 
 MAX_PAGE = 10_000
@@ -131,7 +138,7 @@ async def health(call: Call) -> JSONResponse:
 
 async def statistics(call: Call) -> dict[str, Any]:
     """Counts of what the memory holds for you"""
-    stats_service = call.require(call.services.stats, "statistics")
+    stats_service = call.services.stats
     counts = await stats_service.get(uow=call.uow, actor=call.actor)
     return {
         "userId": call.actor.user_id,
@@ -140,6 +147,102 @@ async def statistics(call: Call) -> dict[str, Any]:
         "factCount": counts.fact_count,
         "patternCount": counts.pattern_count,
     }
+
+
+TRIGGER = obj(["type", "pattern"], type=STR, pattern=STR)
+PATTERN = obj(
+    ["id", "name", "description", "triggers", "usageCount", "lastUsed"],
+    id=STR,
+    name=STR,
+    description=STR,
+    triggers=arr(TRIGGER),
+    usageCount=INT,
+    lastUsed=NULL_TIME,
+    kind=STR,
+    confidence=NUM,
+    evidenceMessageIds=STRS,
+)
+WEBHOOK = obj(["id", "url", "events"], id=STR, url=STR, events=STRS, secret=STR, createdAt=TIME)
+
+
+def pattern_body(p: Pattern) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "description": p.description,
+        # MemoryKit writes trigger types capitalised ("Keyword").
+        "triggers": [{"type": t.type.value.capitalize(), "pattern": t.pattern} for t in p.triggers],
+        "usageCount": p.usage_count,
+        "lastUsed": iso(p.last_used) if p.last_used else None,
+        "kind": p.kind.value,
+        "confidence": p.confidence,
+        "evidenceMessageIds": list(p.evidence),
+    }
+
+
+def webhook_body(w: Webhook, secret: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": w.id,
+        "url": w.url,
+        "events": list(w.events),
+        "createdAt": iso(w.created_at),
+    }
+    if secret is not None:
+        body["secret"] = secret
+    return body
+
+
+async def list_patterns(call: Call) -> dict[str, Any]:
+    """List learnt behaviour patterns"""
+    service = call.services.patterns
+    page, size = call.query["page"], call.query["pageSize"]
+    items, total = await service.numbered_page(
+        uow=call.uow, actor=call.actor, page=page, page_size=size
+    )
+    return {
+        "items": [pattern_body(p) for p in items],
+        "page": page,
+        "pageSize": size,
+        "totalCount": total,
+    }
+
+
+async def delete_pattern(call: Call) -> Reply:
+    """Delete a pattern"""
+    service = call.services.patterns
+    await service.delete(uow=call.uow, actor=call.actor, pattern_id=call.path["id"])
+    return Reply(None, status=204)
+
+
+async def create_webhook(call: Call) -> Reply:
+    """Subscribe to events (the signing secret is returned once)"""
+    service = call.services.webhooks
+    webhook, secret = await service.subscribe(
+        uow=call.uow, actor=call.actor, url=call.body["url"], events=call.body["events"]
+    )
+    return Reply(webhook_body(webhook, secret), status=201)
+
+
+async def list_webhooks(call: Call) -> list[dict[str, Any]]:
+    """List webhook subscriptions"""
+    service = call.services.webhooks
+    return [webhook_body(w) for w in await service.list(uow=call.uow, actor=call.actor)]
+
+
+async def delete_webhook(call: Call) -> Reply:
+    """Delete a webhook subscription"""
+    service = call.services.webhooks
+    await service.delete(uow=call.uow, actor=call.actor, webhook_id=call.path["id"])
+    return Reply(None, status=204)
+
+
+async def rotate_webhook(call: Call) -> dict[str, Any]:
+    """Rotate a webhook's signing secret (the new one is returned once)"""
+    service = call.services.webhooks
+    webhook, secret = await service.rotate_secret(
+        uow=call.uow, actor=call.actor, webhook_id=call.path["id"]
+    )
+    return webhook_body(webhook, secret)
 
 
 def endpoints(limits: Limits) -> list[Endpoint]:
@@ -205,4 +308,43 @@ def endpoints(limits: Limits) -> list[Endpoint]:
         ),
         errors=(401,),
     )
+    group.get(
+        "/v1/patterns",
+        list_patterns,
+        query=fields(
+            Field("page", "integer", default=1, minimum=1, maximum=10_000),
+            Field("pageSize", "integer", default=10, minimum=1, maximum=limits.max_page),
+        ),
+        response=obj(
+            ["items", "page", "pageSize", "totalCount"],
+            items=arr(PATTERN),
+            page=INT,
+            pageSize=INT,
+            totalCount=INT,
+        ),
+    )
+    group.delete("/v1/patterns/{id}", delete_pattern, status=204)
+    group.post(
+        "/v1/webhooks",
+        create_webhook,
+        status=201,
+        body=fields(
+            Field("url", required=True, max_length=2000, description="Receiver URL (http/https)"),
+            Field(
+                "events",
+                "array",
+                required=True,
+                items="string",
+                description="Any of: " + ", ".join(WEBHOOK_EVENTS),
+            ),
+        ),
+        response=WEBHOOK,
+        description=(
+            "Each delivery is a POST with a JSON body and the headers X-Memoria-Event-Id and "
+            "X-Memoria-Signature: t=<unix>,v1=<hex HMAC-SHA256 of '<t>.<body>' with the secret>."
+        ),
+    )
+    group.get("/v1/webhooks", list_webhooks, response=arr(WEBHOOK))
+    group.delete("/v1/webhooks/{id}", delete_webhook, status=204)
+    group.post("/v1/webhooks/{id}/rotate", rotate_webhook, body=fields(), response=WEBHOOK)
     return group.endpoints

@@ -170,7 +170,7 @@ def _usage(done: ChatCompleted) -> dict[str, int]:
 
 async def complete(call: Call, *, namespace: str | None) -> Response:
     """``namespace``: SID's memory space (created on first use), or None for Sentech's."""
-    chat: ChatService = call.require(call.services.chat, "chat")
+    chat: ChatService = call.services.chat
     body = call.body
     # All input is checked before the namespace is created: bad input writes nothing.
     message, history = parse_messages(body["messages"])
@@ -252,7 +252,7 @@ async def _namespace_field(call: Call, namespace: str, model: str | None) -> str
     """The namespace's memory field, created on first use -- once the model is known to
     exist, so that a request refused as "Unsupported model" creates nothing."""
     async with call.services.uow_factory() as uow:
-        if model is not None and call.services.llm is not None:
+        if model is not None:
             try:
                 await call.services.llm.resolve(uow=uow, actor=call.actor, model=model)
             except NotFound as missing:

@@ -123,7 +123,7 @@ class Pipeline:
                 actor = await self._admit(endpoint, request, uow, headers)
                 call = await self._call(endpoint, request, uow, actor)
                 if endpoint.quota is not None and actor is not None:
-                    quotas = call.require(self.services.quotas, "quota")
+                    quotas = self.services.quotas
                     await quotas.check_quota(uow=uow, actor=actor, **endpoint.quota(call))
                 if endpoint.own_transactions:
                     # The service opens its own units of work; hold no transaction meanwhile.

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from domain.entities import Memory
+from domain.memory_drafts import MemoryDraft
 from domain.policy import Limits
-from domain.search import MemoryDraft, SearchFilter
+from domain.retrieval.settings import SearchFilter
 from rest_compat.dialects import SENTECH
 from rest_compat.endpoint import Call, Endpoint, Group, Reply
 from rest_compat.fields import (

@@ -1,8 +1,11 @@
 """Senua Memory (``senua-memory-api.txt``), base ``/api``: login with MFA, memory search,
-ingestion and stats. Error body ``{"error": {"code", "message", "details"}}``.
+ingestion, stats and data sources. Error body ``{"error": {"code", "message", "details"}}``.
 
-The chat route (``/api/chat``) is in :mod:`rest_compat.chat_routes`; the data-source routes
-belong to the sources capability and are added with this module's ``GROUP`` pattern.
+Sources: ``GET``/``POST /api/sources``, ``POST /api/sources/{id}/sync`` (202, runs in the
+background, 10 per minute), ``POST /api/sources/{id}/files`` (multipart upload into a files
+source) and the OAuth2 callback ``GET /api/sources/oauth/callback`` (open: the signed
+``state`` names the user). The chat route (``/api/chat``) is in
+:mod:`rest_compat.chat_routes`.
 """
 
 from __future__ import annotations
@@ -10,9 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from domain.entities import Memory
+from domain.errors import BadUserInput
+from domain.memory_drafts import MemoryDraft
 from domain.policy import Limits
-from domain.rate_policy import MEMORY_SEARCH
-from domain.search import MemoryDraft, SearchFilter
+from domain.rate_policy import MEMORY_SEARCH, SYNC
+from domain.retrieval.settings import SearchFilter
+from domain.sources import DataSource
 from rest_compat.dialects import SENUA
 from rest_compat.endpoint import Call, Endpoint, Group, Reply
 from rest_compat.fields import (
@@ -131,7 +137,7 @@ async def add_memory(call: Call) -> Reply:
 
 async def stats(call: Call) -> dict[str, Any]:
     """Memory statistics and usage"""
-    stats_service = call.require(call.services.stats, "statistics")
+    stats_service = call.services.stats
     counts = await stats_service.get(uow=call.uow, actor=call.actor)
     return {
         "total_memories": counts.total_memories,
@@ -140,6 +146,86 @@ async def stats(call: Call) -> dict[str, Any]:
         "by_source": dict(counts.by_source),
         "last_sync": iso(counts.last_sync),
     }
+
+
+SOURCE = obj(
+    ["id", "type", "status", "last_sync", "item_count"],
+    id=STR,
+    type=STR,
+    status=STR,
+    last_sync=NULL_TIME,
+    item_count=INT,
+    name=STR,
+    config=OBJ,
+    last_error={"type": "string", "nullable": True},
+)
+
+
+def source_body(s: DataSource) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "type": s.kind.value,
+        "status": s.status.value,
+        "last_sync": iso(s.last_sync_at) if s.last_sync_at else None,
+        "item_count": s.item_count,
+        "name": s.name,
+        "config": s.config,
+        "last_error": s.last_error,
+    }
+
+
+async def list_sources(call: Call) -> dict[str, Any]:
+    """List connected data sources and their status"""
+    service = call.services.sources
+    return {"sources": [source_body(s) for s in await service.list(uow=call.uow, actor=call.actor)]}
+
+
+async def connect_source(call: Call) -> Reply:
+    """Connect a data source (cloud services answer with an OAuth URL)"""
+    service = call.services.sources
+    source, oauth_url = await service.create(
+        uow=call.uow,
+        actor=call.actor,
+        kind=call.body["type"],
+        config=call.body["config"] or {},
+        name=call.body["name"],
+    )
+    body = source_body(source)
+    if oauth_url:
+        body["oauth_url"] = oauth_url
+    return Reply(body, status=201)
+
+
+async def sync_source(call: Call) -> Reply:
+    """Trigger a sync (it runs in the background)"""
+    service = call.services.sources
+    run = await service.request_sync(uow=call.uow, actor=call.actor, source_id=call.path["id"])
+    return Reply({"id": run.source_id, "sync_id": run.id, "status": "syncing"}, status=202)
+
+
+async def upload_file(call: Call) -> Reply:
+    """Upload a file (text, Markdown, HTML, PDF) into a files source"""
+    service = call.services.sources
+    upload = call.files.get("file")
+    if upload is None:
+        raise BadUserInput("a multipart part named 'file' is required", details={"field": "file"})
+    stored = await service.upload_file(
+        uow=call.uow,
+        actor=call.actor,
+        source_id=call.path["id"],
+        name=call.body["name"] or upload.filename or "",
+        data=upload.data,
+    )
+    return Reply({"id": stored.id, "name": stored.name, "sha256": stored.sha256}, status=201)
+
+
+async def oauth_callback(call: Call) -> dict[str, Any]:
+    """OAuth2 callback: exchange the code for a token"""
+    service = call.services.sources
+    source = await service.complete_oauth(
+        uow=call.uow, state=call.query["state"], code=call.query["code"]
+    )
+    return source_body(source)
 
 
 def endpoints(limits: Limits) -> list[Endpoint]:
@@ -220,5 +306,41 @@ def endpoints(limits: Limits) -> list[Endpoint]:
             last_sync=NULL_TIME,
         ),
         errors=(401,),
+    )
+    group.get("/api/sources", list_sources, response=obj(["sources"], sources=arr(SOURCE)))
+    group.post(
+        "/api/sources",
+        connect_source,
+        status=201,
+        body=fields(
+            Field("type", required=True, enum=("files", "github", "slack", "notion", "email")),
+            Field("config", "object", description="Per type: repos, channels, host... and token"),
+            Field("name", max_length=200),
+        ),
+        response=SOURCE,
+    )
+    group.get(
+        "/api/sources/oauth/callback",
+        oauth_callback,
+        auth=False,
+        query=fields(Field("code", required=True), Field("state", required=True)),
+        response=SOURCE,
+    )
+    group.post(
+        "/api/sources/{id}/sync",
+        sync_source,
+        status=202,
+        rate_class=SYNC,
+        body=fields(),
+        response=obj(["id", "status"], id=STR, status=STR, sync_id=STR),
+        errors=(400, 401, 404, 429),
+    )
+    group.post(
+        "/api/sources/{id}/files",
+        upload_file,
+        status=201,
+        multipart=True,
+        body=fields(Field("name", description="File name (defaults to the upload's)")),
+        response=obj(["id", "name"], id=STR, name=STR, sha256=STR),
     )
     return group.endpoints

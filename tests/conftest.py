@@ -23,7 +23,7 @@ from providers.embedders.hashing import HashingEmbedder
 BACKENDS = ["sqlite", "postgres"]
 
 # REST fixtures (rest_server, alice, bob, anon, ...) live beside their helpers.
-pytest_plugins = ["rest_helpers", "ext_support", "fake_embeddings"]
+pytest_plugins = ["rest_helpers", "worker_support", "fake_embeddings"]
 
 
 @dataclass

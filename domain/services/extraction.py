@@ -19,8 +19,8 @@ from collections.abc import Callable
 from domain.entities import Actor, Conversation, Memory, Message
 from domain.errors import NotFound
 from domain.llm import EXTRACTIVE_MODEL, ModelRequest, PromptMessage
+from domain.memory_drafts import MemoryDraft, MemoryPatchInput
 from domain.ports import UnitOfWork, UnitOfWorkFactory
-from domain.search import MemoryDraft, MemoryPatchInput
 from domain.services.fields import FieldService
 from domain.services.llm_admin import LlmAdminService
 from domain.services.memories import MemoryService

@@ -22,11 +22,12 @@ from domain.entities import (
 )
 from domain.errors import BadUserInput, NotFound
 from domain.events import MEMORY_CREATED, MEMORY_DELETED, MEMORY_UPDATED, DomainEvent
+from domain.memory_drafts import MemoryDraft, MemoryPatchInput
 from domain.policy import Limits, check_tags, check_top_k, require_text
 from domain.ports import Embedder, UnitOfWork, Vector
-from domain.query_analysis import analyze
-from domain.retrieval import HybridRetriever
-from domain.search import MemoryDraft, MemoryPatchInput, RetrievalSettings, SearchFilter
+from domain.retrieval.engine import HybridRetriever
+from domain.retrieval.query_analysis import analyze
+from domain.retrieval.settings import RetrievalSettings, SearchFilter
 from domain.services.dedupe import plan_dedupe
 from domain.services.importance import score_importance
 

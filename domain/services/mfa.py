@@ -12,8 +12,7 @@ from domain.clock import Clock
 from domain.entities import Actor, User
 from domain.errors import BadUserInput, NotFound, Unauthenticated
 from domain.mfa import TotpProvider
-from domain.ports import UnitOfWork
-from domain.ports_ext import SecretCipher
+from domain.ports import SecretCipher, UnitOfWork
 from domain.services.auth import MfaCheck
 
 ISSUER = "Memoria"

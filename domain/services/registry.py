@@ -31,6 +31,8 @@ from domain.services.webhooks import WebhookService
 
 @dataclass(frozen=True)
 class Services:
+    """Every service a deployment runs; all are always present."""
+
     uow_factory: UnitOfWorkFactory
     auth: AuthService
     fields: FieldService
@@ -38,15 +40,15 @@ class Services:
     conversations: ConversationService
     limits: Limits
     health: Callable[[], Awaitable[Mapping[str, Any]]]
-    version: str = "0.1.0"
-    chat: ChatService | None = None  # memory-augmented chat turns (issue 3)
-    llm: LlmAdminService | None = None  # providers, models, user LLM keys (issue 3)
-    events: EventBus | None = None  # committed domain events, for subscriptions (issue 3)
-    rate_limits: RateLimitService | None = None  # per-user request budgets (issue 4)
-    quotas: QuotaService | None = None  # tier quotas (issue 4)
-    attachments: AttachmentService | None = None  # uploads and by-reference files (issue 4)
-    mfa: MfaService | None = None  # TOTP enrolment (issue 4)
-    patterns: PatternService | None = None  # procedural memory (issue 5)
-    webhooks: WebhookService | None = None  # webhook subscriptions (issue 5)
-    sources: SourceService | None = None  # data sources and syncs (issue 5)
-    stats: StatsService | None = None  # per-user statistics (issue 5)
+    version: str
+    chat: ChatService  # memory-augmented chat turns
+    llm: LlmAdminService  # providers, models, user LLM keys
+    events: EventBus  # committed domain events, for subscriptions
+    rate_limits: RateLimitService  # per-user request budgets
+    quotas: QuotaService  # tier quotas
+    attachments: AttachmentService  # uploads and by-reference files
+    mfa: MfaService  # TOTP enrolment
+    patterns: PatternService  # procedural memory
+    webhooks: WebhookService  # webhook subscriptions
+    sources: SourceService  # data sources and syncs
+    stats: StatsService  # per-user statistics

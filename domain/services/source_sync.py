@@ -20,9 +20,8 @@ from domain.clock import Clock
 from domain.entities import Actor, Role
 from domain.errors import MemoriaError
 from domain.events import SOURCE_SYNCED, DomainEvent
-from domain.ports import UnitOfWork, UnitOfWorkFactory
-from domain.ports_ext import SecretCipher
-from domain.search import MemoryDraft
+from domain.memory_drafts import MemoryDraft
+from domain.ports import SecretCipher, UnitOfWork, UnitOfWorkFactory
 from domain.services.memories import MemoryService
 from domain.services.sources import parse_expiry, tokens_to_credentials
 from domain.services.text_chunks import chunk_text

@@ -17,8 +17,7 @@ from domain.clock import Clock
 from domain.entities import Actor, new_id
 from domain.errors import BadUserInput, NotFound, RateLimited
 from domain.events import DomainEvent
-from domain.ports import UnitOfWork
-from domain.ports_ext import SecretCipher
+from domain.ports import SecretCipher, UnitOfWork
 from domain.services.fields import FieldService
 from domain.sources import (
     OAUTH_KINDS,

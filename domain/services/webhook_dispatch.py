@@ -19,8 +19,7 @@ from datetime import timedelta
 from domain.clock import Clock
 from domain.entities import new_id
 from domain.errors import BadUserInput
-from domain.ports import UnitOfWork, UnitOfWorkFactory
-from domain.ports_ext import SecretCipher, UrlGuard, WebhookSender
+from domain.ports import SecretCipher, UnitOfWork, UnitOfWorkFactory, UrlGuard, WebhookSender
 from domain.webhooks import (
     DeliveryAttempt,
     DeliveryStatus,

@@ -14,8 +14,7 @@ from urllib.parse import urlsplit
 from domain.clock import Clock
 from domain.entities import Actor, new_id
 from domain.errors import BadUserInput, NotFound
-from domain.ports import UnitOfWork
-from domain.ports_ext import SecretCipher, UrlGuard
+from domain.ports import SecretCipher, UnitOfWork, UrlGuard
 from domain.webhooks import WEBHOOK_EVENTS, DeliveryAttempt, Webhook, WebhookDelivery
 
 MAX_URL_CHARS = 2_000

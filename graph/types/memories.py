@@ -12,7 +12,8 @@ from strawberry.types import Info
 from domain.entities import Memory as MemoryEntity
 from domain.entities import MemoryChange as MemoryChangeEntity
 from domain.entities import MemoryField as MemoryFieldEntity
-from domain.search import MemoryDraft, MemoryPatchInput, SearchFilter
+from domain.memory_drafts import MemoryDraft, MemoryPatchInput
+from domain.retrieval.settings import SearchFilter
 from graph.types.common import JSON, ctx
 
 

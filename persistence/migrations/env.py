@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from persistence.tables import metadata
+from persistence.tables.base import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -10,7 +10,7 @@ from sqlalchemy import Select, Table, and_, func, or_, select
 
 from domain.entities import Attachment, Conversation, Message, MessageRole
 from persistence.session import Transaction
-from persistence.tables import attachments, conversations, messages
+from persistence.tables.conversations import attachments, conversations, messages
 
 
 def _conversation(row: Any) -> Conversation:

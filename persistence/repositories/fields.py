@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select
 
 from domain.entities import MemoryField
 from persistence.session import Transaction
-from persistence.tables import memory_fields
+from persistence.tables.memories import memory_fields
 
 
 def field_of_row(row: Any) -> MemoryField:

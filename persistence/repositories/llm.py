@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from domain.llm import LlmModel, LlmProvider, UsageRecord, UserLlmConfig
 from persistence.session import Transaction
-from persistence.tables import users
-from persistence.tables_chat import llm_models, llm_providers, usage_records, user_llm_configs
+from persistence.tables.accounts import users
+from persistence.tables.llm import llm_models, llm_providers, usage_records, user_llm_configs
 
 
 def _provider(row: Any) -> LlmProvider:

@@ -11,7 +11,7 @@ from domain.entities import MemoryField
 from domain.ports import Vector
 from persistence.repositories.fields import field_of_row
 from persistence.session import Transaction
-from persistence.tables import memories, memory_fields
+from persistence.tables.memories import memories, memory_fields
 
 
 class SqlMaintenanceRepository:

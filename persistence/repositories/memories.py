@@ -12,7 +12,7 @@ from sqlalchemy import String, bindparam, func, select, text
 from domain.entities import ChangeKind, Memory, MemoryChange, MemoryKind, MemoryLayer
 from domain.ports import Vector
 from persistence.session import Transaction
-from persistence.tables import memories, memory_history
+from persistence.tables.memories import memories, memory_history
 from persistence.types import UTCDateTime
 
 _COLUMNS = [c for c in memories.c if c.name != "embedding"]

@@ -19,7 +19,7 @@ from domain.patterns import (
     TriggerType,
 )
 from persistence.session import Transaction
-from persistence.tables_ext import pattern_history, pattern_observations, patterns
+from persistence.tables.patterns import pattern_history, pattern_observations, patterns
 
 ACTIVE = PatternStatus.ACTIVE.value
 

@@ -18,7 +18,7 @@ from domain.sources import (
     SyncStatus,
 )
 from persistence.session import Transaction
-from persistence.tables_ext import data_sources, source_files, source_items, source_syncs
+from persistence.tables.sources import data_sources, source_files, source_items, source_syncs
 
 
 def _source(row: Any) -> DataSource:

@@ -8,8 +8,10 @@ from sqlalchemy import Table, func, select
 
 from domain.stats import Stats
 from persistence.session import Transaction
-from persistence.tables import conversations, memories, messages
-from persistence.tables_ext import data_sources, patterns
+from persistence.tables.conversations import conversations, messages
+from persistence.tables.memories import memories
+from persistence.tables.patterns import patterns
+from persistence.tables.sources import data_sources
 
 
 class SqlStatsQuery:

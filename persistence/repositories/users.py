@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 
 from domain.entities import ApiKey, Role, Tier, User
 from persistence.session import Transaction
-from persistence.tables import api_keys, users
+from persistence.tables.accounts import api_keys, users
 
 
 def _user(row: Any) -> User:

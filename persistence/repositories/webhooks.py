@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from domain.webhooks import DeliveryAttempt, DeliveryStatus, Webhook, WebhookDelivery
 from persistence.session import Transaction
-from persistence.tables_ext import webhook_attempts, webhook_deliveries, webhooks
+from persistence.tables.webhooks import webhook_attempts, webhook_deliveries, webhooks
 
 PENDING = DeliveryStatus.PENDING.value
 

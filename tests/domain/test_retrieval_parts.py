@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from domain.feedback import feedback_scores, feedback_terms
-from domain.fusion import convex, rrf
-from domain.query_analysis import TimeIntent, analyze, content_terms, mentions_time
-from domain.retrieval import _run, _sessions
-from domain.time_parse import parse_time_range
+from domain.retrieval.engine import _run, _sessions
+from domain.retrieval.feedback import feedback_scores, feedback_terms
+from domain.retrieval.fusion import convex, rrf
+from domain.retrieval.query_analysis import TimeIntent, analyze, content_terms, mentions_time
+from domain.retrieval.time_parse import parse_time_range
 
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
 

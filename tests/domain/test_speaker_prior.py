@@ -10,10 +10,10 @@ from typing import Any, cast
 
 from domain.entities import Memory, MemoryField, MemoryKind, MemoryLayer
 from domain.ports import UnitOfWork
-from domain.query_analysis import analyze
-from domain.retrieval import HybridRetriever
-from domain.search import RetrievalSettings, SearchFilter
-from domain.speakers import named_speakers, speaker_of
+from domain.retrieval.engine import HybridRetriever
+from domain.retrieval.query_analysis import analyze
+from domain.retrieval.settings import RetrievalSettings, SearchFilter
+from domain.retrieval.speakers import named_speakers, speaker_of
 
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ import jwt
 from conftest import GraphQLClient, RunningServer
 from sqlalchemy import select
 
-from persistence.tables import api_keys, users
+from persistence.tables.accounts import api_keys, users
 
 ME = "{ me { id username email role tier } }"
 LOGIN = """mutation($u: String!, $p: String!) {

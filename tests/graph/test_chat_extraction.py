@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from chat_helpers import SEND, add_provider, fake_llm_fixture  # noqa: F401  # fixture by name
 from conftest import GraphQLClient, RunningServer
-from ext_support import eventually
 from fake_llm import FakeLLM, Reply
+from worker_support import eventually
 
 from memoria.app import build_app
 from memoria.settings import Settings

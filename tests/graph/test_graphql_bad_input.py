@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from memoria.app import build_app
 from memoria.settings import Settings
-from persistence.tables import memories, memory_history
+from persistence.tables.memories import memories, memory_history
 from providers.embedders.hashing import HashingEmbedder
 
 ADD_MANY = (

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from conftest import GraphQLClient
-from ext_support import Receiver, eventually
+from worker_support import Receiver, eventually
 
 CONV = 'mutation { createConversation(input: {title: "t"}) { id } }'
 SAY = """mutation($c: ID!, $t: String!, $r: String!) {
@@ -30,8 +30,8 @@ async def _patterns(client: GraphQLClient) -> list[dict[str, Any]]:
     return [e["node"] for e in page["edges"]]
 
 
-async def test_learn_reinforce_update_and_retire(ext_server: Any) -> None:
-    alice = await GraphQLClient(ext_server.url).register("alice")
+async def test_learn_reinforce_update_and_retire(worker_server: Any) -> None:
+    alice = await GraphQLClient(worker_server.url).register("alice")
     conv = (await alice.data(CONV))["createConversation"]["id"]
     await _say(alice, conv, "I prefer Python with type hints.", role="assistant")  # not hers
     first = await _say(alice, conv, "Hi! I prefer Python with type hints.")
@@ -72,8 +72,8 @@ async def test_learn_reinforce_update_and_retire(ext_server: Any) -> None:
     assert retired["pattern"]["status"] == "retired"
 
 
-async def test_context_layer_counts_usage(ext_server: Any) -> None:
-    alice = await GraphQLClient(ext_server.url).register("alice")
+async def test_context_layer_counts_usage(worker_server: Any) -> None:
+    alice = await GraphQLClient(worker_server.url).register("alice")
     conv = (await alice.data(CONV))["createConversation"]["id"]
     await _say(
         alice, conv, "From now on, always answer in Portuguese. I prefer Rust for systems work."
@@ -105,8 +105,8 @@ async def test_context_layer_counts_usage(ext_server: Any) -> None:
     assert final == {"Reply Language": 2, "Programming Language Preference": 1}
 
 
-async def test_repeated_requests_become_a_pattern(ext_server: Any) -> None:
-    alice = await GraphQLClient(ext_server.url).register("alice")
+async def test_repeated_requests_become_a_pattern(worker_server: Any) -> None:
+    alice = await GraphQLClient(worker_server.url).register("alice")
     conv = (await alice.data(CONV))["createConversation"]["id"]
     ids = [
         await _say(alice, conv, "Summarize the weekly sales report for the team"),
@@ -122,10 +122,10 @@ async def test_repeated_requests_become_a_pattern(ext_server: Any) -> None:
 
 
 async def test_delete_page_tenancy_and_event(
-    ext_server: Any, receiver: tuple[Receiver, str]
+    worker_server: Any, receiver: tuple[Receiver, str]
 ) -> None:
     target, url = receiver
-    alice = await GraphQLClient(ext_server.url).register("alice")
+    alice = await GraphQLClient(worker_server.url).register("alice")
     await alice.data(
         'mutation($u: String!) { createWebhook(url: $u, events: ["pattern.detected"]) { secret } }',
         {"u": url},
@@ -143,7 +143,7 @@ async def test_delete_page_tenancy_and_event(
     ids = [e["node"]["id"] for e in first["edges"] + rest["edges"]]
     assert len(set(ids)) == 3
 
-    bob = await GraphQLClient(ext_server.url).register("bob")
+    bob = await GraphQLClient(worker_server.url).register("bob")
     assert (await bob.data(PATTERNS, {"first": 5}))["patterns"]["totalCount"] == 0
     denied = await bob.error("mutation($id: ID!) { deletePattern(id: $id) }", {"id": ids[0]})
     assert denied.code == "NOT_FOUND"

@@ -9,9 +9,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from conftest import GraphQLClient, RunningServer
-from ext_support import eventually
-from fake_services import FakeCloud, issue
+from fake_cloud import FakeCloud, issue
 from imap_server import ImapServer, Mailbox
+from worker_support import eventually
 
 CONNECT = """mutation($t: String!, $c: JSON) { connectSource(type: $t, config: $c) {
   oauthUrl source { id type status config itemCount } } }"""

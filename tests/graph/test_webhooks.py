@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from conftest import GraphQLClient
-from ext_support import Receiver, eventually, fast_settings, start_app
+from worker_support import Receiver, eventually, fast_settings, start_app
 
 from memoria.settings import Settings
 from providers.webhooks.signing import verify
@@ -31,11 +31,11 @@ async def _setup(gql: GraphQLClient, url: str, events: list[str]) -> tuple[Graph
 
 
 async def test_signed_delivery_retried_until_accepted(
-    ext_server: object, receiver: tuple[Receiver, str]
+    worker_server: object, receiver: tuple[Receiver, str]
 ) -> None:
     target, url = receiver
     target.statuses = [500, 503]  # two failures, then success
-    gql = GraphQLClient(ext_server.url)  # type: ignore[attr-defined]
+    gql = GraphQLClient(worker_server.url)  # type: ignore[attr-defined]
     alice, secret, field = await _setup(gql, url, ["memory.created"])
     memory = (await alice.data(ADD, {"f": field, "c": "The launch is on Friday"}))["addMemory"]
 
@@ -67,10 +67,10 @@ async def _ok(target: Receiver) -> int:
 
 
 async def test_rotate_list_delete_and_tenancy(
-    ext_server: object, receiver: tuple[Receiver, str]
+    worker_server: object, receiver: tuple[Receiver, str]
 ) -> None:
     target, url = receiver
-    gql = GraphQLClient(ext_server.url)  # type: ignore[attr-defined]
+    gql = GraphQLClient(worker_server.url)  # type: ignore[attr-defined]
     alice, old_secret, field = await _setup(gql, url, ["memory.created", "memory.deleted"])
     hook_id = (await alice.data("{ webhooks { id } }"))["webhooks"][0]["id"]
     rotated = (
@@ -125,11 +125,11 @@ async def test_bad_subscriptions_are_refused(gql: GraphQLClient) -> None:
 
 
 async def test_slow_receiver_does_not_slow_requests(
-    ext_server: object, receiver: tuple[Receiver, str]
+    worker_server: object, receiver: tuple[Receiver, str]
 ) -> None:
     target, url = receiver
     target.hold = True  # the receiver accepts the connection and then says nothing
-    gql = GraphQLClient(ext_server.url)  # type: ignore[attr-defined]
+    gql = GraphQLClient(worker_server.url)  # type: ignore[attr-defined]
     alice, _, field = await _setup(gql, url, ["memory.created"])
     await alice.data(ADD, {"f": field, "c": "first"})
     await eventually(lambda: _waiting(target))
@@ -168,11 +168,11 @@ async def test_outbox_survives_restart(settings: Settings, receiver: tuple[Recei
 
 
 async def test_failed_change_writes_no_delivery(
-    ext_server: object, receiver: tuple[Receiver, str]
+    worker_server: object, receiver: tuple[Receiver, str]
 ) -> None:
     """The outbox row shares the change's transaction: a failed batch sends nothing."""
     target, url = receiver
-    gql = GraphQLClient(ext_server.url)  # type: ignore[attr-defined]
+    gql = GraphQLClient(worker_server.url)  # type: ignore[attr-defined]
     alice, _, field = await _setup(gql, url, ["memory.created"])
     failed = await alice.error(
         """mutation($f: ID!) { addMemories(fieldId: $f, inputs: [{content: "ok"}, {content: " "}]) { id } }""",
@@ -185,10 +185,10 @@ async def test_failed_change_writes_no_delivery(
 
 
 async def test_update_and_source_sync_events(
-    ext_server: object, receiver: tuple[Receiver, str]
+    worker_server: object, receiver: tuple[Receiver, str]
 ) -> None:
     target, url = receiver
-    gql = GraphQLClient(ext_server.url)  # type: ignore[attr-defined]
+    gql = GraphQLClient(worker_server.url)  # type: ignore[attr-defined]
     alice, secret, field = await _setup(gql, url, ["memory.updated", "source.synced"])
     memory = (await alice.data(ADD, {"f": field, "c": "The office opens at 8"}))["addMemory"]
     await alice.data(

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import GraphQLClient, RunningServer
-from ext_support import eventually
 from fake_embeddings import FakeEmbeddings
+from worker_support import eventually
 
 from memoria.app import build_app
 from memoria.settings import Settings
@@ -51,7 +51,9 @@ async def test_changed_embedder_reembeds_in_background(
         "embeddings_model": "fake-embed",
     }
     # Second life, no background work: the field waits, searched lexically, still writable.
-    waiting = settings.with_(**remote, ext=settings.ext.__class__(background_workers=False))
+    waiting = settings.with_(
+        **remote, integrations=settings.integrations.__class__(background_workers=False)
+    )
     second = await RunningServer(build_app(waiting)).start()
     try:
         client = GraphQLClient(second.url, token)

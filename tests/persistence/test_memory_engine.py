@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from domain.entities import Actor, MemoryLayer, Role
-from domain.search import MemoryDraft, MemoryPatchInput, SearchFilter
-from memoria.app import build_runtime
+from domain.memory_drafts import MemoryDraft, MemoryPatchInput
+from domain.retrieval.settings import SearchFilter
 from memoria.bootstrap import migrate
+from memoria.runtime import build_runtime
 from memoria.settings import Settings
 from persistence.lexical_index import local_idf_repeats
 from providers.embedders.hashing import HashingEmbedder

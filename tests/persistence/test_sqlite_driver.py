@@ -172,8 +172,8 @@ def test_writes_are_named_by_their_table_and_claims_by_their_one_from() -> None:
     from sqlalchemy import insert, select, text, update
 
     from persistence.sqlite_driver import _table_of
-    from persistence.tables import memories, memory_fields
-    from persistence.tables_ext import webhook_deliveries
+    from persistence.tables.memories import memories, memory_fields
+    from persistence.tables.webhooks import webhook_deliveries
 
     assert _table_of(insert(memories)) == "memories"
     assert _table_of(update(memory_fields).values(name="x")) == "memory_fields"

@@ -9,7 +9,7 @@ from conftest import RunningServer
 from rest_helpers import Account, Rest, admin_token
 from sqlalchemy import select
 
-from persistence.tables_rest import blobs
+from persistence.tables.conversations import blobs
 
 
 async def _conversation_and_message(api: Rest, user_id: str) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from domain.entities import Tier
 from domain.rate_policy import MB, TierQuota
 from memoria.settings import Settings
-from persistence.tables import conversations
+from persistence.tables.conversations import conversations
 
 
 @pytest.fixture

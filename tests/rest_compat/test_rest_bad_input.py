@@ -11,7 +11,8 @@ from rest_helpers import Account, Rest, roomy
 from sqlalchemy import func, select
 
 from memoria.settings import Settings
-from persistence.tables import conversations, memories, messages
+from persistence.tables.conversations import conversations, messages
+from persistence.tables.memories import memories
 
 LIMIT = 4096
 

@@ -6,7 +6,8 @@ from conftest import RunningServer
 from rest_helpers import Account, Rest
 from sqlalchemy import delete, func, select
 
-from persistence.tables import memories, users
+from persistence.tables.accounts import users
+from persistence.tables.memories import memories
 
 
 async def _field(api: Rest, name: str = "Work") -> str:

@@ -11,7 +11,9 @@ from conftest import RunningServer
 from rest_helpers import Account, Rest
 from sqlalchemy import delete, func, select
 
-from persistence.tables import conversations, memory_fields, users
+from persistence.tables.accounts import users
+from persistence.tables.conversations import conversations
+from persistence.tables.memories import memory_fields
 
 
 def _client(server: RunningServer, token: str, path: str = "/v1") -> openai.AsyncOpenAI:

@@ -1,0 +1,175 @@
+"""Memory fields, memories, their vectors and full text, and the queries search runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from domain.entities import (
+    Memory,
+    MemoryChange,
+    MemoryField,
+)
+
+Vector = Sequence[float]
+
+
+class Embedder(Protocol):
+    """Turns text into unit-length vectors. ``dimension`` is read off the model, not assumed."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    async def embed(self, texts: Sequence[str]) -> Sequence[Vector]: ...
+
+    async def embed_query(self, text: str) -> Vector:
+        """One search query's vector, comparable with ``embed``'s (the same model). Latency
+        matters here, not throughput: an adapter may take a faster path of the same model."""
+        ...
+
+
+class MemoryFieldRepository(Protocol):
+    async def add(self, field: MemoryField) -> None: ...
+
+    async def get(self, field_id: str, *, user_id: str) -> MemoryField | None: ...
+
+    async def by_name(self, name: str, *, user_id: str) -> MemoryField | None: ...
+
+    async def get_many(self, field_ids: Sequence[str], *, user_id: str) -> list[MemoryField]: ...
+
+    async def list(self, *, user_id: str) -> list[MemoryField]: ...
+
+
+class MemoryRepository(Protocol):
+    async def add(self, memory: Memory, embedding: Vector) -> None: ...
+
+    async def add_many(self, items: Sequence[tuple[Memory, Vector]]) -> None: ...
+
+    async def update(self, memory: Memory, embedding: Vector | None) -> None: ...
+
+    async def delete(self, memory: Memory) -> None: ...
+
+    async def get(self, memory_id: str, *, user_id: str) -> Memory | None: ...
+
+    async def get_many(self, memory_ids: Sequence[str], *, user_id: str) -> list[Memory]: ...
+
+    async def count(self, *, user_id: str, field_id: str | None = None) -> int: ...
+
+
+class MemoryHistoryRepository(Protocol):
+    async def add(self, change: MemoryChange) -> None: ...
+
+    async def add_many(self, changes: Sequence[MemoryChange]) -> None: ...
+
+    async def list(self, memory_id: str, *, user_id: str) -> list[MemoryChange]: ...
+
+
+class VectorIndex(Protocol):
+    """Nearest neighbours by cosine over one field's memory vectors.
+
+    ``allowed`` restricts the search to those memory ids *inside* the index search, so
+    filtering never empties a top-k. Writes reach the index through the memory repository
+    and become visible when the unit of work commits.
+    """
+
+    async def search(
+        self,
+        *,
+        field_id: str,
+        vector: Vector,
+        k: int,
+        allowed: Sequence[str] | None = None,
+    ) -> list[tuple[str, float]]: ...
+
+    async def nearest(
+        self, *, field_id: str, vectors: Sequence[Vector], k: int
+    ) -> list[list[tuple[str, float]]]:
+        """Unfiltered top-``k`` for each of several vectors (near-duplicate checks)."""
+        ...
+
+
+class LexicalIndex(Protocol):
+    """Keyword search over one field's memory texts (SQLite FTS5 BM25 / PostgreSQL
+    full-text). ``terms`` are already-normalised content words, matched with OR; scores are
+    higher-is-better and comparable only within one result list. ``allowed`` filters inside
+    the search, as for :class:`VectorIndex`."""
+
+    async def search(
+        self,
+        *,
+        field_id: str,
+        terms: Sequence[str],
+        k: int,
+        allowed: Sequence[str] | None = None,
+    ) -> list[tuple[str, float]]: ...
+
+
+class MemoryQuery(Protocol):
+    """Filtered candidate selection for search; implemented in SQL by persistence."""
+
+    async def candidate_ids(
+        self,
+        *,
+        field_id: str,
+        user_id: str,
+        sources: Sequence[str] | None,
+        tags: Sequence[str] | None,
+        occurred_from: datetime | None,
+        occurred_to: datetime | None,
+        metadata: dict[str, object] | None = None,
+    ) -> list[str]: ...
+
+    async def neighbours(
+        self, *, field_id: str, user_id: str, memory_ids: Sequence[str], max_gap_seconds: float
+    ) -> dict[str, list[str]]:
+        """For each conversation turn (episode or message), the turns just before and after
+        it in ``occurred_at`` order in the same field, if within ``max_gap_seconds``."""
+        ...
+
+    async def turns_around(
+        self,
+        *,
+        field_id: str,
+        user_id: str,
+        memory_ids: Sequence[str],
+        steps: int,
+        max_span_seconds: float,
+    ) -> dict[str, list[tuple[str, datetime]]]:
+        """For each conversation turn (episode or message) among ``memory_ids``, the turns of
+        the same field around it in ``(occurred_at, id)`` order, itself included: up to
+        ``steps`` on each side, none further than ``max_span_seconds`` from it. Ids that are
+        not turns of that field are left out. One round trip per call after the anchor
+        lookup; each side is an index seek on (field_id, occurred_at)."""
+        ...
+
+    async def short_term_ids(
+        self, *, field_id: str, user_id: str, occurred_before: datetime, min_importance: float
+    ) -> list[str]:
+        """Short-term memories old and important enough to be promoted to long-term."""
+        ...
+
+
+class MaintenanceRepository(Protocol):
+    """Background work across all users (re-embedding fields whose vectors came from another
+    embedder, promotion sweeps). Only background workers use it, never a request."""
+
+    async def fields_after(self, *, after_id: str, limit: int) -> list[MemoryField]:
+        """Every user's fields in id order, a page at a time."""
+        ...
+
+    async def stale_fields(self, *, embedder: str, limit: int) -> list[MemoryField]: ...
+
+    async def page(self, *, field_id: str, after_id: str, limit: int) -> list[tuple[str, str, str]]:
+        """(id, content, content_hash) of the field's memories with ids after ``after_id``."""
+        ...
+
+    async def set_embeddings(self, rows: Sequence[tuple[str, str, Vector]]) -> None:
+        """Store each (id, content_hash, vector) where the memory still has that content
+        hash: a memory edited meanwhile already carries a vector of its new text."""
+        ...
+
+    async def set_field_embedder(self, field_id: str, *, embedder: str, dimension: int) -> None: ...

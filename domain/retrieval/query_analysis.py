@@ -1,0 +1,95 @@
+"""What a search query asks for: its content words (for lexical search) and its time cues.
+
+Pure and cheap (regular expressions, no model), so it runs on every query.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from domain.retrieval.time_parse import TimeRange, parse_time_range
+
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
+
+# Function words that carry no topic; kept short on purpose: names and nouns must survive.
+_STOPWORDS = """a an the and or but if then else of to in on at by for with about from into onto
+    over under is are was were be been being am do does did doing done have has had having can
+    could will would shall should may might must i me my mine we us our ours you your yours he
+    him his she her hers it its they them their theirs this that these those there here what which
+    who whom whose when where why how not no nor so too very just than as also any some all each
+    both few more most other such own same up down out off again further once only s t don
+    didn doesn isn aren wasn weren won hasn haven hadn yes ever kind type sort get got go went
+    like really thing things something anything one ones lot lots many much
+    """
+STOPWORDS = frozenset(_STOPWORDS.split())
+
+# A question about *when* something happened, or about the latest/earliest of several.
+_WHEN = re.compile(r"\b(when|what (?:year|month|day|date|time)|how long ago|since when)\b", re.I)
+_LATEST = re.compile(r"\b(last|latest|recent(?:ly)?|newest|current(?:ly)?|now|nowadays)\b", re.I)
+_EARLIEST = re.compile(r"\b(first|earliest|originally|initially|oldest)\b", re.I)
+
+# A memory that says when something happened: a relative day or period, a weekday, a month
+# name or a year. An answer to "when ...?" is usually one of these, and a memory's own
+# occurred_at cannot tell (it is when it was said, not when the thing happened). "may" and
+# "march" are left out: as words they are mostly not months.
+_MENTIONS_TIME = re.compile(
+    r"\b(yesterday|today|tonight|tomorrow|ago|recently|lately"
+    r"|(?:last|this|past|next)\s+(?:week|month|year|weekend|night|summer|winter|spring|fall"
+    r"|autumn|monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?"
+    r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+    r"|january|february|april|june|july|august|september|october|november|december"
+    r"|(?:19|20)\d\d)\b",
+    re.I,
+)
+
+
+class TimeIntent(StrEnum):
+    NONE = "none"
+    WHEN = "when"  # asks for a date: prefer memories that state or carry one
+    LATEST = "latest"  # prefer newer memories
+    EARLIEST = "earliest"  # prefer older memories
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAnalysis:
+    text: str
+    terms: list[str]
+    intent: TimeIntent
+    time_range: TimeRange | None
+
+
+def content_terms(text: str) -> list[str]:
+    """Lower-cased content words in first-seen order, without stopwords or duplicates."""
+    # findall and plain strings, not match objects: retrieval runs this on ~30 hits a query.
+    seen: dict[str, None] = {}
+    for token in _WORD.findall(text.lower()):
+        if token.endswith("'s"):
+            word = token[:-2]
+        elif "'" in token:
+            word = token.replace("'", "")
+        else:
+            word = token
+        if len(word) > 1 and word not in STOPWORDS:
+            seen[word] = None
+    return list(seen)
+
+
+def mentions_time(text: str) -> bool:
+    """Whether ``text`` states a time (see ``_MENTIONS_TIME``): a cheap cue, no parsing."""
+    return _MENTIONS_TIME.search(text) is not None
+
+
+def analyze(text: str, *, now: datetime) -> QueryAnalysis:
+    time_range = parse_time_range(text, now=now)
+    if _EARLIEST.search(text):
+        intent = TimeIntent.EARLIEST
+    elif _WHEN.search(text):
+        intent = TimeIntent.WHEN
+    elif _LATEST.search(text) and time_range is None:
+        intent = TimeIntent.LATEST
+    else:
+        intent = TimeIntent.NONE
+    return QueryAnalysis(text=text, terms=content_terms(text), intent=intent, time_range=time_range)

@@ -1,0 +1,87 @@
+"""Wiring of the chat capability: LLM adapters, context assembly, chat, extraction, events.
+
+With no provider configured the built-in extractive model is the default, so
+``memoria serve`` can chat with no external service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.clock import Clock
+from domain.event_bus import EventBus
+from domain.services.chat import ChatService
+from domain.services.context import ContextBuilder, PatternMatcher
+from domain.services.conversations import ConversationService
+from domain.services.extraction import MemoryExtractor
+from domain.services.fields import FieldService
+from domain.services.llm_admin import LlmAdminService
+from domain.services.memories import MemoryService
+from memoria.settings import Settings
+from persistence.database import Database
+from providers.llm.factory import HttpChatModelFactory
+from providers.llm.http_base import HttpSettings
+from providers.security import SecretBox
+from providers.tokenizer import HfTokenCounter
+
+
+@dataclass
+class ChatParts:
+    chat: ChatService
+    llm: LlmAdminService
+    events: EventBus
+    context: ContextBuilder
+    extractor: MemoryExtractor
+    factory: HttpChatModelFactory
+
+    async def aclose(self) -> None:
+        await self.extractor.drain()
+        await self.factory.aclose()
+
+
+def build_chat_services(
+    settings: Settings,
+    *,
+    db: Database,
+    clock: Clock,
+    fields: FieldService,
+    memories: MemoryService,
+    conversations: ConversationService,
+    encryption_key: bytes,
+    patterns: PatternMatcher | None = None,
+) -> ChatParts:
+    factory = HttpChatModelFactory(
+        HttpSettings(
+            connect_timeout=settings.llm_connect_timeout_seconds,
+            read_timeout=settings.llm_read_timeout_seconds,
+            retry_pause=settings.llm_retry_pause_seconds,
+        )
+    )
+    llm = LlmAdminService(
+        clock=clock,
+        cipher=SecretBox(encryption_key),
+        factory=factory,
+        default_model=settings.default_model,
+    )
+    context = ContextBuilder(memories=memories, counter=HfTokenCounter(), patterns=patterns)
+    extractor = MemoryExtractor(
+        uow_factory=db.unit_of_work,
+        memories=memories,
+        fields=fields,
+        llm=llm,
+        llm_interval=settings.extraction_interval_seconds,
+    )
+    chat = ChatService(
+        uow_factory=db.unit_of_work,
+        conversations=conversations,
+        llm=llm,
+        context=context,
+        clock=clock,
+        limits=settings.limits,
+        observer=extractor,
+    )
+    events = EventBus()
+    db.after_commit.append(events.publish)
+    return ChatParts(
+        chat=chat, llm=llm, events=events, context=context, extractor=extractor, factory=factory
+    )

@@ -1,0 +1,197 @@
+"""``build_runtime(settings)``: wires adapters to the domain services one deployment runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from domain.clock import SystemClock
+from domain.ports import Embedder
+from domain.rate_policy import RateLimitCounter
+from domain.services.attachments import AttachmentService
+from domain.services.auth import AuthService
+from domain.services.conversations import ConversationService
+from domain.services.fields import FieldService
+from domain.services.memories import MemoryService
+from domain.services.mfa import MfaService
+from domain.services.quotas import QuotaService
+from domain.services.rate_limits import RateLimitService
+from domain.services.registry import Services
+from domain.services.stats import StatsService
+from memoria import __version__
+from memoria.bootstrap import Secrets, load_secrets
+from memoria.chat import ChatParts, build_chat_services
+from memoria.maintenance import PromotionSweeper, ReembedWorker
+from memoria.patterns import PatternParts, build_patterns
+from memoria.settings import Settings
+from memoria.sources import SourceParts, build_sources
+from memoria.webhooks import WebhookParts, build_webhooks
+from memoria.workers import BackgroundWorkers
+from persistence.database import Database
+from persistence.outbox import write_outbox
+from persistence.rate_limits import MemoryRateLimitCounter, SqlRateLimitCounter
+from providers.security import Argon2PasswordHasher, JwtTokenIssuer, SecretBox
+from providers.totp import PyotpTotp
+from providers.webhooks.url_guard import NetworkUrlGuard
+
+log = logging.getLogger("memoria")
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    if settings.embedder == "hashing":
+        from providers.embedders.hashing import HashingEmbedder
+
+        return HashingEmbedder()
+    if settings.embedder == "openai":
+        from providers.embedders.openai_compat import OpenAICompatEmbedder
+
+        assert settings.embeddings_url  # validated() requires both for this embedder
+        assert settings.embeddings_model
+        return OpenAICompatEmbedder(
+            base_url=settings.embeddings_url,
+            model=settings.embeddings_model,
+            api_key=settings.embeddings_api_key,
+        )
+    from providers.embedders.minilm import MiniLMEmbedder
+
+    return MiniLMEmbedder()
+
+
+@dataclass
+class Runtime:
+    """Everything ``build_runtime`` made, for the app, the CLI and tests to reach."""
+
+    settings: Settings
+    db: Database
+    secrets: Secrets
+    deps: Services
+    chat: ChatParts
+    patterns: PatternParts
+    webhooks: WebhookParts
+    sources: SourceParts
+    workers: BackgroundWorkers
+    reembed: ReembedWorker
+    promotion: PromotionSweeper
+    generated_admin_password: str | None = None
+
+    async def aclose(self) -> None:
+        await self.promotion.aclose()
+        await self.reembed.aclose()
+        await self.workers.stop()
+        await self.webhooks.sender.close()
+        await self.chat.aclose()
+        await self.db.dispose()
+
+
+def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
+    secrets = load_secrets(settings)
+    db = Database(settings.resolved_database_url, index_dir=settings.data_dir / "vectors")
+    clock = SystemClock()
+    embedder = embedder or make_embedder(settings)
+    cipher = SecretBox(secrets.encryption_key)
+    integrations = settings.integrations
+
+    # Rate-limit counters live in-process on SQLite (one process) and in a shared table on
+    # PostgreSQL, where several processes may serve one deployment.
+    counter: RateLimitCounter = (
+        MemoryRateLimitCounter() if db.is_sqlite else SqlRateLimitCounter(db.engine)
+    )
+    rate_limits = RateLimitService(counter=counter, policy=settings.rate_limits, clock=clock)
+    mfa = MfaService(totp=PyotpTotp(), cipher=cipher, clock=clock)
+    conversations = ConversationService(clock=clock, limits=settings.limits)
+    fields = FieldService(embedder=embedder, clock=clock, limits=settings.limits)
+    memories = MemoryService(embedder=embedder, clock=clock, limits=settings.limits)
+
+    patterns = build_patterns(
+        uow_factory=db.unit_of_work, embedder=embedder, clock=clock, limits=settings.limits
+    )
+    guard = NetworkUrlGuard(allow_private=integrations.allow_private_urls)
+    webhooks = build_webhooks(
+        integrations, uow_factory=db.unit_of_work, clock=clock, cipher=cipher, guard=guard
+    )
+    sources = build_sources(
+        integrations,
+        public_url=integrations.public_url or f"http://{settings.host}:{settings.port}",
+        uow_factory=db.unit_of_work,
+        clock=clock,
+        cipher=cipher,
+        state_key=secrets.jwt_secret.encode(),
+        fields=fields,
+        memories=memories,
+    )
+    workers = BackgroundWorkers(
+        loops={
+            "webhooks": webhooks.loop.run,
+            "syncs": sources.loop.run,
+            "patterns": patterns.learner.run,
+        },
+        listeners=[webhooks.notice, sources.notice, patterns.learner.notice],
+        enabled=integrations.background_workers,
+    )
+    db.before_commit.append(write_outbox)
+    db.after_commit.append(workers.on_commit)
+    chat = build_chat_services(
+        settings,
+        db=db,
+        clock=clock,
+        fields=fields,
+        memories=memories,
+        conversations=conversations,
+        encryption_key=secrets.encryption_key,
+        patterns=patterns.procedural,
+    )
+
+    async def health() -> Mapping[str, Any]:
+        try:
+            await db.ping()
+        except Exception:  # any failure of the store means unhealthy
+            log.exception("health check: database unreachable")
+            return {"status": "unhealthy", "database": "unreachable"}
+        return {"status": "healthy", "database": "sqlite" if db.is_sqlite else "postgresql"}
+
+    deps = Services(
+        uow_factory=db.unit_of_work,
+        auth=AuthService(
+            hasher=Argon2PasswordHasher(fast=settings.fast_password_hashing),
+            tokens=JwtTokenIssuer(secrets.jwt_secret, ttl_seconds=settings.jwt_ttl_seconds),
+            clock=clock,
+            limits=settings.limits,
+            mfa=mfa,
+        ),
+        fields=fields,
+        memories=memories,
+        conversations=conversations,
+        limits=settings.limits,
+        health=health,
+        version=__version__,
+        chat=chat.chat,
+        llm=chat.llm,
+        events=chat.events,
+        rate_limits=rate_limits,
+        quotas=QuotaService(policy=settings.rate_limits, rate_limits=rate_limits),
+        attachments=AttachmentService(
+            conversations=conversations, clock=clock, max_upload_bytes=settings.max_upload_bytes
+        ),
+        mfa=mfa,
+        patterns=patterns.service,
+        webhooks=webhooks.service,
+        sources=sources.service,
+        stats=StatsService(),
+    )
+    return Runtime(
+        settings=settings,
+        db=db,
+        secrets=secrets,
+        deps=deps,
+        chat=chat,
+        patterns=patterns,
+        webhooks=webhooks,
+        sources=sources,
+        workers=workers,
+        reembed=ReembedWorker(db=db, embedder=embedder),
+        promotion=PromotionSweeper(
+            db=db, memories=memories, interval=settings.promotion_interval_seconds
+        ),
+    )

@@ -1,0 +1,26 @@
+"""The relational schema (SQLAlchemy Core), one module per aggregate. Alembic migrations
+create and evolve it; importing this package registers every table on ``base.metadata``."""
+
+from persistence.tables import (
+    accounts,
+    conversations,
+    llm,
+    memories,
+    patterns,
+    rate_limits,
+    sources,
+    webhooks,
+)
+from persistence.tables.base import metadata
+
+__all__ = [
+    "accounts",
+    "conversations",
+    "llm",
+    "memories",
+    "metadata",
+    "patterns",
+    "rate_limits",
+    "sources",
+    "webhooks",
+]
