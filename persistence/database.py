@@ -133,14 +133,14 @@ class SqlUnitOfWork(UnitOfWork):
         self.conversations = SqlConversationRepository(tx)
         self.messages = SqlMessageRepository(tx)
         self.attachments = SqlAttachmentRepository(tx)
-        # Patterns, webhooks, data sources, statistics (issue 5).
+        # Patterns, webhooks, data sources, statistics.
         self.patterns = SqlPatternRepository(tx)
         self.webhooks = SqlWebhookRepository(tx)
         self.sources = SqlSourceRepository(tx)
         self.stats = SqlStatsQuery(tx)
         self.llm = SqlLlmCatalogRepository(tx)
         self.spend = SqlSpendRepository(tx)
-        # REST compatibility (issue 4): quota counts, TOTP state, uploaded bytes.
+        # Quota counts, TOTP state, uploaded attachment bytes.
         self.usage = SqlUsageReader(tx)
         self.mfa = SqlMfaRepository(tx)
         self.blobs = SqlBlobRepository(tx)

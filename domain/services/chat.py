@@ -37,24 +37,32 @@ pile up behind a slow client are merged instead of queued one frame each.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import AsyncGenerator, Sequence
 
 from domain import errors
 from domain.clock import Clock
 from domain.entities import Actor, Conversation, Message, MessageRole, new_id
 from domain.errors import InsufficientBalance, MemoriaError, NotFound, Unauthenticated
-from domain.llm import GenerationOptions, ModelRequest, PromptMessage, UsageRecord
+from domain.llm import GenerationOptions, ModelRequest, PromptMessage
 from domain.policy import Limits, require_text
 from domain.ports import UnitOfWork, UnitOfWorkFactory
+from domain.services.chat_events import (
+    ChatCompleted,
+    ChatDelta,
+    ChatEvent,
+    ChatFailed,
+    ChatStarted,
+    MemoryUsed,
+    ReplyObserver,
+    Usage,
+)
+from domain.services.chat_relay import coalesced
+from domain.services.chat_turn import ChatTurn, settle_turn
 from domain.services.context import ContextBuilder, ContextPack
 from domain.services.conversations import ConversationService, message_event
 from domain.services.importance import score_importance
-from domain.services.llm_admin import LlmAdminService, ResolvedModel
+from domain.services.llm_admin import LlmAdminService
 
 __all__ = [
     "ChatCompleted",
@@ -73,79 +81,9 @@ __all__ = [
 ChatOptions = GenerationOptions
 """temperature / top_p / max_tokens / stop / presence & frequency penalties / seed."""
 
+
 HistoryMessage = PromptMessage
 """A caller-supplied prior message: ``role`` (system/user/assistant) and ``content``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Tokens of one reply and what it cost (USD micro-units; 0 for unpriced models)."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    cost_micros: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryUsed:
-    """What retrieval put into the prompt: counts per layer and the memories' sources."""
-
-    short_term: int = 0
-    long_term: int = 0
-    sources: list[str] = field(default_factory=list)  # distinct Memory.source values
-    memory_ids: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class ChatStarted:
-    conversation_id: str
-    user_message_id: str
-    message_id: str  # id the assistant message will be stored under
-    model: str
-    created_at: float  # unix seconds, for OpenAI ``created``
-
-
-@dataclass(frozen=True, slots=True)
-class ChatDelta:
-    text: str
-    index: int  # 0-based position of this piece in the reply
-
-
-@dataclass(frozen=True, slots=True)
-class ChatCompleted:
-    message: Message  # the stored assistant message
-    usage: Usage
-    memory_used: MemoryUsed
-    finish_reason: str = "stop"  # "stop" | "length" (OpenAI vocabulary)
-
-
-@dataclass(frozen=True, slots=True)
-class ChatFailed:
-    code: str
-    message: str
-    partial: Message | None = None  # stored incomplete reply, if any text arrived
-
-
-ChatEvent = ChatStarted | ChatDelta | ChatCompleted | ChatFailed
-
-
-class ReplyObserver(Protocol):
-    """Told about each completed exchange (e.g. memory extraction). Must return at once:
-    slow work belongs in a background task, never in the reply's path."""
-
-    def reply_finished(
-        self,
-        *,
-        actor: Actor,
-        conversation: Conversation,
-        field_id: str | None,
-        user_message: Message,
-        assistant_message: Message,
-    ) -> None: ...
 
 
 _ERRORS: dict[str, type[MemoriaError]] = {
@@ -159,23 +97,6 @@ _ERRORS: dict[str, type[MemoriaError]] = {
         errors.ProviderUnavailable,
     )
 }
-
-
-@dataclass(slots=True)
-class _Turn:
-    """State of one turn between the first and the last unit of work."""
-
-    conversation: Conversation
-    user_message: Message
-    resolved: ResolvedModel
-    pack: ContextPack
-    field_id: str | None
-    message_id: str = field(default_factory=new_id)
-    pieces: list[str] = field(default_factory=list)
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    finish_reason: str = "stop"
-    upstream_started: bool = False
 
 
 class ChatService:
@@ -262,7 +183,16 @@ class ChatService:
         finally:
             # Runs on success, failure, aclose() and cancellation alike; shielded so a
             # client that went away still gets its partial reply stored and charged.
-            outcome = asyncio.ensure_future(self._finish(actor, turn, complete=finished))
+            outcome = asyncio.ensure_future(
+                settle_turn(
+                    turn,
+                    actor=actor,
+                    complete=finished,
+                    uow_factory=self._uow_factory,
+                    clock=self._clock,
+                    counter=self._context.counter,
+                )
+            )
             stored, usage = await asyncio.shield(outcome)
         if failure is not None:
             yield ChatFailed(code=failure.code, message=failure.message, partial=stored)
@@ -353,7 +283,7 @@ class ChatService:
         field_id: str | None,
         history: Sequence[HistoryMessage] | None,
         options: ChatOptions,
-    ) -> _Turn:
+    ) -> ChatTurn:
         """First unit of work: validate, check balance, assemble context, store the user
         message and commit, all before any upstream call."""
         text = require_text(message, name="message", max_chars=self._limits.max_content_chars)
@@ -394,7 +324,7 @@ class ChatService:
                 uow, actor, existing, text, field_id
             )
             await uow.commit()
-        return _Turn(conversation, user_message, resolved, pack, fid)
+        return ChatTurn(conversation, user_message, resolved, pack, fid)
 
     async def _store_user_message(
         self,
@@ -451,115 +381,7 @@ class ChatService:
                 details={"balance_micros": user.balance_micros},
             )
 
-    async def _finish(
-        self, actor: Actor, turn: _Turn, *, complete: bool
-    ) -> tuple[Message | None, Usage]:
-        """Last unit of work: the assistant message (incomplete if cut), usage and charge."""
-        text = "".join(turn.pieces)
-        counter = self._context.counter
-        if turn.pieces or complete:
-            prompt = turn.prompt_tokens if turn.prompt_tokens is not None else turn.pack.tokens
-            completion = (
-                turn.completion_tokens
-                if turn.completion_tokens is not None
-                else counter.count(text)
-            )
-        else:
-            prompt = completion = 0  # nothing came back: the provider charged nothing either
-        cost = turn.resolved.model.cost_micros(prompt, completion) if turn.resolved.charged else 0
-        usage = Usage(prompt_tokens=prompt, completion_tokens=completion, cost_micros=cost)
-        now = self._clock.now()
-        stored: Message | None = None
-        async with self._uow_factory() as uow:
-            if text or complete:
-                stored = Message(
-                    id=turn.message_id,
-                    conversation_id=turn.conversation.id,
-                    user_id=actor.user_id,
-                    role=MessageRole.ASSISTANT,
-                    content=text,
-                    tags=[],
-                    importance=score_importance(text) if text else 0.0,
-                    created_at=now,
-                    model=turn.resolved.model.name,
-                    prompt_tokens=prompt,
-                    completion_tokens=completion,
-                    incomplete=not complete,
-                )
-                await uow.messages.add(stored)
-                await uow.conversations.touch(turn.conversation.id, at=now, added_messages=1)
-                uow.record(message_event(stored))
-            if prompt or completion:
-                await uow.spend.add_usage(
-                    UsageRecord(
-                        id=new_id(),
-                        user_id=actor.user_id,
-                        conversation_id=turn.conversation.id,
-                        message_id=turn.message_id,
-                        model=turn.resolved.model.name,
-                        prompt_tokens=prompt,
-                        completion_tokens=completion,
-                        cost_micros=cost,
-                        incomplete=not complete,
-                        created_at=now,
-                    )
-                )
-            if cost:
-                await uow.spend.charge(user_id=actor.user_id, micros=cost)
-            await uow.commit()
-        return stored, usage
-
 
 def _title(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= 60 else line[:57].rstrip() + "..."
-
-
-async def coalesced(
-    events: AsyncIterator[ChatEvent], *, max_chars: int = 8192
-) -> AsyncIterator[ChatEvent]:
-    """Relay ``events`` from a task of their own, merging the deltas that pile up while the
-    consumer is busy (a slow client, a loaded server) into one delta: the text is the same,
-    in the same order, in fewer and larger frames, so a stream never falls behind by the
-    per-frame cost. With a fast consumer nothing is merged. A merged delta keeps the
-    ``index`` of its first piece. Errors raised by ``events`` are re-raised here; closing this
-    generator cancels the task, which closes the turn (partial reply stored) at once."""
-    pending: deque[ChatEvent | BaseException | None] = deque()
-    wake = asyncio.Event()
-
-    async def pump() -> None:
-        try:
-            async for event in events:
-                pending.append(event)
-                wake.set()
-        except Exception as exc:  # noqa: BLE001  # handed on: the consumer raises it in its task
-            pending.append(exc)
-        pending.append(None)
-        wake.set()
-
-    task = asyncio.get_running_loop().create_task(pump())
-    try:
-        while True:
-            if not pending:
-                wake.clear()
-                await wake.wait()
-                continue
-            item = pending.popleft()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            if isinstance(item, ChatDelta) and pending and isinstance(pending[0], ChatDelta):
-                parts, size = [item.text], len(item.text)
-                while pending and isinstance(pending[0], ChatDelta) and size < max_chars:
-                    piece = pending.popleft()
-                    assert isinstance(piece, ChatDelta)
-                    parts.append(piece.text)
-                    size += len(piece.text)
-                item = ChatDelta(text="".join(parts), index=item.index)
-            yield item
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

@@ -10,8 +10,6 @@ become ``repeated_request`` patterns.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,19 +31,12 @@ from domain.patterns import (
 from domain.policy import Limits, check_page_size
 from domain.ports import Embedder, UnitOfWork
 from domain.services.context import ProceduralHint
-from domain.services.pattern_rules import Detection, content_words, detect, is_request, slot_key
+from domain.services.pattern_rules import detect, is_request
+from domain.services.pattern_text import Detection, content_words, slot_key
+from domain.services.pattern_triggers import cosine, trigger_score
 
 EXCLUSIVE_PREFIXES = ("reply_", "tone", "address_as", "favourite:", "do:")
 CATEGORY_SLOTS = ("prefer:programming_language", "prefer:editor", "prefer:operating_system")
-
-
-def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    if not a or not b or len(a) != len(b):
-        return 0.0
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
 
 
 def _overlap(a: str, b: str) -> bool:
@@ -135,32 +126,19 @@ class PatternService:
         for pattern in patterns:
             best: tuple[float, PatternTrigger] | None = None
             for trigger in pattern.triggers:
-                score = self._fire(trigger, pattern, lowered, vector)
+                score = trigger_score(
+                    trigger,
+                    pattern,
+                    lowered,
+                    vector,
+                    default_threshold=self._settings.semantic_threshold,
+                )
                 if score > 0 and (best is None or score > best[0]):
                     best = (score, trigger)
             if best is not None:
                 found.append(PatternMatch(pattern=pattern, score=best[0], trigger=best[1]))
         found.sort(key=lambda m: m.score * m.pattern.confidence, reverse=True)
         return found[:limit]
-
-    def _fire(
-        self,
-        trigger: PatternTrigger,
-        pattern: Pattern,
-        text: str,
-        vector: Sequence[float] | None,
-    ) -> float:
-        if trigger.type is TriggerType.KEYWORD:
-            words = re.escape(trigger.pattern.lower())
-            return 1.0 if re.search(rf"(?<![\w+#]){words}(?![\w+#])", text) else 0.0
-        if trigger.type is TriggerType.REGEX:
-            try:
-                return 0.9 if re.search(trigger.pattern, text) else 0.0
-            except re.error:
-                return 0.0
-        threshold = trigger.threshold or self._settings.semantic_threshold
-        score = cosine(pattern.vector, vector or [])
-        return score if score >= threshold else 0.0
 
     async def triggered(
         self, *, uow: UnitOfWork, actor: Actor, text: str, limit: int = 5

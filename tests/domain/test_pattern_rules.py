@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pattern_messages import HELD_OUT, LABELLED
 
-from domain.services.pattern_rules import detect, is_request, norm_word
+from domain.services.pattern_rules import detect, is_request
+from domain.services.pattern_text import norm_word
 
 
 def _score(dataset: list[tuple[str, str | None, str | None]]) -> tuple[float, float, list[str]]:
