@@ -117,6 +117,7 @@ class Memory:
     content_hash: str
     expires_at: datetime | None = None
     superseded_by: str | None = None
+    speaker: str | None = None  # who said a conversation turn, when the client says
 
 
 @dataclass(slots=True)

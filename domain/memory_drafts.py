@@ -17,6 +17,7 @@ class MemoryDraft:
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     kind: str = "fact"
+    speaker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,10 @@ _LABEL = re.compile(r"([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}):\s")
 
 
 def speaker_of(memory: Memory) -> str | None:
-    """Who said ``memory``: its ``speaker`` metadata (a non-empty string), else the label its
-    content starts with (see ``_LABEL``); None when neither says."""
-    meta = memory.metadata.get("speaker")
-    if isinstance(meta, str) and meta.strip():
-        return meta.strip()
+    """Who said ``memory``: its ``speaker`` (given by the client), else the label its content
+    starts with (see ``_LABEL``); None when neither says."""
+    if memory.speaker and memory.speaker.strip():
+        return memory.speaker.strip()
     found = _LABEL.match(memory.content)
     return found.group(1) if found else None
 

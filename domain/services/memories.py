@@ -61,6 +61,15 @@ _DEDUPED_KINDS = frozenset({MemoryKind.FACT, MemoryKind.DOCUMENT_CHUNK})
 _LONG_TERM_IMPORTANCE = 0.7
 
 
+
+def _speaker(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    name = " ".join(raw.split())
+    if len(name) > 200:
+        raise BadUserInput("speaker is longer than 200 characters", details={"field": "speaker"})
+    return name or None
+
 class MemoryService:
     """Ingest (validate, embed in one batch, de-duplicate, score, layer) and hybrid search.
 
@@ -121,6 +130,7 @@ class MemoryService:
             created_at=now,
             updated_at=now,
             content_hash=content_hash(content),
+            speaker=_speaker(draft.speaker),
         )
 
     def _change(

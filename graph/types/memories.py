@@ -70,6 +70,9 @@ class Memory:
     occurred_at: datetime
     created_at: datetime
     updated_at: datetime
+    speaker: str | None = strawberry.field(
+        default=None, description="Who said this conversation turn, when the client said so."
+    )
 
     @strawberry.field
     async def field(self, info: Info[Any, Any]) -> MemoryField | None:
@@ -91,6 +94,7 @@ class Memory:
             occurred_at=memory.occurred_at,
             created_at=memory.created_at,
             updated_at=memory.updated_at,
+            speaker=memory.speaker,
         )
 
 
@@ -131,7 +135,21 @@ class MemoryInput:
     occurred_at: datetime | None = None
     tags: list[str] | None = None
     metadata: JSON | None = None
-    kind: MemoryKind | None = MemoryKind.FACT
+    kind: MemoryKind | None = strawberry.field(
+        default=MemoryKind.FACT,
+        description=(
+            "EPISODE or MESSAGE for conversation turns: turns are kept in the order they were "
+            "added (for turns that share an occurredAt) and searched with their neighbours."
+        ),
+    )
+    speaker: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Who said this turn (at most 200 characters). Without it, a leading 'Name: ' "
+            "label in the content names the speaker. A question naming a speaker prefers "
+            "that speaker's own turns."
+        ),
+    )
 
     def to_draft(self) -> MemoryDraft:
         return MemoryDraft(
@@ -141,6 +159,7 @@ class MemoryInput:
             tags=list(self.tags or []),
             metadata=_json_object(self.metadata),
             kind=(self.kind or MemoryKind.FACT).value,
+            speaker=self.speaker,
         )
 
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, select, text
+from sqlalchemy import BigInteger, String, bindparam, func, select, text
 
 from domain.entities import ChangeKind, Memory, MemoryChange, MemoryKind, MemoryLayer
 from domain.ports import Vector
 from persistence.session import Transaction
-from persistence.tables.memories import memories, memory_history
+from persistence.tables.memories import memories, memory_fields, memory_history
 from persistence.types import UTCDateTime
 
 _COLUMNS = [c for c in memories.c if c.name != "embedding"]
@@ -24,7 +24,7 @@ _ANCHORS_BY_IDS = select(
     memories.c.occurred_at,
     memories.c.user_id,
     memories.c.field_id,
-    memories.c.kind,
+    memories.c.turn_seq,
 ).where(memories.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -46,6 +46,7 @@ def _memory(row: Any) -> Memory:
         content_hash=row.content_hash,
         expires_at=row.expires_at,
         superseded_by=row.superseded_by,
+        speaker=row.speaker,
     )
 
 
@@ -66,6 +67,7 @@ def _values(memory: Memory) -> dict[str, Any]:
         "content_hash": memory.content_hash,
         "expires_at": memory.expires_at,
         "superseded_by": memory.superseded_by,
+        "speaker": memory.speaker,
     }
 
 
@@ -84,18 +86,39 @@ class SqlMemoryRepository:
         self._journal = journal
 
     async def add(self, memory: Memory, embedding: Vector) -> None:
-        await self._tx.write(
-            memories.insert().values(id=memory.id, embedding=embedding, **_values(memory))
-        )
-        self._journal.upserts.append((memory.field_id, memory.id, embedding))
+        await self.add_many([(memory, embedding)])
 
     async def add_many(self, items: Sequence[tuple[Memory, Vector]]) -> None:
-        """One executemany for a batch: far fewer round trips than row-by-row inserts."""
+        """One executemany for a batch: far fewer round trips than row-by-row inserts.
+        Conversation turns are numbered in the order given (see ``_turn_numbers``)."""
         if not items:
             return
-        rows = [{"id": m.id, "embedding": v, **_values(m)} for m, v in items]
+        seqs = await self._turn_numbers([m for m, _ in items])
+        rows = [
+            {"id": m.id, "embedding": v, "turn_seq": seqs.get(m.id), **_values(m)} for m, v in items
+        ]
         await self._tx.write(memories.insert(), rows)
         self._journal.upserts.extend((m.field_id, m.id, v) for m, v in items)
+
+    async def _turn_numbers(self, batch: Sequence[Memory]) -> dict[str, int]:
+        """The next numbers of each field's turn sequence for the turns in ``batch``, in
+        order. Taken from the field's counter row with one ``UPDATE ... RETURNING`` per
+        field, which also serialises concurrent writers of one field on PostgreSQL."""
+        by_field: dict[str, list[str]] = {}
+        for memory in batch:
+            if memory.kind.value in _TURN_KINDS:
+                by_field.setdefault(memory.field_id, []).append(memory.id)
+        numbers: dict[str, int] = {}
+        for field_id, ids in by_field.items():
+            result = await self._tx.write(
+                memory_fields.update()
+                .where(memory_fields.c.id == field_id)
+                .values(turn_seq_next=memory_fields.c.turn_seq_next + len(ids))
+                .returning(memory_fields.c.turn_seq_next)
+            )
+            last = int(result.scalar_one())
+            numbers.update((memory_id, last - len(ids) + 1 + i) for i, memory_id in enumerate(ids))
+        return numbers
 
     async def update(self, memory: Memory, embedding: Vector | None) -> None:
         values = _values(memory)
@@ -211,6 +234,61 @@ class SqlMemoryRepository:
 _TURN_KINDS = (MemoryKind.EPISODE.value, MemoryKind.MESSAGE.value)
 
 
+async def _anchors(
+    tx: Transaction, *, field_id: str, user_id: str, memory_ids: Sequence[str]
+) -> dict[str, tuple[datetime, int]]:
+    """(occurred_at, turn_seq) of the conversation turns among ``memory_ids`` that are the
+    user's and in the field; anything else has no neighbours."""
+    if not memory_ids:
+        return {}
+    return {
+        row.id: (row.occurred_at, int(row.turn_seq))
+        # Primary key only: see get_many.
+        for row in await tx.read(_ANCHORS_BY_IDS, {"ids": list(memory_ids)})
+        if row.user_id == user_id and row.field_id == field_id and row.turn_seq is not None
+    }
+
+
+async def _turns_near(
+    tx: Transaction,
+    *,
+    field_id: str,
+    anchors: dict[str, tuple[datetime, int]],
+    steps: int,
+    span: timedelta | None,
+) -> list[Any]:
+    """Up to ``steps`` turns before and after each anchor in the field's turn order
+    ``(occurred_at, turn_seq)``, each side one seek on the covering partial index
+    ``ix_memories_field_turns`` that reads at most ``steps`` entries, so the cost does not
+    grow with the field. One round trip for all anchors. Plain SQL text: building this with
+    Core expressions cost more than running it."""
+    parts: list[str] = []
+    binds = []
+    params: dict[str, Any] = {"field_id": field_id, "steps": int(steps)}
+    for i, (memory_id, (at, seq)) in enumerate(anchors.items()):
+        params[f"a{i}"], params[f"t{i}"], params[f"s{i}"] = memory_id, at, seq
+        binds.append(bindparam(f"t{i}", type_=UTCDateTime()))
+        bounds = {"<": "", ">": ""}
+        if span is not None:
+            params[f"lo{i}"], params[f"hi{i}"] = at - span, at + span
+            binds += [bindparam(k, type_=UTCDateTime()) for k in (f"lo{i}", f"hi{i}")]
+            bounds = {"<": f"AND occurred_at >= :lo{i} ", ">": f"AND occurred_at <= :hi{i} "}
+        for op, order in (("<", "DESC"), (">", "ASC")):
+            parts.append(
+                # Only placeholder names and constant operators are interpolated.
+                f"SELECT * FROM (SELECT :a{i} AS anchor, id, occurred_at, turn_seq "  # noqa: S608
+                "FROM memories WHERE field_id = :field_id AND turn_seq IS NOT NULL "
+                f"AND (occurred_at, turn_seq) {op} (:t{i}, :s{i}) {bounds[op]}"
+                f"ORDER BY occurred_at {order}, turn_seq {order} LIMIT :steps) AS w{i}{op == '<'}"
+            )
+    stmt = (
+        text(" UNION ALL ".join(parts))
+        .bindparams(*binds)
+        .columns(anchor=String(), id=String(), occurred_at=UTCDateTime(), turn_seq=BigInteger())
+    )
+    return list(await tx.read(stmt, params))
+
+
 async def _neighbours(
     tx: Transaction,
     *,
@@ -219,43 +297,12 @@ async def _neighbours(
     memory_ids: Sequence[str],
     max_gap_seconds: float,
 ) -> dict[str, list[str]]:
-    if not memory_ids:
-        return {}
-    anchors = {
-        row.id: row.occurred_at
-        # Primary key only: see get_many.
-        for row in await tx.read(_ANCHORS_BY_IDS, {"ids": list(memory_ids)})
-        if row.user_id == user_id and row.field_id == field_id and row.kind in _TURN_KINDS
-    }
+    anchors = await _anchors(tx, field_id=field_id, user_id=user_id, memory_ids=memory_ids)
     if not anchors:
         return {}
-    # One round trip: for every anchor the row just before and just after it, each an index
-    # seek on (field_id, occurred_at). Plain SQL text: building this with Core expressions
-    # cost more than running it.
-    parts: list[str] = []
-    binds = []
-    params: dict[str, Any] = {"field_id": field_id, "user_id": user_id}
-    for i, (memory_id, at) in enumerate(anchors.items()):
-        params[f"a{i}"], params[f"t{i}"] = memory_id, at
-        binds.append(bindparam(f"t{i}", type_=UTCDateTime()))
-        for op, order in (("<", "DESC"), (">", "ASC")):
-            parts.append(
-                # Only placeholder names and constant operators are interpolated.
-                f"SELECT * FROM (SELECT :a{i} AS anchor, id, occurred_at FROM memories "  # noqa: S608
-                "WHERE field_id = :field_id AND user_id = :user_id "
-                "AND kind IN ('episode', 'message') "
-                f"AND (occurred_at {op} :t{i} "
-                f"OR (occurred_at = :t{i} AND id {op} :a{i})) "
-                f"ORDER BY occurred_at {order}, id {order} LIMIT 1) AS n{i}{op == '<'}"
-            )
-    stmt = (
-        text(" UNION ALL ".join(parts))
-        .bindparams(*binds)
-        .columns(anchor=String(), id=String(), occurred_at=UTCDateTime())
-    )
     found: dict[str, list[str]] = {m: [] for m in anchors}
-    for row in await tx.read(stmt, params):
-        gap = abs((row.occurred_at - anchors[row.anchor]).total_seconds())
+    for row in await _turns_near(tx, field_id=field_id, anchors=anchors, steps=1, span=None):
+        gap = abs((row.occurred_at - anchors[row.anchor][0]).total_seconds())
         if gap <= max_gap_seconds:
             found[row.anchor].append(row.id)
     return found
@@ -270,48 +317,25 @@ async def _turns_around(
     steps: int,
     max_span_seconds: float,
 ) -> dict[str, list[tuple[str, datetime]]]:
-    if not memory_ids:
-        return {}
-    anchors = {
-        row.id: row.occurred_at
-        # Primary key only: see get_many.
-        for row in await tx.read(_ANCHORS_BY_IDS, {"ids": list(memory_ids)})
-        if row.user_id == user_id and row.field_id == field_id and row.kind in _TURN_KINDS
-    }
+    anchors = await _anchors(tx, field_id=field_id, user_id=user_id, memory_ids=memory_ids)
     if not anchors or steps <= 0:
-        return {m: [(m, at)] for m, at in anchors.items()}
-    # One round trip: for every anchor up to ``steps`` turns before and after it, bounded in
-    # time too, each an index seek on (field_id, occurred_at) as in _neighbours.
-    span = timedelta(seconds=max_span_seconds)
-    parts: list[str] = []
-    binds = []
-    params: dict[str, Any] = {"field_id": field_id, "user_id": user_id, "steps": int(steps)}
-    for i, (memory_id, at) in enumerate(anchors.items()):
-        params[f"a{i}"], params[f"t{i}"] = memory_id, at
-        params[f"lo{i}"], params[f"hi{i}"] = at - span, at + span
-        binds += [bindparam(k, type_=UTCDateTime()) for k in (f"t{i}", f"lo{i}", f"hi{i}")]
-        for op, order, bound in (("<", "DESC", ">= :lo"), (">", "ASC", "<= :hi")):
-            parts.append(
-                # Only placeholder names and constant operators are interpolated.
-                f"SELECT * FROM (SELECT :a{i} AS anchor, id, occurred_at FROM memories "  # noqa: S608
-                "WHERE field_id = :field_id AND user_id = :user_id "
-                "AND kind IN ('episode', 'message') "
-                f"AND occurred_at {bound}{i} "
-                f"AND (occurred_at {op} :t{i} "
-                f"OR (occurred_at = :t{i} AND id {op} :a{i})) "
-                f"ORDER BY occurred_at {order}, id {order} LIMIT :steps) AS w{i}{op == '<'}"
-            )
-    stmt = (
-        text(" UNION ALL ".join(parts))
-        .bindparams(*binds)
-        .columns(anchor=String(), id=String(), occurred_at=UTCDateTime())
+        return {m: [(m, at)] for m, (at, _) in anchors.items()}
+    rows = await _turns_near(
+        tx,
+        field_id=field_id,
+        anchors=anchors,
+        steps=steps,
+        span=timedelta(seconds=max_span_seconds),
     )
-    found: dict[str, list[tuple[str, datetime]]] = {m: [(m, at)] for m, at in anchors.items()}
-    for row in await tx.read(stmt, params):
-        found[row.anchor].append((row.id, row.occurred_at))
-    for around in found.values():
-        around.sort(key=lambda t: (t[1], t[0]))
-    return found
+    found: dict[str, list[tuple[str, datetime, int]]] = {
+        m: [(m, at, seq)] for m, (at, seq) in anchors.items()
+    }
+    for row in rows:
+        found[row.anchor].append((row.id, row.occurred_at, int(row.turn_seq)))
+    return {
+        anchor: [(m, at) for m, at, _ in sorted(around, key=lambda t: (t[1], t[2]))]
+        for anchor, around in found.items()
+    }
 
 
 def _change(row: Any) -> MemoryChange:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     Float,
     ForeignKey,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from persistence.tables.base import ID, metadata
@@ -27,6 +29,8 @@ memory_fields = Table(
     Column("embedder", String(200), nullable=False),
     Column("dimension", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # The last turn sequence number handed out in this field (see memories.turn_seq).
+    Column("turn_seq_next", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("user_id", "name", name="uq_memory_fields_user_name"),
 )
 
@@ -53,7 +57,21 @@ memories = Table(
     Column("expires_at", UTCDateTime),
     Column("superseded_by", String(ID)),
     Column("embedding", Embedding),
+    # Conversation turns (episodes, messages) only: their insertion order in the field, which
+    # orders turns that share an occurred_at (a client dating a whole session at once).
+    Column("turn_seq", BigInteger),
+    Column("speaker", String(200)),
     Index("ix_memories_field_occurred", "field_id", "occurred_at"),
+    # Covering index of the turn order: expansion reads neighbours from it alone.
+    Index(
+        "ix_memories_field_turns",
+        "field_id",
+        "occurred_at",
+        "turn_seq",
+        "id",
+        sqlite_where=text("turn_seq IS NOT NULL"),
+        postgresql_where=text("turn_seq IS NOT NULL"),
+    ),
     Index("ix_memories_user", "user_id"),
     Index("ix_memories_field_hash", "field_id", "content_hash"),
 )

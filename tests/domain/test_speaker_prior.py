@@ -18,7 +18,9 @@ from domain.retrieval.speakers import named_speakers, speaker_of
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
 
 
-def memory(memory_id: str, content: str, *, minute: int = 0, **metadata: Any) -> Memory:
+def memory(
+    memory_id: str, content: str, *, minute: int = 0, speaker: str | None = None, **metadata: Any
+) -> Memory:
     at = NOW + timedelta(minutes=minute)
     return Memory(
         id=memory_id,
@@ -35,6 +37,7 @@ def memory(memory_id: str, content: str, *, minute: int = 0, **metadata: Any) ->
         created_at=at,
         updated_at=at,
         content_hash=memory_id,
+        speaker=speaker,
     )
 
 

@@ -380,3 +380,83 @@ async def test_field_sizes_for_local_idf_follow_committed_writes(engine: Engine)
     # Rolled back: nothing changed, the next count is taken afresh.
     assert len(await engine.lexical("garden")) == 5
     assert db.field_sizes.get(engine.field_id) == 5
+
+
+async def _order(engine: Engine, anchor: str) -> list[str]:
+    async with engine.runtime.deps.uow_factory() as uow:
+        around = await uow.memory_query.turns_around(
+            field_id=engine.field_id,
+            user_id=engine.actor.user_id,
+            memory_ids=[anchor],
+            steps=20,
+            max_span_seconds=30 * 86400,
+        )
+    return [m for m, _ in around[anchor]]
+
+
+async def test_turn_order_is_insertion_order_within_a_timestamp(engine: Engine) -> None:
+    """A client that dates a whole session at once, one that sends no time at all, and
+    turns that arrive after later ones: adjacency follows time first, then the order in
+    which the turns were added (never the memories' random ids)."""
+    session = datetime(2023, 5, 8, 13, 0, tzinfo=UTC)
+    one_batch = await engine.add(
+        *[
+            MemoryDraft(f"A: turn {i} of the session", kind="episode", occurred_at=session)
+            for i in range(6)
+        ]
+    )
+    # The same timestamp again, added one call at a time: still insertion order.
+    later = [
+        (await engine.add(MemoryDraft(f"B: reply {i}", kind="episode", occurred_at=session)))[0]
+        for i in range(3)
+    ]
+    expected = [m.id for m in one_batch] + [m.id for m in later]
+    assert await _order(engine, expected[4]) == expected
+    # A turn from the day before, added last, goes before them all.
+    earlier = await engine.add(
+        MemoryDraft("A: yesterday's turn", kind="episode", occurred_at=session - timedelta(days=1))
+    )
+    assert await _order(engine, expected[0]) == [earlier[0].id, *expected]
+    # No timestamps: the batch shares "now", and insertion order decides.
+    undated = await engine.add(*[MemoryDraft(f"C: undated {i}", kind="message") for i in range(4)])
+    assert (await _order(engine, undated[2].id))[-4:] == [m.id for m in undated]
+
+
+async def test_neighbours_of_turns_sharing_a_timestamp(engine: Engine) -> None:
+    session = datetime(2023, 5, 8, 13, 0, tzinfo=UTC)
+    turns = [
+        "Alex: the weather is lovely today",
+        "Sam: did you go to the concert on Friday?",
+        "Alex: yes! Coldplay played for three hours",
+        "Sam: I need to buy groceries",
+        "Alex: the bakery closes early on Sundays",
+    ]
+    await engine.add(*[MemoryDraft(t, kind="episode", occurred_at=session) for t in turns])
+    plain = replace(engine.runtime.deps.memories.retrieval, prf_terms=0, session_weight=0.0)
+    hits = await engine.search(
+        "concert Friday", top_k=5, settings=replace(plain, neighbour_window=1)
+    )
+    reasons = {h.memory.content: h.reason for h in hits}
+    assert hits[0].memory.content == turns[1]
+    assert reasons.get(turns[0]) == "neighbour"
+    assert reasons.get(turns[2]) == "neighbour"
+    assert turns[4] not in reasons
+
+
+async def test_speaker_is_stored_and_prefers_the_named_speakers_turns(engine: Engine) -> None:
+    session = datetime(2023, 5, 8, 13, 0, tzinfo=UTC)
+    added = await engine.add(
+        MemoryDraft(
+            "I read a novel about lighthouses", kind="episode", occurred_at=session, speaker="Maria"
+        ),
+        MemoryDraft(
+            "I read a novel about lighthouses too",
+            kind="episode",
+            occurred_at=session,
+            speaker="  Jon  ",
+        ),
+    )
+    assert [m.speaker for m in added] == ["Maria", "Jon"]
+    hits = await engine.search("which novel did Jon read")
+    assert hits[0].memory.id == added[1].id
+    assert hits[0].memory.speaker == "Jon"
