@@ -1,14 +1,22 @@
 """Retrieval quality on LoCoMo (Maharana et al., ACL 2024), no LLM anywhere.
 
-Each conversation goes into its own memory field through the domain services (each turn a
-memory: "Speaker: text", with its dia_id, speaker and session in metadata and the session
-date as occurredAt, turn i at +i minutes so turns keep their order); each question is
-searched in its conversation's field. A question's score at k is the fraction of its
-evidence turns among the top k. Prints R@5, R@10, R@30 and all-evidence@10 per category for
-BM25 alone, dense alone and the shipped default (plus any --variant), on the tuning
-conversations (conv-26 … conv-44) and, separately, the held-out ones (conv-47 … conv-50).
+Each conversation goes into its own memory field through ``MemoryService.add_many`` (the call
+GraphQL's ``addMemories`` makes) and each question is searched in its conversation's field.
+A question's score at k is the fraction of its evidence turns among the top k. Two shapes:
 
-    .venv/bin/python bench/locomo.py [--data PATH] [--database-url URL] [--keep DIR]
+- ``client``: exactly what a client sends through the API: each turn ``"Speaker: text"``
+  (plus `` [shares caption]``), ``kind: EPISODE``, ``metadata: {dia_id}``, and the session's
+  date as ``occurredAt`` for every turn of that session (the data set dates sessions, not
+  turns); one ``addMemories`` call per session; no speaker.
+- ``bench``: the same turns with the documented ``speaker`` field and turn i of a session at
+  +i minutes.
+
+Prints R@5, R@10, R@30 and all-evidence@10 per category for BM25 alone, dense alone and the
+shipped default (plus any --variant), per shape, on the tuning conversations (conv-26 …
+conv-44) and, separately, the held-out ones (conv-47 … conv-50).
+
+    .venv/bin/python bench/locomo.py [--shape client|bench|both] [--data PATH]
+        [--database-url URL] [--keep DIR]
 
 The data set is read from ../shared/data/locomo/locomo10.json and never copied.
 """
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import re
 import shlex
@@ -76,30 +85,47 @@ def session_date(text: str) -> datetime:
     return datetime.strptime(text.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
 
 
-def turns(sample: dict[str, Any]) -> list[MemoryDraft]:
+SHAPES = ("client", "bench")
+
+
+def sessions(sample: dict[str, Any], shape: str) -> list[list[MemoryDraft]]:
+    """The conversation's turns as drafts, one list per session, in the given shape."""
     conv = sample["conversation"]
-    drafts = []
-    sessions = sorted((int(k.split("_")[1]), k) for k in conv if re.fullmatch(r"session_\d+", k))
-    for number, key in sessions:
+    found = []
+    numbers = sorted((int(k.split("_")[1]), k) for k in conv if re.fullmatch(r"session_\d+", k))
+    for _number, key in numbers:
         start = session_date(conv[f"{key}_date_time"])
+        drafts = []
         for i, turn in enumerate(conv[key]):
             text = f"{turn['speaker']}: {turn['text']}"
             if turn.get("blip_caption"):
                 text += f" [shares {turn['blip_caption']}]"
-            drafts.append(
-                MemoryDraft(
-                    content=text,
-                    source="locomo",
-                    kind="episode",
-                    occurred_at=start + timedelta(minutes=i),
-                    metadata={
-                        "dia_id": turn["dia_id"],
-                        "session": number,
-                        "speaker": turn["speaker"],
-                    },
+            if shape == "client":
+                drafts.append(
+                    MemoryDraft(
+                        content=text,
+                        kind="episode",
+                        occurred_at=start,
+                        metadata={"dia_id": turn["dia_id"]},
+                    )
                 )
-            )
-    return drafts
+            else:
+                drafts.append(
+                    MemoryDraft(
+                        content=text,
+                        source="locomo",
+                        kind="episode",
+                        occurred_at=start + timedelta(minutes=i),
+                        metadata={"dia_id": turn["dia_id"]},
+                        speaker=turn["speaker"],
+                    )
+                )
+        found.append(drafts)
+    return found
+
+
+def field_name(shape: str, sample_id: str) -> str:
+    return f"{shape}-{sample_id}"
 
 
 class CachingEmbedder:
@@ -142,33 +168,36 @@ def make_embedder(name: str) -> Any:
     return MiniLMEmbedder()
 
 
-async def ingest(runtime: Any, actor: Actor, samples: list[dict[str, Any]]) -> dict[str, str]:
+async def ingest(
+    runtime: Any, actor: Actor, samples: list[dict[str, Any]], shapes: Sequence[str]
+) -> dict[str, str]:
     deps = runtime.deps
     fields: dict[str, str] = {}
     async with deps.uow_factory() as uow:
         for field in await deps.fields.list(uow=uow, actor=actor):
             fields[field.name] = field.id
-    started, count = time.perf_counter(), 0
-    for sample in samples:
-        name = sample["sample_id"]
-        if name in fields:
-            continue
-        async with deps.uow_factory() as uow:
-            fields[name] = (await deps.fields.create(uow=uow, actor=actor, name=name)).id
-            await uow.commit()
-        drafts = turns(sample)
-        for start in range(0, len(drafts), 256):
+    for shape in shapes:
+        started, count = time.perf_counter(), 0
+        for sample in samples:
+            name = field_name(shape, sample["sample_id"])
+            if name in fields:
+                continue
             async with deps.uow_factory() as uow:
-                await deps.memories.add_many(
-                    uow=uow, actor=actor, field_id=fields[name], drafts=drafts[start : start + 256]
-                )
+                fields[name] = (await deps.fields.create(uow=uow, actor=actor, name=name)).id
                 await uow.commit()
-        count += len(drafts)
-    if count:
-        elapsed = time.perf_counter() - started
-        print(
-            f"ingested {count} turns in {elapsed:.1f} s ({count / elapsed:.0f}/s)", file=sys.stderr
-        )
+            for drafts in sessions(sample, shape):
+                async with deps.uow_factory() as uow:
+                    await deps.memories.add_many(
+                        uow=uow, actor=actor, field_id=fields[name], drafts=drafts
+                    )
+                    await uow.commit()
+                count += len(drafts)
+        if count:
+            elapsed = time.perf_counter() - started
+            print(
+                f"{shape}: ingested {count} turns in {elapsed:.1f} s ({count / elapsed:.0f}/s)",
+                file=sys.stderr,
+            )
     return fields
 
 
@@ -178,8 +207,9 @@ async def evaluate(
     samples: list[dict[str, Any]],
     fields: dict[str, str],
     variants: dict[str, RetrievalSettings],
+    shapes: Sequence[str],
 ) -> dict[str, dict[str, list[dict[str, float]]]]:
-    """scores[variant][sample_id] -> one dict per question (category, r@k, all@10)."""
+    """scores[variant/shape][sample_id] -> one dict per question (category, r@k, all@10)."""
     deps = runtime.deps
     scores: dict[str, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
     for sample in samples:
@@ -187,12 +217,12 @@ async def evaluate(
             gold = evidence_ids(qa.get("evidence") or [])
             if not gold:
                 continue
-            for name, chosen in variants.items():
+            for (name, chosen), shape in itertools.product(variants.items(), shapes):
                 async with deps.uow_factory() as uow:
                     hits = await deps.memories.search(
                         uow=uow,
                         actor=actor,
-                        field_ids=[fields[sample["sample_id"]]],
+                        field_ids=[fields[field_name(shape, sample["sample_id"])]],
                         query=qa["question"],
                         top_k=max(KS),
                         settings=chosen,
@@ -202,7 +232,7 @@ async def evaluate(
                 for k in KS:
                     row[f"r@{k}"] = sum(g in ranked[:k] for g in gold) / len(gold)
                 row["all@10"] = float(all(g in ranked[:10] for g in gold))
-                scores[name][sample["sample_id"]].append(row)
+                scores[f"{name}/{shape}"][sample["sample_id"]].append(row)
     return scores
 
 
@@ -211,7 +241,7 @@ def table(
 ) -> str:
     lines = [
         f"\n{title}",
-        f"{'variant':<10} {'category':<16} {'n':>4} "
+        f"{'variant/shape':<18} {'category':<16} {'n':>4} "
         + " ".join(f"{c:>7}" for c in ("R@5", "R@10", "R@30", "all@10")),
     ]
     groups: list[tuple[str, set[int]]] = [
@@ -229,7 +259,7 @@ def table(
                 for key in ("r@5", "r@10", "r@30", "all@10")
             ]
             lines.append(
-                f"{variant:<10} {label:<16} {len(chosen):>4} "
+                f"{variant:<18} {label:<16} {len(chosen):>4} "
                 + " ".join(f"{v:7.3f}" for v in cells)
             )
     return "\n".join(lines)
@@ -261,6 +291,7 @@ async def main(argv: Sequence[str]) -> None:
     parser.add_argument("--variant", action="append", default=[], help="NAME:key=value,...")
     parser.add_argument("--only", default="", help="comma-separated variant names to run")
     parser.add_argument("--tune-only", action="store_true", help="skip the held-out conversations")
+    parser.add_argument("--shape", choices=[*SHAPES, "both"], default="both")
     args = parser.parse_args(argv)
 
     samples = json.loads(args.data.read_text())
@@ -287,7 +318,8 @@ async def main(argv: Sequence[str]) -> None:
             await uow.commit()
     user_id = user.id if hasattr(user, "id") else user.user.id
     actor = Actor(user_id=user_id, role=Role.USER, via="jwt")
-    fields = await ingest(runtime, actor, samples)
+    shapes = SHAPES if args.shape == "both" else (args.shape,)
+    fields = await ingest(runtime, actor, samples, shapes)
 
     base = runtime.deps.memories.retrieval
     specs = dict(VARIANTS)
@@ -296,7 +328,7 @@ async def main(argv: Sequence[str]) -> None:
         specs = {k: v for k, v in specs.items() if k in args.only.split(",")}
     variants = {name: replace(base, **values) for name, values in specs.items()}
     started = time.perf_counter()
-    scores = await evaluate(runtime, actor, samples, fields, variants)
+    scores = await evaluate(runtime, actor, samples, fields, variants, shapes)
     elapsed = time.perf_counter() - started
     print(f"$ .venv/bin/python bench/locomo.py {shlex.join(argv)}".rstrip())
     print(f"default settings: {base}")
@@ -305,6 +337,7 @@ async def main(argv: Sequence[str]) -> None:
         print(table("Held out: conv-47 … conv-50", scores, HELD_OUT))
     print(
         f"\n{sum(len(s['qa']) for s in samples)} questions x {len(variants)} variants "
+        f"x {len(shapes)} shapes "
         f"searched in {elapsed:.0f} s"
     )
     await runtime.db.dispose()

@@ -45,7 +45,7 @@ from memoria.bootstrap import migrate
 from memoria.runtime import build_runtime
 from memoria.settings import Settings
 from persistence.faiss_field import FieldIndex
-from persistence.tables.memories import memories
+from persistence.tables.memories import memories, memory_fields
 
 DIM = 384
 QUERIES = [
@@ -67,6 +67,49 @@ SEARCH = (
     "{ score reason memory { id content } } }"
 )
 LOCOMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo10.json"
+# Speakers swapped in on each pass over LoCoMo, so a cycled turn is not a verbatim repeat.
+NAMES = ["Ana", "Ben", "Chloe", "Dev", "Eli", "Farah", "Gus", "Hana", "Ivo", "Jun"]
+
+
+class Corpus:
+    """What fills the field: ``synthetic`` (12 Zipf words, ``fact``) or ``locomo`` (LoCoMo
+    turns, cycled with other speakers on each pass, each with its own time, as ``kind``),
+    and the questions asked of it."""
+
+    def __init__(self, text: str, kind: str) -> None:
+        self.text, self.kind = text, kind
+        self.turns: list[str] = []
+        self.queries = QUERIES
+        if text == "locomo":
+            samples = json.loads(LOCOMO.read_text())
+            for sample in samples:
+                conv = sample["conversation"]
+                keys = sorted(
+                    (int(k.split("_")[1]), k)
+                    for k in conv
+                    if k.startswith("session_")
+                    and k.split("_")[1].isdigit()
+                    and not k.endswith("date_time")
+                )
+                for _, key in keys:
+                    self.turns += [f"{t['speaker']}: {t['text']}" for t in conv[key]]
+            self.queries = [qa["question"] for s in samples for qa in s["qa"]][:500]
+
+    def texts(self, start: int, size: int) -> list[str]:
+        if self.text != "locomo":
+            return words(size, start + 7)
+        out = []
+        for i in range(start, start + size):
+            turn = self.turns[i % len(self.turns)]
+            cycle = i // len(self.turns)
+            if cycle:
+                speaker, _, said = turn.partition(": ")
+                turn = f"{NAMES[(cycle + len(speaker)) % len(NAMES)]}: {said}"
+            out.append(turn)
+        return out
+
+
+CORPUS = Corpus("synthetic", "fact")
 
 
 def rss_mb() -> float:
@@ -98,31 +141,41 @@ async def bulk_insert(runtime: Any, user_id: str, field_id: str, n: int) -> floa
     for start in range(0, n, chunk):
         size = min(chunk, n - start)
         vectors = synthetic(size, start, centres)
-        texts = words(size, start + 7)
+        texts = CORPUS.texts(start, size)
+        turns = CORPUS.kind in ("episode", "message")
         rows = [
             {
                 "id": str(uuid.uuid4()),
                 "user_id": user_id,
                 "field_id": field_id,
                 "content": texts[i],
-                "kind": "fact",
+                "kind": CORPUS.kind,
                 "source": "bench",
                 "layer": "long_term",
                 "importance": 0.5,
                 "tags": [],
                 "metadata": {},
-                "occurred_at": now - timedelta(minutes=start + i),
+                # Oldest first: each turn a minute after the one before it.
+                "occurred_at": now - timedelta(minutes=n - start - i),
                 "created_at": now,
                 "updated_at": now,
                 "content_hash": uuid.uuid4().hex,
                 "expires_at": None,
                 "superseded_by": None,
                 "embedding": vectors[i],
+                "turn_seq": start + i + 1 if turns else None,
+                "speaker": None,
             }
             for i in range(size)
         ]
         async with runtime.db.engine.begin() as conn:
             await conn.execute(memories.insert(), rows)
+    async with runtime.db.engine.begin() as conn:
+        await conn.execute(
+            memory_fields.update()
+            .where(memory_fields.c.id == field_id)
+            .values(turn_seq_next=n if CORPUS.kind in ("episode", "message") else 0)
+        )
     return time.perf_counter() - started
 
 
@@ -144,7 +197,7 @@ async def measure(
     async def client() -> None:
         for i in counter:
             started = time.perf_counter()
-            await call(QUERIES[i % len(QUERIES)] + f" {i % 97}")
+            await call(CORPUS.queries[i % len(CORPUS.queries)] + f" {i % 97}")
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
@@ -249,7 +302,7 @@ async def http_latency(
 async def run_size(
     n: int, database_url: str | None, http: bool, total: int, report: list[str]
 ) -> None:
-    mode = "postgresql" if database_url else "embedded"
+    mode = ("postgresql" if database_url else "embedded") + f" {CORPUS.text} {CORPUS.kind}"
     data_dir = Path(tempfile.mkdtemp(prefix=f"bench-search-{n}-"))
     settings = Settings(
         data_dir=data_dir, database_url=database_url, admin_password="admin-password-123"
@@ -354,7 +407,11 @@ async def main(argv: Sequence[str]) -> None:
     parser.add_argument(
         "--ingest", type=int, default=0, help="LoCoMo turns to ingest for throughput"
     )
+    parser.add_argument("--text", choices=["synthetic", "locomo"], default="synthetic")
+    parser.add_argument("--kind", choices=["fact", "episode"], default="fact")
     args = parser.parse_args(argv)
+    global CORPUS
+    CORPUS = Corpus(args.text, args.kind)
     report = [
         f"$ .venv/bin/python bench/search.py {shlex.join(argv)}",
         "| mode | through | memories | clients | p50 ms | p95 ms | p99 ms | queries/s |",
