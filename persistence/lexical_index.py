@@ -31,6 +31,14 @@ def _safe(terms: Sequence[str]) -> list[str]:
 # bounded by it (and by the postings the ranking query reads anyway).
 LOCAL_IDF_MAX_FIELD = 20_000
 MAX_REPEAT = 3
+# Table-wide document counts beyond this change an IDF by little and cost a long scan.
+OVERALL_COUNT_CAP = 20_000
+# Documents of the field matching one query term (``{i}`` is the term's placeholder index).
+_LOCAL_COUNT = (
+    "(SELECT count(*) FROM (SELECT 1 FROM memories_fts "
+    "CROSS JOIN memories AS m ON m.rowid = memories_fts.rowid "
+    "WHERE memories_fts MATCH :q{i} AND m.field_id = :field_id LIMIT :cap))"
+)
 
 
 class FieldSizes:
@@ -110,29 +118,45 @@ class SqliteLexicalIndex:
             self._sizes.put(field_id, counted, generation=generation)
         return counted
 
-    async def _weighted(self, field_id: str, words: list[str], field_size: int) -> list[str]:
+    async def _weighted(
+        self, field_id: str, words: list[str], field_size: int
+    ) -> tuple[list[str], float]:
+        """The MATCH terms (repeated for field-local IDF, see :func:`local_idf_repeats`) and
+        the BM25 score of an ideal answer: a memory of average length holding every query
+        term once, a term the field lacks counting as the field's rarest."""
         params: dict[str, object] = {"field_id": field_id, "cap": LOCAL_IDF_MAX_FIELD + 1}
-        # A large field keeps table-wide IDF: counting its terms' documents would read long
-        # postings for nothing.
-        if field_size > LOCAL_IDF_MAX_FIELD:
-            return words
+        local_counts = field_size <= LOCAL_IDF_MAX_FIELD
         parts = ["SELECT '' AS term, 0 AS local, (SELECT max(rowid) FROM memories) AS overall"]
         for i, word in enumerate(words):
             params[f"w{i}"], params[f"q{i}"] = word, f'"{word}"'
+            # Only placeholder names are interpolated; values are bound. A large field keeps
+            # table-wide IDF: counting its terms' documents in the field would read long
+            # postings for nothing, and the table-wide count is capped for the same reason.
+            local = _LOCAL_COUNT.format(i=i) if local_counts else "0"
             parts.append(
-                # Only placeholder names are interpolated; values are bound.
-                f"SELECT :w{i}, (SELECT count(*) FROM (SELECT 1 FROM memories_fts "  # noqa: S608
-                "CROSS JOIN memories AS m ON m.rowid = memories_fts.rowid "
-                f"WHERE memories_fts MATCH :q{i} AND m.field_id = :field_id LIMIT :cap)), "
-                f"(SELECT count(*) FROM memories_fts WHERE memories_fts MATCH :q{i})"
+                f"SELECT :w{i}, {local}, "  # noqa: S608
+                f"(SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts "
+                f"MATCH :q{i} LIMIT :overall_cap))"
             )
+        params["overall_cap"] = OVERALL_COUNT_CAP
         rows = list(await self._tx.read(text(" UNION ALL ".join(parts)), params))
         head, counts = rows[0], rows[1:]
-        total = int(head.overall or 0)
+        total = max(int(head.overall or 0), 1)
+        if not local_counts:
+            ideal = sum(_idf(total, int(r.overall)) for r in counts)
+            return words, ideal
         weighted = local_idf_repeats(
             field_size, total, [(r.term, int(r.local), int(r.overall)) for r in counts]
         )
-        return weighted or words
+        ideal = 0.0
+        for r in counts:
+            in_field, overall = int(r.local), int(r.overall)
+            if in_field > 0:
+                repeats = weighted.count(r.term)
+                ideal += repeats * _idf(max(total, overall), overall)
+            else:
+                ideal += 2 * _idf(field_size, 0)
+        return (weighted or words), ideal
 
     async def search(
         self,
@@ -148,7 +172,7 @@ class SqliteLexicalIndex:
         field_size = await self._field_size(field_id)
         if field_size == 0:
             return []  # an empty field (e.g. a default one nothing was extracted into yet)
-        weighted = await self._weighted(field_id, words, field_size)
+        weighted, ideal = await self._weighted(field_id, words, field_size)
         match = " OR ".join(f'"{w}"' for w in weighted)
         params: dict[str, object] = {"match": match, "field_id": field_id, "k": k}
         restrict = ""
@@ -163,12 +187,16 @@ class SqliteLexicalIndex:
             ORDER BY rank LIMIT :k"""  # noqa: S608  # `restrict` is a constant, values are bound
         )
         rows = await self._tx.read(stmt, params)
-        return [(row.id, -float(row.rank)) for row in rows]
+        scale = 1.0 / ideal if ideal > 0 else 0.0
+        return [(row.id, min(1.0, -float(row.rank) * scale)) for row in rows]
 
 
 class PgLexicalIndex:
-    """``content_tsv @@ to_tsquery(t1 | t2 ...)`` ranked by ``ts_rank`` with length
-    normalisation (the english configuration stems and drops stopwords)."""
+    """``content_tsv @@ to_tsquery(t1 | t2 ...)`` (the english configuration stems and drops
+    stopwords), scored by IDF-weighted coverage of the terms: the sum of the IDFs of the
+    terms a memory matches over the sum for all terms, IDF counted within the field (counts
+    capped at ``LOCAL_IDF_MAX_FIELD``); ``ts_rank`` with length normalisation breaks ties.
+    ``ts_rank`` alone has no IDF: a common word weighed as much as a rare one. One statement."""
 
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
@@ -184,16 +212,36 @@ class PgLexicalIndex:
         words = _safe(terms)
         if not words or k <= 0 or (allowed is not None and not allowed):
             return []
-        params: dict[str, object] = {"q": " | ".join(words), "field_id": field_id, "k": k}
+        params: dict[str, object] = {
+            "q": " | ".join(words),
+            "field_id": field_id,
+            "k": k,
+            "cap": LOCAL_IDF_MAX_FIELD,
+        }
+        counts, matched, idf = [], [], []
+        for i, word in enumerate(words):
+            params[f"w{i}"] = word
+            counts.append(
+                # Only placeholder names are interpolated; values are bound.
+                f"(SELECT count(*) FROM (SELECT 1 FROM memories WHERE field_id = :field_id "  # noqa: S608
+                f"AND content_tsv @@ to_tsquery('english', :w{i}) LIMIT :cap) AS c{i}) AS d{i}"
+            )
+            idf.append(f"greatest(1e-6, ln((s.n - s.d{i} + 0.5) / (s.d{i} + 0.5)))")
+            matched.append(
+                f"CASE WHEN m.content_tsv @@ to_tsquery('english', :w{i}) THEN {idf[-1]} ELSE 0 END"
+            )
         restrict = ""
         if allowed is not None:
             restrict = "AND m.id = ANY(CAST(:allowed AS varchar[]))"
             params["allowed"] = list(allowed)
         stmt = text(
-            f"""SELECT m.id AS id, ts_rank(m.content_tsv, q, 1) AS rank
-            FROM memories AS m, to_tsquery('english', :q) AS q
+            f"""WITH s AS (SELECT (SELECT count(*) FROM (SELECT 1 FROM memories
+                WHERE field_id = :field_id LIMIT :cap) AS f) AS n, {", ".join(counts)})
+            SELECT m.id AS id, ({" + ".join(matched)}) / ({" + ".join(idf)}) AS coverage
+            FROM memories AS m, s, to_tsquery('english', :q) AS q
             WHERE m.field_id = :field_id AND m.content_tsv @@ q {restrict}
-            ORDER BY rank DESC, m.id LIMIT :k"""  # noqa: S608  # `restrict` is a constant
+            ORDER BY coverage DESC, ts_rank(m.content_tsv, q, 1) DESC, m.id
+            LIMIT :k"""  # noqa: S608  # only placeholder names and constants are interpolated
         )
         rows = await self._tx.read(stmt, params)
-        return [(row.id, float(row.rank)) for row in rows]
+        return [(row.id, min(1.0, float(row.coverage))) for row in rows]

@@ -94,9 +94,11 @@ class VectorIndex(Protocol):
 
 class LexicalIndex(Protocol):
     """Keyword search over one field's memory texts (SQLite FTS5 BM25 / PostgreSQL
-    full-text). ``terms`` are already-normalised content words, matched with OR; scores are
-    higher-is-better and comparable only within one result list. ``allowed`` filters inside
-    the search, as for :class:`VectorIndex`."""
+    full-text). ``terms`` are already-normalised content words, matched with OR. A score is
+    the share of the query's evidence the memory carries, in [0, 1]: its IDF-weighted match
+    of the terms (IDF within the field where the field is small enough to count) over what
+    a memory holding every term would score, so it is comparable across queries and fields.
+    ``allowed`` filters inside the search, as for :class:`VectorIndex`."""
 
     async def search(
         self,
@@ -123,11 +125,12 @@ class MemoryQuery(Protocol):
         metadata: dict[str, object] | None = None,
     ) -> list[str]: ...
 
-    async def neighbours(
-        self, *, field_id: str, user_id: str, memory_ids: Sequence[str], max_gap_seconds: float
-    ) -> dict[str, list[str]]:
-        """For each conversation turn (episode or message), the turns just before and after
-        it in ``occurred_at`` order in the same field, if within ``max_gap_seconds``."""
+    async def sessions(
+        self, *, field_id: str, user_id: str, memory_ids: Sequence[str]
+    ) -> dict[str, int]:
+        """The session number of each conversation turn among ``memory_ids`` in the field
+        (numbered when stored: :mod:`domain.sessions`); other ids are left out. One
+        primary-key read."""
         ...
 
     async def turns_around(
@@ -140,10 +143,11 @@ class MemoryQuery(Protocol):
         max_span_seconds: float,
     ) -> dict[str, list[tuple[str, datetime]]]:
         """For each conversation turn (episode or message) among ``memory_ids``, the turns of
-        the same field around it in ``(occurred_at, id)`` order, itself included: up to
-        ``steps`` on each side, none further than ``max_span_seconds`` from it. Ids that are
-        not turns of that field are left out. One round trip per call after the anchor
-        lookup; each side is an index seek on (field_id, occurred_at)."""
+        the same field around it in turn order (``occurred_at``, then the order they were
+        stored), itself included: up to ``steps`` on each side, none further than
+        ``max_span_seconds`` from it. Ids that are not turns of that field are left out. One
+        round trip after the anchor lookup, each side one index seek reading at most
+        ``steps`` entries: the cost does not grow with the field."""
         ...
 
     async def short_term_ids(

@@ -54,18 +54,6 @@ def _run(
     return reached
 
 
-def _sessions(groups: Sequence[set[str]]) -> list[set[str]]:
-    """Merge overlapping groups (two hits' windows of the same session)."""
-    merged: list[set[str]] = []
-    for group in groups:
-        overlapping = [g for g in merged if g & group]
-        for g in overlapping:
-            merged.remove(g)
-            group = group | g
-        merged.append(group)
-    return merged
-
-
 class HybridRetriever:
     def __init__(self, settings: RetrievalSettings) -> None:
         self.settings = settings
@@ -93,7 +81,14 @@ class HybridRetriever:
         weights = {"dense": s.dense_weight, "lexical": s.lexical_weight}
         if Fusion(s.fusion) is Fusion.RRF:
             return rrf(lists, weights, k=s.rrf_k)
-        return convex(lists, weights, dense_floor=s.dense_floor, dense_norm=s.dense_norm)
+        return convex(
+            lists,
+            weights,
+            dense_floor=s.dense_floor,
+            dense_norm=s.dense_norm,
+            lexical_norm=s.lexical_norm,
+            lexical_full=s.lexical_full,
+        )
 
     async def _field_hits(
         self,
@@ -234,80 +229,63 @@ class HybridRetriever:
         hits: list[_Candidate],
         allowed: Sequence[str] | None,
     ) -> list[_Candidate]:
-        """Conversation context around the strong hits, from one window query:
+        """Conversation context around the strong hits:
 
         - neighbours: the turns up to ``neighbour_window`` steps before/after each of the
           ``neighbour_hits`` best hits (each step within ``neighbour_gap_seconds``) get
-          ``neighbour_weight`` of its score;
-        - sessions: turns are grouped into sessions by silences longer than
-          ``session_gap_seconds``; every candidate in the session of one of the
-          ``session_hits`` best hits gains ``session_weight`` x the session's best score
-          (and, with ``session_fill``, the session's other turns enter at that share).
+          ``neighbour_weight`` of its score, from one read of the turn order;
+        - sessions: every candidate among the ``session_pool`` best that shares the session
+          of one of the ``session_hits`` best hits gains ``session_weight`` x the session's
+          best score, from one read of the candidates' session numbers.
+
+        Both reads cost the same however large the field is.
         """
         s = self.settings
-        n_hits = s.neighbour_hits if self._neighbours_on else 0
-        m_hits = s.session_hits if self._sessions_on else 0
-        steps = max(s.neighbour_window if n_hits else 0, s.session_steps if m_hits else 0)
-        span = max(
-            s.neighbour_window * s.neighbour_gap_seconds if n_hits else 0.0,
-            s.session_span_seconds if m_hits else 0.0,
-        )
-        top = hits[: max(n_hits, m_hits)]
-        around = await uow.memory_query.turns_around(
-            field_id=field_id,
-            user_id=user_id,
-            memory_ids=[h.memory_id for h in top],
-            steps=steps,
-            max_span_seconds=span,
-        )
-        allowed_set = set(allowed) if allowed is not None else None
         by_id = {h.memory_id: h for h in hits}
         base = {h.memory_id: h.score for h in hits}
-
-        bonus: Scored = {}
-        for hit in top[:n_hits]:
-            for other in _run(
-                around.get(hit.memory_id, []),
-                hit.memory_id,
-                s.neighbour_gap_seconds,
-                s.neighbour_window,
-            ):
-                if allowed_set is None or other in allowed_set:
-                    bonus[other] = max(bonus.get(other, 0.0), hit.score * s.neighbour_weight)
-        for memory_id, extra in bonus.items():
-            found = by_id.get(memory_id)
-            if found is None:
-                by_id[memory_id] = _Candidate(memory_id, extra, "neighbour")
-            elif found.score <= 0.0:  # no evidence of its own: here as a neighbour
-                found.score, found.reason = extra, "neighbour"
-            else:
-                found.score += extra * 0.5
-
-        if m_hits:
-            for members in _sessions(
-                [
-                    _run(
-                        around.get(h.memory_id, []),
-                        h.memory_id,
-                        s.session_gap_seconds,
-                        s.session_steps,
-                    )
-                    | {h.memory_id}
-                    for h in top[:m_hits]
-                    if h.memory_id in around
-                ]
-            ):
-                best = max(base.get(m, 0.0) for m in members)
-                for memory_id in members:
-                    found = by_id.get(memory_id)
-                    if found is not None and base.get(memory_id, 0.0) > 0.0:
-                        found.score += s.session_weight * best
-                    elif s.session_fill > 0 and (allowed_set is None or memory_id in allowed_set):
-                        extra = s.session_fill * best
-                        if found is None:
-                            by_id[memory_id] = _Candidate(memory_id, extra, "session")
-                        elif extra > found.score:
-                            found.score, found.reason = extra, "session"
+        allowed_set = set(allowed) if allowed is not None else None
+        if self._neighbours_on:
+            top = hits[: s.neighbour_hits]
+            around = await uow.memory_query.turns_around(
+                field_id=field_id,
+                user_id=user_id,
+                memory_ids=[h.memory_id for h in top],
+                steps=s.neighbour_window,
+                max_span_seconds=s.neighbour_window * s.neighbour_gap_seconds,
+            )
+            bonus: Scored = {}
+            for hit in top:
+                for other in _run(
+                    around.get(hit.memory_id, []),
+                    hit.memory_id,
+                    s.neighbour_gap_seconds,
+                    s.neighbour_window,
+                ):
+                    if allowed_set is None or other in allowed_set:
+                        bonus[other] = max(bonus.get(other, 0.0), hit.score * s.neighbour_weight)
+            for memory_id, extra in bonus.items():
+                found = by_id.get(memory_id)
+                if found is None:
+                    by_id[memory_id] = _Candidate(memory_id, extra, "neighbour")
+                elif found.score <= 0.0:  # no evidence of its own: here as a neighbour
+                    found.score, found.reason = extra, "neighbour"
+                else:
+                    found.score += extra * 0.5
+        if self._sessions_on:
+            pool = [h.memory_id for h in hits[: max(s.session_pool, s.session_hits)]]
+            sessions = await uow.memory_query.sessions(
+                field_id=field_id, user_id=user_id, memory_ids=pool
+            )
+            best: Scored = {}
+            for hit in hits[: s.session_hits]:
+                session = sessions.get(hit.memory_id)
+                if session is not None:
+                    key = str(session)
+                    best[key] = max(best.get(key, 0.0), base[hit.memory_id])
+            for memory_id, session in sessions.items():
+                share = best.get(str(session))
+                if share is not None and base.get(memory_id, 0.0) > 0.0:
+                    by_id[memory_id].score += s.session_weight * share
         return sorted(by_id.values(), key=lambda h: (-h.score, h.memory_id))
 
     def _timed(self, analysis: QueryAnalysis) -> bool:

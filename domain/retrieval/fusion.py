@@ -87,10 +87,18 @@ def convex(
     *,
     dense_floor: float = 0.0,
     dense_norm: str = DenseNorm.COSINE,
+    lexical_norm: str = "coverage",
+    lexical_full: float = 0.4,
 ) -> list[FusedHit]:
     """With ``cosine``, ``dense_floor`` is subtracted from cosines (clamped at 0): unrelated
     texts of most sentence encoders still score ~0.1-0.2, which is not evidence of anything.
-    With ``zscore`` the floor is not used (the list's own mean is the floor)."""
+    With ``zscore`` the floor is not used (the list's own mean is the floor).
+
+    Lexical scores arrive as the share of the query's evidence a memory carries (see
+    :class:`domain.ports.LexicalIndex`). With ``coverage`` the best hit counts fully when it
+    covers at least ``lexical_full`` of the query, and in proportion below that, so one
+    common word shared with a long question weighs little; ``max`` always rescales the best
+    hit to 1, however little of the query it matched."""
     scores: dict[str, float] = {}
     found: dict[str, int] = {}
     bits: dict[str, int] = {"dense": _DENSE_BIT}
@@ -104,9 +112,12 @@ def convex(
         elif name == "dense":
             scale = 1.0 / max(1e-9, 1.0 - dense_floor)
             normalised = [(m, max(0.0, s - dense_floor) * scale) for m, s in ranked]
-        else:
+        elif lexical_norm == "max":
             best = max(s for _, s in ranked) or 1.0
             normalised = [(m, s / best) for m, s in ranked]
+        else:
+            scale = 1.0 / max(lexical_full, max(s for _, s in ranked), 1e-9)
+            normalised = [(m, s * scale) for m, s in ranked]
         get, seen = scores.get, found.get
         for memory_id, value in normalised:
             if value <= 0.0:

@@ -38,15 +38,18 @@ class RetrievalSettings:
     that replies to the one matching the question. ``neighbour_window`` is how many turns
     on each side (2: the reply and the reply to the reply).
 
-    ``dense_norm`` (``zscore`` or ``cosine``) is how convex fusion scales dense cosines; see
+    ``dense_norm`` (``zscore`` or ``cosine``) is how convex fusion scales dense cosines;
+    ``lexical_norm`` is ``coverage`` (lexical hits count by the IDF-weighted share of the
+    query they match, the best fully once it reaches ``lexical_full``: one common word
+    shared with a long question weighs little) or ``max`` (the best lexical hit counts fully,
+    however little of the query it matched); see
     :mod:`domain.retrieval.fusion`.
 
-    Sessions: conversation turns separated by more than ``session_gap_seconds`` of silence
-    belong to different sessions. Every candidate in the session of one of the
-    ``session_hits`` best hits gains ``session_weight`` x that session's best score (a topic
-    is talked about for a while). A session is looked for up to ``session_steps`` turns and
-    ``session_span_seconds`` on each side of a hit, in the same window query as neighbours;
-    ``session_fill`` > 0 also brings in its turns that no retriever found.
+    Sessions: conversation turns are numbered into sessions when stored (a silence longer
+    than :data:`domain.sessions.SESSION_GAP` starts a new one). Every candidate among the
+    ``session_pool`` best that shares the session of one of the ``session_hits`` best hits
+    gains ``session_weight`` x that session's best score (a topic is talked about for a
+    while).
 
     Pseudo-relevance feedback (``prf_terms`` 0 turns it off): the content words shared by the
     ``prf_docs`` best fused hits (in at least ``prf_min_docs`` of them) are borrowed, and each
@@ -70,6 +73,8 @@ class RetrievalSettings:
     rrf_k: int = 60
     dense_floor: float = 0.15
     dense_norm: str = "zscore"
+    lexical_norm: str = "coverage"
+    lexical_full: float = 0.4
     candidates: int = 500
     neighbour_hits: int = 30
     neighbour_weight: float = 0.5
@@ -77,10 +82,7 @@ class RetrievalSettings:
     neighbour_window: int = 2
     session_weight: float = 0.2
     session_hits: int = 20
-    session_gap_seconds: float = 4 * 3600.0
-    session_steps: int = 40
-    session_span_seconds: float = 12 * 3600.0
-    session_fill: float = 0.0
+    session_pool: int = 200
     prf_terms: int = 10
     prf_docs: int = 3
     prf_min_docs: int = 1

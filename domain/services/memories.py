@@ -61,7 +61,6 @@ _DEDUPED_KINDS = frozenset({MemoryKind.FACT, MemoryKind.DOCUMENT_CHUNK})
 _LONG_TERM_IMPORTANCE = 0.7
 
 
-
 def _speaker(raw: str | None) -> str | None:
     if raw is None:
         return None
@@ -69,6 +68,7 @@ def _speaker(raw: str | None) -> str | None:
     if len(name) > 200:
         raise BadUserInput("speaker is longer than 200 characters", details={"field": "speaker"})
     return name or None
+
 
 class MemoryService:
     """Ingest (validate, embed in one batch, de-duplicate, score, layer) and hybrid search.

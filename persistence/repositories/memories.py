@@ -11,11 +11,27 @@ from sqlalchemy import BigInteger, String, bindparam, func, select, text
 
 from domain.entities import ChangeKind, Memory, MemoryChange, MemoryKind, MemoryLayer
 from domain.ports import Vector
+from domain.sessions import number_sessions
 from persistence.session import Transaction
 from persistence.tables.memories import memories, memory_fields, memory_history
 from persistence.types import UTCDateTime
 
 _COLUMNS = [c for c in memories.c if c.name != "embedding"]
+# Primary key only, filtered in Python: see get_many.
+_SESSIONS_BY_IDS = select(
+    memories.c.id, memories.c.user_id, memories.c.field_id, memories.c.turn_session
+).where(memories.c.id.in_(bindparam("ids", expanding=True)))
+# The field's last turn at or before a time, in turn order (a seek on ix_memories_field_turns).
+_TURN_BEFORE = (
+    select(memories.c.occurred_at, memories.c.turn_session)
+    .where(
+        memories.c.field_id == bindparam("field_id"),
+        memories.c.turn_seq.is_not(None),
+        memories.c.occurred_at <= bindparam("at", type_=UTCDateTime()),
+    )
+    .order_by(memories.c.occurred_at.desc(), memories.c.turn_seq.desc())
+    .limit(1)
+)
 # Built once, with the ids as one expanding parameter: an ``in_()`` of literal ids built a
 # bind parameter per id on every call (most of a search's cost of reading its hits).
 _BY_IDS = select(*_COLUMNS).where(memories.c.id.in_(bindparam("ids", expanding=True)))
@@ -90,35 +106,60 @@ class SqlMemoryRepository:
 
     async def add_many(self, items: Sequence[tuple[Memory, Vector]]) -> None:
         """One executemany for a batch: far fewer round trips than row-by-row inserts.
-        Conversation turns are numbered in the order given (see ``_turn_numbers``)."""
+        Conversation turns get their place in the field's turn order and their session
+        (see ``_turn_order``)."""
         if not items:
             return
-        seqs = await self._turn_numbers([m for m, _ in items])
-        rows = [
-            {"id": m.id, "embedding": v, "turn_seq": seqs.get(m.id), **_values(m)} for m, v in items
-        ]
+        order = await self._turn_order([m for m, _ in items])
+        rows = []
+        for m, v in items:
+            seq, session = order.get(m.id, (None, None))
+            rows.append(
+                {"id": m.id, "embedding": v, "turn_seq": seq, "turn_session": session, **_values(m)}
+            )
         await self._tx.write(memories.insert(), rows)
         self._journal.upserts.extend((m.field_id, m.id, v) for m, v in items)
 
-    async def _turn_numbers(self, batch: Sequence[Memory]) -> dict[str, int]:
-        """The next numbers of each field's turn sequence for the turns in ``batch``, in
-        order. Taken from the field's counter row with one ``UPDATE ... RETURNING`` per
-        field, which also serialises concurrent writers of one field on PostgreSQL."""
-        by_field: dict[str, list[str]] = {}
+    async def _turn_order(self, batch: Sequence[Memory]) -> dict[str, tuple[int, int]]:
+        """(turn_seq, turn_session) for the conversation turns in ``batch``. Sequence numbers
+        follow the batch's order; sessions follow time (:func:`number_sessions`), continuing
+        the session of the field's turn just before the batch. The numbers come from the
+        field's counter row, whose ``UPDATE`` also serialises concurrent writers of one field
+        on PostgreSQL (SQLite has one writer)."""
+        by_field: dict[str, list[Memory]] = {}
         for memory in batch:
             if memory.kind.value in _TURN_KINDS:
-                by_field.setdefault(memory.field_id, []).append(memory.id)
-        numbers: dict[str, int] = {}
-        for field_id, ids in by_field.items():
-            result = await self._tx.write(
-                memory_fields.update()
-                .where(memory_fields.c.id == field_id)
-                .values(turn_seq_next=memory_fields.c.turn_seq_next + len(ids))
-                .returning(memory_fields.c.turn_seq_next)
+                by_field.setdefault(memory.field_id, []).append(memory)
+        found: dict[str, tuple[int, int]] = {}
+        for field_id, turns in by_field.items():
+            counters = (
+                await self._tx.write(
+                    memory_fields.update()
+                    .where(memory_fields.c.id == field_id)
+                    .values(turn_seq_next=memory_fields.c.turn_seq_next + len(turns))
+                    .returning(memory_fields.c.turn_seq_next, memory_fields.c.session_seq_next)
+                )
+            ).one()
+            first_seq = int(counters.turn_seq_next) - len(turns) + 1
+            in_time = sorted(range(len(turns)), key=lambda i: turns[i].occurred_at)
+            earliest = turns[in_time[0]].occurred_at
+            before = (
+                await self._tx.read(_TURN_BEFORE, {"field_id": field_id, "at": earliest})
+            ).first()
+            numbers, following = number_sessions(
+                [turns[i].occurred_at for i in in_time],
+                before=(before.occurred_at, int(before.turn_session)) if before else None,
+                next_session=int(counters.session_seq_next) + 1,
             )
-            last = int(result.scalar_one())
-            numbers.update((memory_id, last - len(ids) + 1 + i) for i, memory_id in enumerate(ids))
-        return numbers
+            if following - 1 != int(counters.session_seq_next):
+                await self._tx.write(
+                    memory_fields.update()
+                    .where(memory_fields.c.id == field_id)
+                    .values(session_seq_next=following - 1)
+                )
+            for i, session in zip(in_time, numbers, strict=True):
+                found[turns[i].id] = (first_seq + i, session)
+        return found
 
     async def update(self, memory: Memory, embedding: Vector | None) -> None:
         values = _values(memory)
@@ -188,16 +229,19 @@ class SqlMemoryRepository:
             and all((row.metadata or {}).get(k) == v for k, v in wanted_meta.items())
         ]
 
-    async def neighbours(
-        self, *, field_id: str, user_id: str, memory_ids: Sequence[str], max_gap_seconds: float
-    ) -> dict[str, list[str]]:
-        return await _neighbours(
-            self._tx,
-            field_id=field_id,
-            user_id=user_id,
-            memory_ids=memory_ids,
-            max_gap_seconds=max_gap_seconds,
-        )
+    async def sessions(
+        self, *, field_id: str, user_id: str, memory_ids: Sequence[str]
+    ) -> dict[str, int]:
+        if not memory_ids:
+            return {}
+        rows = await self._tx.read(_SESSIONS_BY_IDS, {"ids": list(memory_ids)})
+        return {
+            row.id: int(row.turn_session)
+            for row in rows
+            if row.user_id == user_id
+            and row.field_id == field_id
+            and row.turn_session is not None
+        }
 
     async def turns_around(
         self,
@@ -287,25 +331,6 @@ async def _turns_near(
         .columns(anchor=String(), id=String(), occurred_at=UTCDateTime(), turn_seq=BigInteger())
     )
     return list(await tx.read(stmt, params))
-
-
-async def _neighbours(
-    tx: Transaction,
-    *,
-    field_id: str,
-    user_id: str,
-    memory_ids: Sequence[str],
-    max_gap_seconds: float,
-) -> dict[str, list[str]]:
-    anchors = await _anchors(tx, field_id=field_id, user_id=user_id, memory_ids=memory_ids)
-    if not anchors:
-        return {}
-    found: dict[str, list[str]] = {m: [] for m in anchors}
-    for row in await _turns_near(tx, field_id=field_id, anchors=anchors, steps=1, span=None):
-        gap = abs((row.occurred_at - anchors[row.anchor][0]).total_seconds())
-        if gap <= max_gap_seconds:
-            found[row.anchor].append(row.id)
-    return found
 
 
 async def _turns_around(

@@ -31,6 +31,8 @@ memory_fields = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # The last turn sequence number handed out in this field (see memories.turn_seq).
     Column("turn_seq_next", BigInteger, nullable=False, server_default="0"),
+    # The last session number handed out in this field (see memories.turn_session).
+    Column("session_seq_next", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("user_id", "name", name="uq_memory_fields_user_name"),
 )
 
@@ -60,6 +62,8 @@ memories = Table(
     # Conversation turns (episodes, messages) only: their insertion order in the field, which
     # orders turns that share an occurred_at (a client dating a whole session at once).
     Column("turn_seq", BigInteger),
+    # The turn's conversation session in the field, numbered when stored (domain.sessions).
+    Column("turn_session", BigInteger),
     Column("speaker", String(200)),
     Index("ix_memories_field_occurred", "field_id", "occurred_at"),
     # Covering index of the turn order: expansion reads neighbours from it alone.

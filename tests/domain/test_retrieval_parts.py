@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from domain.retrieval.engine import _run, _sessions
+from domain.retrieval.engine import _run
 from domain.retrieval.feedback import feedback_scores, feedback_terms
 from domain.retrieval.fusion import convex, rrf
 from domain.retrieval.query_analysis import TimeIntent, analyze, content_terms, mentions_time
@@ -101,7 +101,7 @@ def test_convex_zscore_ignores_non_finite_dense_scores() -> None:
     assert scores["d"] == 0.0
 
 
-def test_runs_stop_at_silences_and_sessions_merge() -> None:
+def test_runs_stop_at_silences() -> None:
     at = [NOW + timedelta(minutes=m) for m in (0, 1, 2, 300, 301, 302)]
     around = [(f"t{i}", t) for i, t in enumerate(at)]
     # Within an hour per step: t2's session is t0..t2; five hours of silence end it.
@@ -110,8 +110,6 @@ def test_runs_stop_at_silences_and_sessions_merge() -> None:
     assert _run(around, "t1", 3600, 1) == {"t0", "t2"}  # steps bound the walk
     assert _run(around, "t1", 7 * 3600, 10) == {"t0", "t2", "t3", "t4", "t5"}
     assert _run(around, "missing", 3600, 10) == set()
-    merged = _sessions([{"a", "b"}, {"c"}, {"b", "d"}, {"c", "e"}])
-    assert sorted(sorted(g) for g in merged) == [["a", "b", "d"], ["c", "e"]]
 
 
 def test_feedback_terms_come_from_the_best_hits_only() -> None:

@@ -1,0 +1,73 @@
+"""Lexical scores are IDF-weighted coverage of the query, on both backends: a memory that
+holds the question's rare words scores near 1, one that shares a single common word with a
+long question scores low, and a tiny field's statistics are its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from domain.entities import Actor, Role
+from domain.memory_drafts import MemoryDraft
+from memoria.bootstrap import migrate
+from memoria.runtime import build_runtime
+from memoria.settings import Settings
+from providers.embedders.hashing import HashingEmbedder
+
+
+@pytest.fixture
+async def field(settings: Settings) -> AsyncIterator[tuple[Any, str]]:
+    runtime = build_runtime(settings, embedder=HashingEmbedder())
+    await migrate(runtime.db)
+    deps = runtime.deps
+    async with deps.uow_factory() as uow:
+        result = await deps.auth.register(
+            uow=uow, username="lex", email="lex@example.com", password="correct-horse-1"
+        )
+        actor = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
+        created = await deps.fields.create(uow=uow, actor=actor, name="five")
+        await deps.memories.add_many(
+            uow=uow,
+            actor=actor,
+            field_id=created.id,
+            drafts=[
+                MemoryDraft("My sister Lena lives in Porto and works as a nurse."),
+                MemoryDraft("I am allergic to peanuts and shellfish."),
+                MemoryDraft("The quarterly budget review is on the first Monday of next month."),
+                MemoryDraft("Our cat Miso only eats salmon-flavoured food."),
+                MemoryDraft("I switched from Vim to Emacs last year and never looked back."),
+            ],
+        )
+        await uow.commit()
+    try:
+        runtime.owner = actor.user_id
+        yield runtime, created.id
+    finally:
+        await runtime.db.dispose()
+
+
+async def _scores(runtime: Any, field_id: str, terms: list[str]) -> dict[str, float]:
+    """Lexical scores by the first word of each memory's content."""
+    async with runtime.deps.uow_factory() as uow:
+        hits = await uow.lexical.search(field_id=field_id, terms=terms, k=10)
+        rows = await uow.memories.get_many([m for m, _ in hits], user_id=runtime.owner)
+    first = {m.id: m.content.split()[1] for m in rows}
+    return {first[m]: s for m, s in hits}
+
+
+async def test_scores_are_coverage_of_the_query(field: tuple[Any, str]) -> None:
+    runtime, field_id = field
+    long = await _scores(runtime, field_id, ["foods", "avoid", "allergies", "peanuts"])
+    short = await _scores(runtime, field_id, ["food", "avoid"])
+    full = await _scores(runtime, field_id, ["salmon", "cat", "miso"])
+    assert all(0.0 <= s <= 1.0 for found in (long, short, full) for s in found.values())
+    # Every term of the query in one short memory: close to full coverage.
+    assert full["cat"] >= 0.7
+    # One word of a four-word question ("foods" for the cat, "peanuts" for the allergy):
+    # a small share each, whichever memory it is.
+    assert set(long) == {"cat", "am"}
+    assert max(long.values()) <= 0.5
+    # The cat memory, matched on one of two words, covers more of the shorter question.
+    assert short["cat"] > long["cat"]
