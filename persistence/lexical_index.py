@@ -30,7 +30,6 @@ def _safe(terms: Sequence[str]) -> list[str]:
 # Field-local IDF is estimated only for fields up to this size; the counts it needs are
 # bounded by it (and by the postings the ranking query reads anyway).
 LOCAL_IDF_MAX_FIELD = 20_000
-MAX_REPEAT = 3
 # Table-wide document counts beyond this change an IDF by little and cost a long scan.
 OVERALL_COUNT_CAP = 20_000
 # Documents of the field matching one query term (``{i}`` is the term's placeholder index).
@@ -38,6 +37,10 @@ _LOCAL_COUNT = (
     "(SELECT count(*) FROM (SELECT 1 FROM memories_fts "
     "CROSS JOIN memories AS m ON m.rowid = memories_fts.rowid "
     "WHERE memories_fts MATCH :q{i} AND m.field_id = :field_id LIMIT :cap))"
+)
+_OVERALL_COUNT = (
+    "(SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH :q{i} "
+    "LIMIT :overall_cap))"
 )
 
 
@@ -69,31 +72,16 @@ def _idf(total: float, df: float) -> float:
     return max(1e-6, math.log((total - df + 0.5) / (df + 0.5)))
 
 
-def local_idf_repeats(
-    field_size: int, total: int, counts: Sequence[tuple[str, int, int]]
-) -> list[str]:
-    """Terms repeated by how much more (or less) they say inside the field than in the whole
-    table: FTS5's ``bm25()`` sums one IDF per query phrase, so a term given ``r`` times
-    weighs ``r`` x its table-wide IDF. ``r`` = 2 x IDF(field) / IDF(table), rounded, 0..3.
-
-    ``counts`` is (term, documents in the field, documents in the table). A user's own name
-    is rare across all tenants but in half of that user's memories: with table-wide
-    statistics it would dominate every query that names it."""
-    words: list[str] = []
-    for term, local, overall in counts:
-        if local <= 0:
-            continue  # matches nothing in this field
-        ratio = _idf(field_size, local) / _idf(max(total, overall), overall)
-        words += [term] * max(0, min(MAX_REPEAT, round(2 * ratio)))
-    return words
-
-
 class SqliteLexicalIndex:
-    """FTS5 ``MATCH`` of the OR of the terms, ranked by ``bm25()`` (negated: higher is better).
+    """FTS5 ``MATCH`` of the OR of the terms: the best ``k`` by ``bm25()``, scored by
+    IDF-weighted coverage of the terms (the IDFs of the terms a memory holds over the sum for
+    all terms), as :class:`PgLexicalIndex` scores them.
 
-    FTS5's statistics (IDF, average length) are over the whole table, i.e. every tenant's
-    memories. For fields up to ``LOCAL_IDF_MAX_FIELD`` memories the IDF is made field-local
-    by repeating terms (:func:`local_idf_repeats`); counting needs one extra round trip,
+    FTS5's own statistics (IDF, average length) are over the whole table, i.e. every
+    tenant's memories: ``bm25()`` only picks the ``k`` candidates and orders equal coverage.
+    The IDFs of the score are the field's own for fields up to ``LOCAL_IDF_MAX_FIELD``
+    memories (a user's own name is rare across all tenants but in half of that user's
+    memories), so no other tenant's data moves a score; counting needs one extra round trip,
     bounded by the postings the ranking query reads anyway."""
 
     def __init__(self, tx: Transaction, sizes: FieldSizes | None = None) -> None:
@@ -118,45 +106,44 @@ class SqliteLexicalIndex:
             self._sizes.put(field_id, counted, generation=generation)
         return counted
 
-    async def _weighted(
-        self, field_id: str, words: list[str], field_size: int
-    ) -> tuple[list[str], float]:
-        """The MATCH terms (repeated for field-local IDF, see :func:`local_idf_repeats`) and
-        the BM25 score of an ideal answer: a memory of average length holding every query
-        term once, a term the field lacks counting as the field's rarest."""
-        params: dict[str, object] = {"field_id": field_id, "cap": LOCAL_IDF_MAX_FIELD + 1}
+    async def _idf(self, field_id: str, words: list[str], field_size: int) -> dict[str, float]:
+        """Each term's IDF within the field, from its document count there. A field over
+        ``LOCAL_IDF_MAX_FIELD`` memories takes table-wide counts instead (capped): counting
+        its terms' documents in the field would read long postings for nothing."""
         local_counts = field_size <= LOCAL_IDF_MAX_FIELD
-        parts = ["SELECT '' AS term, 0 AS local, (SELECT max(rowid) FROM memories) AS overall"]
+        params: dict[str, object] = {
+            "field_id": field_id,
+            "cap": LOCAL_IDF_MAX_FIELD + 1,
+            "overall_cap": OVERALL_COUNT_CAP,
+        }
+        parts = ["SELECT '' AS term, (SELECT max(rowid) FROM memories) AS documents"]
         for i, word in enumerate(words):
             params[f"w{i}"], params[f"q{i}"] = word, f'"{word}"'
-            # Only placeholder names are interpolated; values are bound. A large field keeps
-            # table-wide IDF: counting its terms' documents in the field would read long
-            # postings for nothing, and the table-wide count is capped for the same reason.
-            local = _LOCAL_COUNT.format(i=i) if local_counts else "0"
-            parts.append(
-                f"SELECT :w{i}, {local}, "  # noqa: S608
-                f"(SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts "
-                f"MATCH :q{i} LIMIT :overall_cap))"
-            )
-        params["overall_cap"] = OVERALL_COUNT_CAP
+            # Only placeholder names are interpolated; values are bound.
+            count = _LOCAL_COUNT if local_counts else _OVERALL_COUNT
+            parts.append(f"SELECT :w{i}, {count.format(i=i)}")
         rows = list(await self._tx.read(text(" UNION ALL ".join(parts)), params))
-        head, counts = rows[0], rows[1:]
-        total = max(int(head.overall or 0), 1)
-        if not local_counts:
-            ideal = sum(_idf(total, int(r.overall)) for r in counts)
-            return words, ideal
-        weighted = local_idf_repeats(
-            field_size, total, [(r.term, int(r.local), int(r.overall)) for r in counts]
-        )
-        ideal = 0.0
-        for r in counts:
-            in_field, overall = int(r.local), int(r.overall)
-            if in_field > 0:
-                repeats = weighted.count(r.term)
-                ideal += repeats * _idf(max(total, overall), overall)
-            else:
-                ideal += 2 * _idf(field_size, 0)
-        return (weighted or words), ideal
+        total = field_size if local_counts else max(int(rows[0].documents or 0), 1)
+        return {r.term: _idf(total, int(r.documents)) for r in rows[1:]}
+
+    async def _matched_terms(self, words: list[str], rowids: list[int]) -> dict[int, set[str]]:
+        """Which of ``words`` each of ``rowids`` contains: one statement, each term's MATCH
+        restricted to the rows found."""
+        params: dict[str, object] = {"rows": json.dumps(rowids)}
+        parts = []
+        for i, word in enumerate(words):
+            params[f"w{i}"], params[f"q{i}"] = word, f'"{word}"'
+            parts.append(
+                # Only placeholder names are interpolated; values are bound.
+                # The term's rows become one ephemeral index the found rows probe: a MATCH
+                # with ``rowid IN (...)`` instead probed per posting (18 ms a term at 20k).
+                f"SELECT :w{i} AS term, value AS rowid FROM json_each(:rows) "  # noqa: S608
+                f"WHERE value IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH :q{i})"
+            )
+        found: dict[int, set[str]] = {}
+        for row in await self._tx.read(text(" UNION ALL ".join(parts)), params):
+            found.setdefault(int(row.rowid), set()).add(row.term)
+        return found
 
     async def search(
         self,
@@ -172,8 +159,8 @@ class SqliteLexicalIndex:
         field_size = await self._field_size(field_id)
         if field_size == 0:
             return []  # an empty field (e.g. a default one nothing was extracted into yet)
-        weighted, ideal = await self._weighted(field_id, words, field_size)
-        match = " OR ".join(f'"{w}"' for w in weighted)
+        idf = await self._idf(field_id, words, field_size)
+        match = " OR ".join(f'"{w}"' for w in words)
         params: dict[str, object] = {"match": match, "field_id": field_id, "k": k}
         restrict = ""
         if allowed is not None:
@@ -181,14 +168,23 @@ class SqliteLexicalIndex:
             restrict = "AND m.id IN (SELECT value FROM json_each(:allowed))"
             params["allowed"] = json.dumps(list(allowed))
         stmt = text(
-            f"""SELECT m.id AS id, bm25(memories_fts) AS rank
+            f"""SELECT m.id AS id, m.rowid AS rowid, bm25(memories_fts) AS rank
             FROM memories_fts JOIN memories AS m ON m.rowid = memories_fts.rowid
             WHERE memories_fts MATCH :match AND m.field_id = :field_id {restrict}
             ORDER BY rank LIMIT :k"""  # noqa: S608  # `restrict` is a constant, values are bound
         )
-        rows = await self._tx.read(stmt, params)
-        scale = 1.0 / ideal if ideal > 0 else 0.0
-        return [(row.id, min(1.0, -float(row.rank) * scale)) for row in rows]
+        rows = list(await self._tx.read(stmt, params))
+        if not rows:
+            return []
+        matched = await self._matched_terms(words, [int(r.rowid) for r in rows])
+        whole = sum(idf.values()) or 1.0
+        scored = [
+            (row.id, sum(idf[w] for w in matched.get(int(row.rowid), ())) / whole, i)
+            for i, row in enumerate(rows)
+        ]
+        # Coverage first; BM25's order (term frequency, length) among equal coverage.
+        scored.sort(key=lambda s: (-s[1], s[2]))
+        return [(memory_id, min(1.0, share)) for memory_id, share, _ in scored]
 
 
 class PgLexicalIndex:

@@ -54,6 +54,16 @@ def _run(
     return reached
 
 
+def _lexical_confidence(searched: int | None, trusted: int) -> float:
+    """How far keyword statistics can be trusted over ``searched`` memories: 1 from
+    ``trusted`` memories up, less below (by the logarithm of the size). In a field of five
+    memories every word is "rare": one shared word says little, and the sentence encoder's
+    judgement of the whole question is the better evidence."""
+    if searched is None or trusted <= 1 or searched >= trusted:
+        return 1.0
+    return max(0.0, math.log(max(searched, 1)) / math.log(trusted))
+
+
 class HybridRetriever:
     def __init__(self, settings: RetrievalSettings) -> None:
         self.settings = settings
@@ -74,11 +84,20 @@ class HybridRetriever:
         )
 
     def _fuse(
-        self, dense: Sequence[tuple[str, float]], lexical: Sequence[tuple[str, float]]
+        self,
+        dense: Sequence[tuple[str, float]],
+        lexical: Sequence[tuple[str, float]],
+        *,
+        searched: int | None,
     ) -> list[FusedHit]:
+        """``searched``: how many memories the search ran over, when known (a field, or a
+        filter's allowed set, smaller than the candidate depth)."""
         s = self.settings
         lists = {"dense": dense, "lexical": lexical}
-        weights = {"dense": s.dense_weight, "lexical": s.lexical_weight}
+        weights = {
+            "dense": s.dense_weight,
+            "lexical": s.lexical_weight * _lexical_confidence(searched, s.lexical_trusted_size),
+        }
         if Fusion(s.fusion) is Fusion.RRF:
             return rrf(lists, weights, k=s.rrf_k)
         return convex(
@@ -126,7 +145,11 @@ class HybridRetriever:
             if s.mode != "dense" and analysis.terms
             else nothing(),
         )
-        hits = [_Candidate(h.memory_id, h.score, h.reason) for h in self._fuse(dense, lexical)]
+        # The dense retriever returns every memory it searched when there are fewer than
+        # ``depth``: then their number is known for free.
+        searched = len(dense) if vector is not None and len(dense) < depth else None
+        fused = self._fuse(dense, lexical, searched=searched)
+        hits = [_Candidate(h.memory_id, h.score, h.reason) for h in fused]
         loaded: dict[str, Memory] = {}
         if s.prf_terms > 0 and s.mode == "hybrid" and hits and analysis.terms:
             await self._feedback(uow, user_id, analysis, hits, loaded)

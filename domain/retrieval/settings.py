@@ -42,7 +42,9 @@ class RetrievalSettings:
     ``lexical_norm`` is ``coverage`` (lexical hits count by the IDF-weighted share of the
     query they match, the best fully once it reaches ``lexical_full``: one common word
     shared with a long question weighs little) or ``max`` (the best lexical hit counts fully,
-    however little of the query it matched); see
+    however little of the query it matched). Below ``lexical_trusted_size`` memories
+    searched, the lexical weight shrinks by log(size) / log(lexical_trusted_size): keyword
+    statistics over a handful of memories say little. See
     :mod:`domain.retrieval.fusion`.
 
     Sessions: conversation turns are numbered into sessions when stored (a silence longer
@@ -75,6 +77,7 @@ class RetrievalSettings:
     dense_norm: str = "zscore"
     lexical_norm: str = "coverage"
     lexical_full: float = 0.4
+    lexical_trusted_size: int = 300
     candidates: int = 500
     neighbour_hits: int = 30
     neighbour_weight: float = 0.5

@@ -131,7 +131,8 @@ TURNS = [
     memory("c4", "Caroline: I also started pottery.", minute=3),
 ]
 DENSE = [("m1", 0.80), ("m3", 0.70), ("c2", 0.55), ("c4", 0.30)]
-LEXICAL = [("m1", 6.0), ("m3", 4.5), ("c2", 4.0), ("c4", 0.5)]
+# Lexical scores are shares of the query covered (domain.ports.LexicalIndex).
+LEXICAL = [("m1", 0.96), ("m3", 0.72), ("c2", 0.64), ("c4", 0.08)]
 
 
 def search(question: str, settings: RetrievalSettings) -> tuple[list[str], _Memories]:
@@ -156,7 +157,10 @@ class _Field:
     id: str = "f"
 
 
-SETTINGS = RetrievalSettings(prf_terms=0, neighbour_weight=0.0, session_weight=0.0)
+# A four-turn field: keywords at full weight, as in a long conversation.
+SETTINGS = RetrievalSettings(
+    prf_terms=0, neighbour_weight=0.0, session_weight=0.0, lexical_trusted_size=1
+)
 
 
 def test_named_speaker_turns_move_up() -> None:

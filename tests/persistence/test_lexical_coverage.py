@@ -71,3 +71,24 @@ async def test_scores_are_coverage_of_the_query(field: tuple[Any, str]) -> None:
     assert max(long.values()) <= 0.5
     # The cat memory, matched on one of two words, covers more of the shorter question.
     assert short["cat"] > long["cat"]
+
+
+async def test_another_tenants_memories_move_no_score(field: tuple[Any, str]) -> None:
+    runtime, field_id = field
+    question = ["cat", "food", "allergies", "sister"]
+    before = await _scores(runtime, field_id, question)
+    deps = runtime.deps
+    async with deps.uow_factory() as uow:
+        other = await deps.auth.register(
+            uow=uow, username="noisy", email="noisy@example.com", password="correct-horse-1"
+        )
+        actor = Actor(user_id=other.user.id, role=Role.USER, via="jwt")
+        theirs = await deps.fields.create(uow=uow, actor=actor, name="cats")
+        await deps.memories.add_many(
+            uow=uow,
+            actor=actor,
+            field_id=theirs.id,
+            drafts=[MemoryDraft(f"My cat number {i} likes cat food") for i in range(40)],
+        )
+        await uow.commit()
+    assert await _scores(runtime, field_id, question) == before
