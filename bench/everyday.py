@@ -39,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from domain.entities import Actor, Role  # after the sys.path fix-up above
 from domain.memory_drafts import MemoryDraft
-from memoria.app import build_runtime
 from memoria.bootstrap import migrate
+from memoria.runtime import build_runtime
+from memoria.runtime import make_embedder as build_embedder
 from memoria.settings import Settings
 
 DATA = Path(__file__).resolve().with_name("everyday_data.json")
@@ -129,13 +130,8 @@ class Outcome:
 
 
 def make_embedder(name: str) -> Any:
-    if name == "hashing":
-        from providers.embedders.hashing import HashingEmbedder
-
-        return HashingEmbedder()
-    from providers.embedders.minilm import MiniLMEmbedder
-
-    return MiniLMEmbedder()
+    """The embedder the server would build for ``MEMORIA_EMBEDDER=name``."""
+    return build_embedder(Settings(embedder=name, environment="test"))
 
 
 @asynccontextmanager
@@ -266,7 +262,7 @@ async def main(argv: Sequence[str]) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--split", default="all", choices=[*SPLITS, "all"])
-    parser.add_argument("--embedder", default="minilm", choices=["minilm", "hashing"])
+    parser.add_argument("--embedder", default="minilm", choices=["minilm", "e5-small", "hashing"])
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--show-failures", action="store_true")

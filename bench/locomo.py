@@ -46,6 +46,7 @@ from domain.memory_drafts import MemoryDraft
 from domain.retrieval.settings import RetrievalSettings
 from memoria.bootstrap import migrate
 from memoria.runtime import build_runtime
+from memoria.runtime import make_embedder as build_embedder
 from memoria.settings import Settings
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo10.json"
@@ -159,13 +160,8 @@ class CachingEmbedder:
 
 
 def make_embedder(name: str) -> Any:
-    if name == "hashing":
-        from providers.embedders.hashing import HashingEmbedder
-
-        return HashingEmbedder()
-    from providers.embedders.minilm import MiniLMEmbedder
-
-    return MiniLMEmbedder()
+    """The embedder the server would build for ``MEMORIA_EMBEDDER=name``."""
+    return build_embedder(Settings(embedder=name, environment="test"))
 
 
 async def ingest(
@@ -287,7 +283,7 @@ async def main(argv: Sequence[str]) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--keep", type=Path, default=None, help="data dir to reuse between runs")
-    parser.add_argument("--embedder", default="minilm", choices=["minilm", "hashing"])
+    parser.add_argument("--embedder", default="minilm", choices=["minilm", "e5-small", "hashing"])
     parser.add_argument("--variant", action="append", default=[], help="NAME:key=value,...")
     parser.add_argument("--only", default="", help="comma-separated variant names to run")
     parser.add_argument("--tune-only", action="store_true", help="skip the held-out conversations")

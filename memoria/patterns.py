@@ -17,7 +17,7 @@ from domain.events import MESSAGE_CREATED, DomainEvent
 from domain.policy import Limits
 from domain.ports import Embedder, UnitOfWorkFactory
 from domain.services.pattern_rules import detect, is_request
-from domain.services.patterns import PatternService, ProceduralPatterns
+from domain.services.patterns import PatternService, PatternSettings, ProceduralPatterns
 
 log = logging.getLogger("memoria.workers")
 
@@ -81,9 +81,14 @@ class PatternParts:
 
 
 def build_patterns(
-    *, uow_factory: UnitOfWorkFactory, embedder: Embedder, clock: Clock, limits: Limits
+    *,
+    uow_factory: UnitOfWorkFactory,
+    embedder: Embedder,
+    clock: Clock,
+    limits: Limits,
+    settings: PatternSettings,
 ) -> PatternParts:
-    service = PatternService(embedder=embedder, clock=clock, limits=limits)
+    service = PatternService(embedder=embedder, clock=clock, limits=limits, settings=settings)
     return PatternParts(
         service=service,
         procedural=ProceduralPatterns(service),

