@@ -23,6 +23,30 @@ _SAFE_TERM = re.compile(r"^[^\W_]+$", re.UNICODE)
 MAX_TERMS = 32
 
 
+# Words this long also match by their first letters (all but the last three, at least
+# five): the stemmers leave allergic/allergies or injured/injury apart ("allerg", "allergi").
+FAMILY_MIN_LENGTH = 7
+
+
+def _family(word: str) -> str | None:
+    if len(word) < FAMILY_MIN_LENGTH or not word.isalpha():
+        return None
+    return word[: max(5, len(word) - 3)]
+
+
+def fts5_term(word: str) -> str:
+    """The FTS5 query of one word: the word (stemmed by the table's tokenizer) or, for a
+    long word, any word of its family."""
+    family = _family(word)
+    return f'("{word}" OR "{family}" *)' if family else f'"{word}"'
+
+
+def tsquery_term(word: str) -> str:
+    """The PostgreSQL ``to_tsquery`` of one word, with its family as for :func:`fts5_term`."""
+    family = _family(word)
+    return f"({word} | {family}:*)" if family else word
+
+
 def _safe(terms: Sequence[str]) -> list[str]:
     return [t for t in dict.fromkeys(terms) if _SAFE_TERM.match(t)][:MAX_TERMS]
 
@@ -118,7 +142,7 @@ class SqliteLexicalIndex:
         }
         parts = ["SELECT '' AS term, (SELECT max(rowid) FROM memories) AS documents"]
         for i, word in enumerate(words):
-            params[f"w{i}"], params[f"q{i}"] = word, f'"{word}"'
+            params[f"w{i}"], params[f"q{i}"] = word, fts5_term(word)
             # Only placeholder names are interpolated; values are bound.
             count = _LOCAL_COUNT if local_counts else _OVERALL_COUNT
             parts.append(f"SELECT :w{i}, {count.format(i=i)}")
@@ -132,7 +156,7 @@ class SqliteLexicalIndex:
         params: dict[str, object] = {"rows": json.dumps(rowids)}
         parts = []
         for i, word in enumerate(words):
-            params[f"w{i}"], params[f"q{i}"] = word, f'"{word}"'
+            params[f"w{i}"], params[f"q{i}"] = word, fts5_term(word)
             parts.append(
                 # Only placeholder names are interpolated; values are bound.
                 # The term's rows become one ephemeral index the found rows probe: a MATCH
@@ -160,7 +184,7 @@ class SqliteLexicalIndex:
         if field_size == 0:
             return []  # an empty field (e.g. a default one nothing was extracted into yet)
         idf = await self._idf(field_id, words, field_size)
-        match = " OR ".join(f'"{w}"' for w in words)
+        match = " OR ".join(fts5_term(w) for w in words)
         params: dict[str, object] = {"match": match, "field_id": field_id, "k": k}
         restrict = ""
         if allowed is not None:
@@ -209,14 +233,14 @@ class PgLexicalIndex:
         if not words or k <= 0 or (allowed is not None and not allowed):
             return []
         params: dict[str, object] = {
-            "q": " | ".join(words),
+            "q": " | ".join(tsquery_term(w) for w in words),
             "field_id": field_id,
             "k": k,
             "cap": LOCAL_IDF_MAX_FIELD,
         }
         counts, matched, idf = [], [], []
         for i, word in enumerate(words):
-            params[f"w{i}"] = word
+            params[f"w{i}"] = tsquery_term(word)
             counts.append(
                 # Only placeholder names are interpolated; values are bound.
                 f"(SELECT count(*) FROM (SELECT 1 FROM memories WHERE field_id = :field_id "  # noqa: S608

@@ -94,7 +94,8 @@ class VectorIndex(Protocol):
 
 class LexicalIndex(Protocol):
     """Keyword search over one field's memory texts (SQLite FTS5 BM25 / PostgreSQL
-    full-text). ``terms`` are already-normalised content words, matched with OR. A score is
+    full-text). ``terms`` are already-normalised content words, matched with OR, a long word
+    also by its family (allergies: allergic, allergy; the stemmers keep those apart). A score is
     the share of the query's evidence the memory carries, in [0, 1]: its IDF-weighted match
     of the terms (IDF within the field where the field is small enough to count) over what
     a memory holding every term would score, so it is comparable across queries and fields.

@@ -57,8 +57,9 @@ def _run(
 def _lexical_confidence(searched: int | None, trusted: int) -> float:
     """How far keyword statistics can be trusted over ``searched`` memories: 1 from
     ``trusted`` memories up, less below (by the logarithm of the size). In a field of five
-    memories every word is "rare": one shared word says little, and the sentence encoder's
-    judgement of the whole question is the better evidence."""
+    memories every word is "rare": one word shared with a longer question says little, and
+    the sentence encoder's judgement of the whole question is the better evidence (a memory
+    holding every word of the question still counts fully: see :func:`convex`)."""
     if searched is None or trusted <= 1 or searched >= trusted:
         return 1.0
     return max(0.0, math.log(max(searched, 1)) / math.log(trusted))
@@ -94,10 +95,7 @@ class HybridRetriever:
         filter's allowed set, smaller than the candidate depth)."""
         s = self.settings
         lists = {"dense": dense, "lexical": lexical}
-        weights = {
-            "dense": s.dense_weight,
-            "lexical": s.lexical_weight * _lexical_confidence(searched, s.lexical_trusted_size),
-        }
+        weights = {"dense": s.dense_weight, "lexical": s.lexical_weight}
         if Fusion(s.fusion) is Fusion.RRF:
             return rrf(lists, weights, k=s.rrf_k)
         return convex(
@@ -107,6 +105,7 @@ class HybridRetriever:
             dense_norm=s.dense_norm,
             lexical_norm=s.lexical_norm,
             lexical_full=s.lexical_full,
+            lexical_trust=_lexical_confidence(searched, s.lexical_trusted_size),
         )
 
     async def _field_hits(

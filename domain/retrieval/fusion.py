@@ -89,6 +89,7 @@ def convex(
     dense_norm: str = DenseNorm.COSINE,
     lexical_norm: str = "coverage",
     lexical_full: float = 0.4,
+    lexical_trust: float = 1.0,
 ) -> list[FusedHit]:
     """With ``cosine``, ``dense_floor`` is subtracted from cosines (clamped at 0): unrelated
     texts of most sentence encoders still score ~0.1-0.2, which is not evidence of anything.
@@ -98,7 +99,9 @@ def convex(
     :class:`domain.ports.LexicalIndex`). With ``coverage`` the best hit counts fully when it
     covers at least ``lexical_full`` of the query, and in proportion below that, so one
     common word shared with a long question weighs little; ``max`` always rescales the best
-    hit to 1, however little of the query it matched."""
+    hit to 1, however little of the query it matched. ``lexical_trust`` < 1 (a small field,
+    where keyword statistics say little) mutes partial matches: a hit covering the share c
+    of the query keeps trust + (1 - trust) x c of its value, a full match all of it."""
     scores: dict[str, float] = {}
     found: dict[str, int] = {}
     bits: dict[str, int] = {"dense": _DENSE_BIT}
@@ -117,7 +120,8 @@ def convex(
             normalised = [(m, s / best) for m, s in ranked]
         else:
             scale = 1.0 / max(lexical_full, max(s for _, s in ranked), 1e-9)
-            normalised = [(m, s * scale) for m, s in ranked]
+            mute = 1.0 - lexical_trust
+            normalised = [(m, s * scale * (lexical_trust + mute * s)) for m, s in ranked]
         get, seen = scores.get, found.get
         for memory_id, value in normalised:
             if value <= 0.0:

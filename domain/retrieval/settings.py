@@ -43,8 +43,9 @@ class RetrievalSettings:
     query they match, the best fully once it reaches ``lexical_full``: one common word
     shared with a long question weighs little) or ``max`` (the best lexical hit counts fully,
     however little of the query it matched). Below ``lexical_trusted_size`` memories
-    searched, the lexical weight shrinks by log(size) / log(lexical_trusted_size): keyword
-    statistics over a handful of memories say little. See
+    searched, partial keyword matches are muted by trust = log(size) /
+    log(lexical_trusted_size): keyword statistics over a handful of memories say little,
+    while a memory holding every word of the question still counts fully. See
     :mod:`domain.retrieval.fusion`.
 
     Sessions: conversation turns are numbered into sessions when stored (a silence longer

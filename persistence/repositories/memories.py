@@ -238,9 +238,7 @@ class SqlMemoryRepository:
         return {
             row.id: int(row.turn_session)
             for row in rows
-            if row.user_id == user_id
-            and row.field_id == field_id
-            and row.turn_session is not None
+            if row.user_id == user_id and row.field_id == field_id and row.turn_session is not None
         }
 
     async def turns_around(

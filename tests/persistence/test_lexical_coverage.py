@@ -92,3 +92,13 @@ async def test_another_tenants_memories_move_no_score(field: tuple[Any, str]) ->
         )
         await uow.commit()
     assert await _scores(runtime, field_id, question) == before
+
+
+async def test_word_families_match_across_forms(field: tuple[Any, str]) -> None:
+    """The stemmers keep allergic/allergies apart; a long word also matches its family."""
+    runtime, field_id = field
+    found = await _scores(runtime, field_id, ["allergies"])
+    assert set(found) == {"am"}  # "I am allergic to peanuts and shellfish."
+    assert found["am"] == 1.0
+    assert set(await _scores(runtime, field_id, ["switching"])) == {"switched"}
+    assert await _scores(runtime, field_id, ["allegory"]) == {}  # a different family
