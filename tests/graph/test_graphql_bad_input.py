@@ -46,6 +46,8 @@ async def _field(client: GraphQLClient) -> str:
         (ADD_MANY, {"i": [{"content": "ok", "metadata": [1, 2]}]}, "BAD_USER_INPUT", "metadata"),
         (ADD_MANY, {"i": [{"nope": "x"}]}, "BAD_USER_INPUT", "nope"),
         (ADD_ONE, {"c": "x" * 33_000}, "BAD_USER_INPUT", "too long"),
+        (ADD_ONE, {"c": "half a pair \ud800 here"}, "BAD_USER_INPUT", "not valid unicode"),
+        (ADD_MANY, {"i": [{"content": "ok"}, {"content": "\udfff"}]}, "BAD_USER_INPUT", "unicode"),
     ],
 )
 async def test_invalid_memory_input_writes_nothing(
