@@ -47,6 +47,20 @@ def load_secrets(settings: Settings) -> Secrets:
     return Secrets(jwt_secret=jwt_secret, encryption_key=key.encode())
 
 
+def make_database_private(settings: Settings) -> None:
+    """The embedded database and its journal files readable by the server's user only: the
+    file is created 0600 before SQLite opens it (SQLite gives its -wal and -shm files the
+    database's permissions), and an older deployment's files are narrowed."""
+    if not settings.is_sqlite or settings.database_url:
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "memoria.db"
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for file in (path, path.with_name("memoria.db-wal"), path.with_name("memoria.db-shm")):
+        if file.exists():
+            file.chmod(0o600)
+
+
 async def migrate(db: Database) -> None:
     await upgrade(db.engine)
 

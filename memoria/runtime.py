@@ -22,7 +22,7 @@ from domain.services.rate_limits import RateLimitService
 from domain.services.registry import Services
 from domain.services.stats import StatsService
 from memoria import __version__
-from memoria.bootstrap import Secrets, load_secrets
+from memoria.bootstrap import Secrets, load_secrets, make_database_private
 from memoria.chat import ChatParts, build_chat_services
 from memoria.maintenance import PromotionSweeper, ReembedWorker
 from memoria.patterns import PatternParts, build_patterns
@@ -106,6 +106,7 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
     secrets = load_secrets(settings)
+    make_database_private(settings)
     db = Database(settings.resolved_database_url, index_dir=settings.data_dir / "vectors")
     clock = SystemClock()
     embedder = embedder or make_embedder(settings)

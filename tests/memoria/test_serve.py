@@ -123,7 +123,10 @@ def test_first_run_flow_and_restart(serve_env: dict[str, str]) -> None:
     assert (data_dir / "jwt_secret").stat().st_mode & 0o077 == 0
     assert (data_dir / "encryption.key").exists()
     if "DATABASE_URL" not in serve_env:
-        assert (data_dir / "memoria.db").exists()
+        # The database and its write-ahead log hold every user's memories: owner only.
+        files = list(data_dir.glob("memoria.db*"))
+        assert data_dir / "memoria.db" in files
+        assert all(f.stat().st_mode & 0o077 == 0 for f in files), files
 
     again = Served(serve_env).start()
     try:
