@@ -39,6 +39,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from search_corpus import LOCOMO, Corpus  # beside this file
+
 from domain.entities import Actor, Role  # after the sys.path fix-up above
 from domain.memory_drafts import MemoryDraft
 from memoria.bootstrap import migrate
@@ -48,16 +50,6 @@ from persistence.faiss_field import FieldIndex
 from persistence.tables.memories import memories, memory_fields
 
 DIM = 384
-QUERIES = [
-    "When did Caroline go to the support group?",
-    "What does Melanie like to paint?",
-    "Where did John move after the divorce?",
-    "What is the name of my cat?",
-    "Which concert did we go to last summer?",
-    "What are my dietary restrictions?",
-    "who is my manager and what does she prefer",
-    "book recommendations about history",
-]
 LOGIN = (
     'mutation { login(input: {usernameOrEmail: "bench", password: "bench-password-1"}) '
     "{ accessToken } }"
@@ -66,49 +58,6 @@ SEARCH = (
     "query($f: ID!, $q: String!) { searchMemories(fieldId: $f, query: $q, topK: 10) "
     "{ score reason memory { id content } } }"
 )
-LOCOMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo10.json"
-# Speakers swapped in on each pass over LoCoMo, so a cycled turn is not a verbatim repeat.
-NAMES = ["Ana", "Ben", "Chloe", "Dev", "Eli", "Farah", "Gus", "Hana", "Ivo", "Jun"]
-
-
-class Corpus:
-    """What fills the field: ``synthetic`` (12 Zipf words, ``fact``) or ``locomo`` (LoCoMo
-    turns, cycled with other speakers on each pass, each with its own time, as ``kind``),
-    and the questions asked of it."""
-
-    def __init__(self, text: str, kind: str) -> None:
-        self.text, self.kind = text, kind
-        self.turns: list[str] = []
-        self.queries = QUERIES
-        if text == "locomo":
-            samples = json.loads(LOCOMO.read_text())
-            for sample in samples:
-                conv = sample["conversation"]
-                keys = sorted(
-                    (int(k.split("_")[1]), k)
-                    for k in conv
-                    if k.startswith("session_")
-                    and k.split("_")[1].isdigit()
-                    and not k.endswith("date_time")
-                )
-                for _, key in keys:
-                    self.turns += [f"{t['speaker']}: {t['text']}" for t in conv[key]]
-            self.queries = [qa["question"] for s in samples for qa in s["qa"]][:500]
-
-    def texts(self, start: int, size: int) -> list[str]:
-        if self.text != "locomo":
-            return words(size, start + 7)
-        out = []
-        for i in range(start, start + size):
-            turn = self.turns[i % len(self.turns)]
-            cycle = i // len(self.turns)
-            if cycle:
-                speaker, _, said = turn.partition(": ")
-                turn = f"{NAMES[(cycle + len(speaker)) % len(NAMES)]}: {said}"
-            out.append(turn)
-        return out
-
-
 CORPUS = Corpus("synthetic", "fact")
 
 
@@ -123,13 +72,6 @@ def synthetic(n: int, seed: int, centres: np.ndarray[Any, Any]) -> np.ndarray[An
     vectors = centres[picks] + 1.5 * noise
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors.astype(np.float32)
-
-
-def words(n: int, seed: int) -> list[str]:
-    rng = np.random.default_rng(seed)
-    vocab = [f"w{i}" for i in range(20_000)]
-    ranks = np.minimum(rng.zipf(1.3, size=(n, 12)), len(vocab)) - 1
-    return [" ".join(vocab[r] for r in row) for row in ranks]
 
 
 async def bulk_insert(runtime: Any, user_id: str, field_id: str, n: int) -> float:

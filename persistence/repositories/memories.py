@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, bindparam, func, select, text
+from sqlalchemy import bindparam, func, select
 
 from domain.entities import ChangeKind, Memory, MemoryChange, MemoryKind, MemoryLayer
 from domain.ports import Vector
 from domain.sessions import number_sessions
+from persistence.repositories.turns import turns_around
 from persistence.session import Transaction
 from persistence.tables.memories import memories, memory_fields, memory_history
 from persistence.types import UTCDateTime
@@ -35,13 +36,6 @@ _TURN_BEFORE = (
 # Built once, with the ids as one expanding parameter: an ``in_()`` of literal ids built a
 # bind parameter per id on every call (most of a search's cost of reading its hits).
 _BY_IDS = select(*_COLUMNS).where(memories.c.id.in_(bindparam("ids", expanding=True)))
-_ANCHORS_BY_IDS = select(
-    memories.c.id,
-    memories.c.occurred_at,
-    memories.c.user_id,
-    memories.c.field_id,
-    memories.c.turn_seq,
-).where(memories.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def _memory(row: Any) -> Memory:
@@ -250,7 +244,7 @@ class SqlMemoryRepository:
         steps: int,
         max_span_seconds: float,
     ) -> dict[str, list[tuple[str, datetime]]]:
-        return await _turns_around(
+        return await turns_around(
             self._tx,
             field_id=field_id,
             user_id=user_id,
@@ -274,91 +268,6 @@ class SqlMemoryRepository:
 
 # Only conversation turns have neighbours: facts added together are not a dialogue.
 _TURN_KINDS = (MemoryKind.EPISODE.value, MemoryKind.MESSAGE.value)
-
-
-async def _anchors(
-    tx: Transaction, *, field_id: str, user_id: str, memory_ids: Sequence[str]
-) -> dict[str, tuple[datetime, int]]:
-    """(occurred_at, turn_seq) of the conversation turns among ``memory_ids`` that are the
-    user's and in the field; anything else has no neighbours."""
-    if not memory_ids:
-        return {}
-    return {
-        row.id: (row.occurred_at, int(row.turn_seq))
-        # Primary key only: see get_many.
-        for row in await tx.read(_ANCHORS_BY_IDS, {"ids": list(memory_ids)})
-        if row.user_id == user_id and row.field_id == field_id and row.turn_seq is not None
-    }
-
-
-async def _turns_near(
-    tx: Transaction,
-    *,
-    field_id: str,
-    anchors: dict[str, tuple[datetime, int]],
-    steps: int,
-    span: timedelta | None,
-) -> list[Any]:
-    """Up to ``steps`` turns before and after each anchor in the field's turn order
-    ``(occurred_at, turn_seq)``, each side one seek on the covering partial index
-    ``ix_memories_field_turns`` that reads at most ``steps`` entries, so the cost does not
-    grow with the field. One round trip for all anchors. Plain SQL text: building this with
-    Core expressions cost more than running it."""
-    parts: list[str] = []
-    binds = []
-    params: dict[str, Any] = {"field_id": field_id, "steps": int(steps)}
-    for i, (memory_id, (at, seq)) in enumerate(anchors.items()):
-        params[f"a{i}"], params[f"t{i}"], params[f"s{i}"] = memory_id, at, seq
-        binds.append(bindparam(f"t{i}", type_=UTCDateTime()))
-        bounds = {"<": "", ">": ""}
-        if span is not None:
-            params[f"lo{i}"], params[f"hi{i}"] = at - span, at + span
-            binds += [bindparam(k, type_=UTCDateTime()) for k in (f"lo{i}", f"hi{i}")]
-            bounds = {"<": f"AND occurred_at >= :lo{i} ", ">": f"AND occurred_at <= :hi{i} "}
-        for op, order in (("<", "DESC"), (">", "ASC")):
-            parts.append(
-                # Only placeholder names and constant operators are interpolated.
-                f"SELECT * FROM (SELECT :a{i} AS anchor, id, occurred_at, turn_seq "  # noqa: S608
-                "FROM memories WHERE field_id = :field_id AND turn_seq IS NOT NULL "
-                f"AND (occurred_at, turn_seq) {op} (:t{i}, :s{i}) {bounds[op]}"
-                f"ORDER BY occurred_at {order}, turn_seq {order} LIMIT :steps) AS w{i}{op == '<'}"
-            )
-    stmt = (
-        text(" UNION ALL ".join(parts))
-        .bindparams(*binds)
-        .columns(anchor=String(), id=String(), occurred_at=UTCDateTime(), turn_seq=BigInteger())
-    )
-    return list(await tx.read(stmt, params))
-
-
-async def _turns_around(
-    tx: Transaction,
-    *,
-    field_id: str,
-    user_id: str,
-    memory_ids: Sequence[str],
-    steps: int,
-    max_span_seconds: float,
-) -> dict[str, list[tuple[str, datetime]]]:
-    anchors = await _anchors(tx, field_id=field_id, user_id=user_id, memory_ids=memory_ids)
-    if not anchors or steps <= 0:
-        return {m: [(m, at)] for m, (at, _) in anchors.items()}
-    rows = await _turns_near(
-        tx,
-        field_id=field_id,
-        anchors=anchors,
-        steps=steps,
-        span=timedelta(seconds=max_span_seconds),
-    )
-    found: dict[str, list[tuple[str, datetime, int]]] = {
-        m: [(m, at, seq)] for m, (at, seq) in anchors.items()
-    }
-    for row in rows:
-        found[row.anchor].append((row.id, row.occurred_at, int(row.turn_seq)))
-    return {
-        anchor: [(m, at) for m, at, _ in sorted(around, key=lambda t: (t[1], t[2]))]
-        for anchor, around in found.items()
-    }
 
 
 def _change(row: Any) -> MemoryChange:
