@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from domain.clock import Clock
 from domain.entities import Actor, ApiKey, Role, Tier, User, new_id
@@ -13,6 +14,8 @@ from domain.policy import Limits, check_email, check_password, check_username, r
 from domain.ports import PasswordHasher, TokenIssuer, UnitOfWork
 
 API_KEY_PREFIX = "mk_"
+# How stale an API key's last_used_at may get: it is written at most this often.
+API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
 
 
 def hash_api_key(secret: str) -> str:
@@ -109,6 +112,11 @@ class AuthService:
             key = await uow.api_keys.by_hash(hash_api_key(token))
             if key is None or key.revoked_at is not None:
                 raise Unauthenticated("invalid or revoked API key")
+            now = self._clock.now()
+            # At most one write a minute per key: a busy client must not turn every read
+            # into a write (SQLite has one writer).
+            if key.last_used_at is None or now - key.last_used_at >= API_KEY_TOUCH_INTERVAL:
+                await uow.api_keys.touch(key.id, at=now)
             user = await uow.users.get(key.user_id)
             via = "api_key"
         else:

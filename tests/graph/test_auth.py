@@ -65,8 +65,9 @@ async def test_api_key_lifecycle(gql: GraphQLClient, server: RunningServer) -> N
     assert secret.startswith(created["apiKey"]["prefix"])
     with_key = gql.as_(secret)
     assert (await with_key.data(ME))["me"]["username"] == "alice"
-    listed = (await alice.data("{ apiKeys { name revoked } }"))["apiKeys"]
-    assert listed == [{"name": "ci", "revoked": False}]
+    listed = (await alice.data("{ apiKeys { name revoked lastUsedAt } }"))["apiKeys"]
+    assert [(k["name"], k["revoked"]) for k in listed] == [("ci", False)]
+    assert listed[0]["lastUsedAt"] is not None  # the request above used it
 
     revoked = await alice.data(
         "mutation($id: ID!) { revokeApiKey(id: $id) }", {"id": created["apiKey"]["id"]}
