@@ -302,8 +302,38 @@ def request_fields(limits: Limits) -> Any:
     )
 
 
+MODEL_LIST = obj(
+    ["object", "data"],
+    object=STR,
+    data=arr(
+        obj(["id", "object", "created", "owned_by"], id=STR, object=STR, created=INT, owned_by=STR)
+    ),
+)
+
+
+async def list_models(call: Call) -> dict[str, Any]:
+    """The models a completion may name, as OpenAI's model list (``client.models.list()``)"""
+    llm = call.services.llm
+    providers = {p.id: p.kind for p in await llm.providers(uow=call.uow, actor=call.actor)}
+    models = await llm.models(uow=call.uow, actor=call.actor)
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": m.name,
+                "object": "model",
+                "created": int(m.created_at.timestamp()),
+                "owned_by": providers.get(m.provider_id, "memoria"),
+            }
+            for m in models
+            if m.status == "active"
+        ],
+    }
+
+
 def endpoints(limits: Limits) -> list[Endpoint]:
     sentech = Group(dialect=OPENAI, tag="Sentech chat completions (OpenAI format)")
+    sentech.get("/v1/models", list_models, response=MODEL_LIST, errors=(401,))
     sentech.post(
         "/v1/chat/completions",
         chat_completions,
@@ -315,6 +345,7 @@ def endpoints(limits: Limits) -> list[Endpoint]:
         errors=(400, 401, 402, 503),
     )
     sid = Group(dialect=OPENAI, tag="SID memory chat completions (OpenAI format)")
+    sid.get("/v1/memory/models", list_models, response=MODEL_LIST, errors=(401,))
     sid.post(
         "/v1/memory/chat/completions",
         memory_chat_completions,

@@ -209,3 +209,15 @@ async def test_refused_sid_requests_create_no_namespace(
     )
     assert ok.status_code == 200, ok.text
     assert await field_count() == before + 1
+
+
+async def test_openai_package_lists_models(rest_server: RunningServer, alice: Account) -> None:
+    """``client.models.list()`` works against /v1 (Sentech) and /v1/memory (SID), and names
+    the model the completions above use; without a key it is the OpenAI 401."""
+    for path in ("/v1", "/v1/memory"):
+        listed = await _client(rest_server, alice.api_key, path).models.list()
+        ids = [m.id for m in listed.data]
+        assert "memoria-extractive-no-llm" in ids
+        assert all(m.object == "model" and m.created > 0 for m in listed.data)
+    with pytest.raises(openai.AuthenticationError):
+        await _client(rest_server, "mk_not_a_key", "/v1").models.list()
