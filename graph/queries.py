@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
 
-from domain.errors import BadUserInput
 from graph.types.common import Health, PageInfo, ctx, decode_cursor, encode_cursor
 from graph.types.conversations import Conversation, ConversationConnection, ConversationEdge
 from graph.types.memories import Memory, MemoryChange, MemoryField, MemoryFilter, MemoryHit
@@ -58,13 +57,23 @@ class Query:
         )
         return [MemoryChange.of(c) for c in changes]
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "Hybrid search in one field (fieldId or namespace) or, with neither, in all of "
+            "the caller's fields together."
+        )
+    )
     async def search_memories(
         self,
         info: Info[Any, Any],
         query: str,
-        field_id: strawberry.ID | None = None,
-        namespace: str | None = None,
+        field_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="The field to search (or give namespace)."),
+        ] = None,
+        namespace: Annotated[
+            str | None, strawberry.argument(description="A field named so; never created here.")
+        ] = None,
         top_k: int = 10,
         filter: MemoryFilter | None = None,
     ) -> list[MemoryHit]:
@@ -76,7 +85,9 @@ class Query:
             field = await scope.deps.fields.by_namespace(uow=uow, actor=actor, namespace=namespace)
             field_ids = [field.id]
         else:
-            raise BadUserInput("fieldId or namespace is required", details={"field": "fieldId"})
+            field_ids = [f.id for f in await scope.deps.fields.list(uow=uow, actor=actor)]
+            if not field_ids:
+                return []
         hits = await scope.deps.memories.search(
             uow=uow,
             actor=actor,

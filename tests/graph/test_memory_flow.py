@@ -154,3 +154,23 @@ async def test_fields_list_and_lookup(gql: GraphQLClient) -> None:
     assert one == {"memoryField": {"name": "work"}}
     dup = await alice.error(CREATE_FIELD, {"n": "work"})
     assert dup.code == "BAD_USER_INPUT"
+
+
+async def test_search_without_a_field_covers_all_of_the_callers_fields(
+    gql: GraphQLClient,
+) -> None:
+    alice = await gql.register("alice")
+    assert (await alice.data(SEARCH, {"q": "anything"}))["searchMemories"] == []  # no field yet
+    home, work = await _field(alice, "home"), await _field(alice, "work")
+    await alice.data(ADD_MANY, {"f": home, "i": [{"content": FACTS[3]}]})
+    await alice.data(ADD_MANY, {"f": work, "i": [{"content": FACTS[2]}]})
+    bob = await gql.register("bob")
+    await bob.data(ADD_MANY, {"f": await _field(bob, "home"), "i": [{"content": FACTS[0]}]})
+
+    everywhere = (await alice.data(SEARCH, {"q": "Biscuit report Anna"}))["searchMemories"]
+    assert {h["memory"]["content"] for h in everywhere} == {FACTS[3], FACTS[2]}  # not bob's
+    # A namespace is only looked up: an unknown one is NOT_FOUND and creates no field.
+    missing = await alice.error(SEARCH, {"ns": "nowhere", "q": "x"})
+    assert missing.code == "NOT_FOUND"
+    names = await alice.data("{ memoryFields { name } }")
+    assert sorted(f["name"] for f in names["memoryFields"]) == ["home", "work"]
