@@ -86,8 +86,6 @@ class Query:
             field_ids = [field.id]
         else:
             field_ids = [f.id for f in await scope.deps.fields.list(uow=uow, actor=actor)]
-            if not field_ids:
-                return []
         hits = await scope.deps.memories.search(
             uow=uow,
             actor=actor,

@@ -276,6 +276,8 @@ class MemoryService:
         for one call (benchmarks compare modes with it)."""
         text = require_text(query, name="query", max_chars=self._limits.max_content_chars)
         check_top_k(top_k, limits=self._limits)
+        if not field_ids:
+            return []  # a user with no field yet: nothing to search, nothing to embed
         chosen = settings or self.retrieval
         # The query is embedded while the fields are read and the lexical search runs (the
         # retriever awaits it only for the dense search); it is dropped if no field has

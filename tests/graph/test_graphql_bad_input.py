@@ -90,7 +90,11 @@ async def test_search_arguments_are_checked(gql: GraphQLClient) -> None:
     q = 'query($f: ID!, $k: Int) { searchMemories(fieldId: $f, query: "x", topK: $k) { score } }'
     assert (await alice.error(q, {"f": field, "k": 0})).code == "BAD_USER_INPUT"
     assert (await alice.error(q, {"f": field, "k": 10_000})).code == "BAD_USER_INPUT"
-    assert (await alice.error('{ searchMemories(query: "x") { score } }')).code == "BAD_USER_INPUT"
+    # Without a field (all of the caller's fields) the arguments are checked all the same.
+    assert (await alice.error('{ searchMemories(query: " ") { score } }')).code == "BAD_USER_INPUT"
+    assert (await alice.error('{ searchMemories(query: "x", topK: 0) { score } }')).code == (
+        "BAD_USER_INPUT"
+    )
     blank = '{ searchMemories(namespace: "f", query: "  ") { score } }'
     assert (await alice.error(blank)).code == "BAD_USER_INPUT"
 
