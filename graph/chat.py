@@ -20,8 +20,8 @@ from domain.entities import Message as MessageEntity
 from domain.errors import MemoriaError, NotFound
 from domain.event_bus import EventBus
 from domain.events import MESSAGE_CREATED, DomainEvent
-from domain.services.chat import ChatService, coalesced
-from domain.services.llm_admin import LlmAdminService, ModelDraft, ProviderDraft
+from domain.services.chat import coalesced
+from domain.services.llm_admin import ModelDraft, ProviderDraft
 from graph.context import OperationContext
 from graph.delta_lane import DeltaLane
 from graph.types.chat import (
@@ -39,14 +39,6 @@ from graph.types.chat import (
 )
 from graph.types.common import ctx
 from graph.types.conversations import Message
-
-
-def _chat(scope: OperationContext) -> ChatService:
-    return scope.deps.chat
-
-
-def _llm(scope: OperationContext) -> LlmAdminService:
-    return scope.deps.llm
 
 
 def subscription_error(exc: MemoriaError) -> GraphQLError:
@@ -76,7 +68,7 @@ class ChatQuery:
     async def models(self, info: Info[Any, Any]) -> list[Model]:
         scope = ctx(info)
         actor, uow = await scope.actor(), await scope.uow()
-        llm = _llm(scope)
+        llm = scope.deps.llm
         providers = {p.id: p.name for p in await llm.providers(uow=uow, actor=actor)}
         return [
             Model.of(m, providers.get(m.provider_id, ""))
@@ -87,7 +79,7 @@ class ChatQuery:
     async def providers(self, info: Info[Any, Any]) -> list[Provider]:
         scope = ctx(info)
         actor, uow = await scope.actor(), await scope.uow()
-        llm = _llm(scope)
+        llm = scope.deps.llm
         models = await llm.models(uow=uow, actor=actor)
         return [Provider.of(p, models) for p in await llm.providers(uow=uow, actor=actor)]
 
@@ -100,7 +92,7 @@ class ChatQuery:
         max_tokens: int = 2000,
     ) -> ContextPack:
         scope = ctx(info)
-        pack = await _chat(scope).context(
+        pack = await scope.deps.chat.context(
             uow=await scope.uow(),
             actor=await scope.actor(),
             conversation_id=str(conversation_id),
@@ -117,7 +109,7 @@ class ChatMutation:
         scope = ctx(info)
         # ChatService runs its own short units of work; the operation's stays unopened.
         actor = await short_lived_actor(scope)
-        completed = await _chat(scope).reply(
+        completed = await scope.deps.chat.reply(
             actor=actor,
             message=input.message,
             conversation_id=str(input.conversation_id) if input.conversation_id else None,
@@ -131,7 +123,7 @@ class ChatMutation:
     @strawberry.mutation(description="Admin: add an LLM provider and its models.")
     async def create_provider(self, info: Info[Any, Any], input: ProviderInput) -> Provider:
         scope = ctx(info)
-        provider, models = await _llm(scope).create_provider(
+        provider, models = await scope.deps.llm.create_provider(
             uow=await scope.uow(),
             actor=await scope.actor(),
             draft=ProviderDraft(
@@ -157,7 +149,7 @@ class ChatMutation:
         self, info: Info[Any, Any], input: UserLlmConfigInput
     ) -> UserLlmConfig:
         scope = ctx(info)
-        config = await _llm(scope).set_user_config(
+        config = await scope.deps.llm.set_user_config(
             uow=await scope.uow(),
             actor=await scope.actor(),
             provider=input.provider,
@@ -192,7 +184,7 @@ class ChatSubscription:
             actor = await short_lived_actor(scope)
         except MemoriaError as exc:
             raise subscription_error(exc) from None
-        stream = _chat(scope).stream_reply(
+        stream = scope.deps.chat.stream_reply(
             actor=actor,
             message=input.message,
             conversation_id=str(input.conversation_id) if input.conversation_id else None,

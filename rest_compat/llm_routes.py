@@ -10,7 +10,7 @@ from domain.errors import NotFound
 from domain.llm import LlmProvider, UserLlmConfig
 from domain.policy import Limits
 from domain.services.delegation import act_as
-from domain.services.llm_admin import LlmAdminService, ProviderDraft
+from domain.services.llm_admin import ProviderDraft
 from rest_compat.dialects import CHAT_API, SENTECH, SENUA
 from rest_compat.endpoint import Call, Endpoint, Group, Reply
 from rest_compat.fields import NULL_STR, NUM, STR, TIME, Field, arr, fields, obj
@@ -40,10 +40,6 @@ CONFIG = obj(
 )
 
 
-def _llm(call: Call) -> LlmAdminService:
-    return call.services.llm
-
-
 def provider_body(provider: LlmProvider) -> dict[str, Any]:
     return {
         "id": provider.id,
@@ -67,7 +63,7 @@ def config_body(config: UserLlmConfig) -> dict[str, Any]:
 
 async def supported_models(call: Call) -> dict[str, Any]:
     """Supported models and their price (USD per 1M tokens)"""
-    models = await _llm(call).models(uow=call.uow, actor=call.maybe_actor or CATALOG_READER)
+    models = await call.services.llm.models(uow=call.uow, actor=call.maybe_actor or CATALOG_READER)
     return {
         "models": [
             {
@@ -84,7 +80,7 @@ async def supported_models(call: Call) -> dict[str, Any]:
 
 async def senua_models(call: Call) -> dict[str, Any]:
     """Available LLM models and the default"""
-    llm = _llm(call)
+    llm = call.services.llm
     providers = {p.id: p for p in await llm.providers(uow=call.uow, actor=call.actor)}
     models = await llm.models(uow=call.uow, actor=call.actor)
     default = await llm.resolve(uow=call.uow, actor=call.actor, model=None)
@@ -100,7 +96,7 @@ async def senua_models(call: Call) -> dict[str, Any]:
 
 async def create_provider(call: Call) -> Reply:
     """Create an LLM provider (admin)"""
-    provider, _models = await _llm(call).create_provider(
+    provider, _models = await call.services.llm.create_provider(
         uow=call.uow,
         actor=call.actor,
         draft=ProviderDraft(
@@ -115,7 +111,7 @@ async def create_provider(call: Call) -> Reply:
 
 async def get_provider(call: Call) -> dict[str, Any]:
     """Get an LLM provider"""
-    for provider in await _llm(call).providers(uow=call.uow, actor=call.actor):
+    for provider in await call.services.llm.providers(uow=call.uow, actor=call.actor):
         if provider.id == call.path["id"]:
             return provider_body(provider)
     raise NotFound("LLM provider not found")
@@ -125,7 +121,7 @@ async def create_user_config(call: Call) -> Reply:
     """Store your API key for a provider (encrypted; returned masked)"""
     try:
         owner = await act_as(uow=call.uow, actor=call.actor, user_id=call.body["user_id"])
-        config = await _llm(call).set_user_config(
+        config = await call.services.llm.set_user_config(
             uow=call.uow,
             actor=owner,
             provider=call.body["provider_id"],

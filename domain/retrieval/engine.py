@@ -298,14 +298,13 @@ class HybridRetriever:
             sessions = await uow.memory_query.sessions(
                 field_id=field_id, user_id=user_id, memory_ids=pool
             )
-            best: Scored = {}
+            best: dict[int, float] = {}
             for hit in hits[: s.session_hits]:
                 session = sessions.get(hit.memory_id)
                 if session is not None:
-                    key = str(session)
-                    best[key] = max(best.get(key, 0.0), base[hit.memory_id])
+                    best[session] = max(best.get(session, 0.0), base[hit.memory_id])
             for memory_id, session in sessions.items():
-                share = best.get(str(session))
+                share = best.get(session)
                 if share is not None and base.get(memory_id, 0.0) > 0.0:
                     by_id[memory_id].score += s.session_weight * share
         return sorted(by_id.values(), key=lambda h: (-h.score, h.memory_id))

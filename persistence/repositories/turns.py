@@ -44,7 +44,7 @@ async def _turns_near(
     field_id: str,
     anchors: dict[str, tuple[datetime, int]],
     steps: int,
-    span: timedelta | None,
+    span: timedelta,
 ) -> list[Any]:
     """Up to ``steps`` turns before and after each anchor in the field's turn order
     ``(occurred_at, turn_seq)``, each side one seek on the covering partial index
@@ -56,12 +56,9 @@ async def _turns_near(
     params: dict[str, Any] = {"field_id": field_id, "steps": int(steps)}
     for i, (memory_id, (at, seq)) in enumerate(anchors.items()):
         params[f"a{i}"], params[f"t{i}"], params[f"s{i}"] = memory_id, at, seq
-        binds.append(bindparam(f"t{i}", type_=UTCDateTime()))
-        bounds = {"<": "", ">": ""}
-        if span is not None:
-            params[f"lo{i}"], params[f"hi{i}"] = at - span, at + span
-            binds += [bindparam(k, type_=UTCDateTime()) for k in (f"lo{i}", f"hi{i}")]
-            bounds = {"<": f"AND occurred_at >= :lo{i} ", ">": f"AND occurred_at <= :hi{i} "}
+        params[f"lo{i}"], params[f"hi{i}"] = at - span, at + span
+        binds += [bindparam(k, type_=UTCDateTime()) for k in (f"t{i}", f"lo{i}", f"hi{i}")]
+        bounds = {"<": f"AND occurred_at >= :lo{i} ", ">": f"AND occurred_at <= :hi{i} "}
         for op, order in (("<", "DESC"), (">", "ASC")):
             parts.append(
                 # Only placeholder names and constant operators are interpolated.

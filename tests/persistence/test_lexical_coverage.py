@@ -5,6 +5,7 @@ long question scores low, and a tiny field's statistics are its own."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -17,8 +18,15 @@ from memoria.settings import Settings
 from providers.embedders.hashing import HashingEmbedder
 
 
+@dataclass
+class Five:
+    runtime: Any
+    field_id: str
+    owner: str
+
+
 @pytest.fixture
-async def field(settings: Settings) -> AsyncIterator[tuple[Any, str]]:
+async def field(settings: Settings) -> AsyncIterator[Five]:
     runtime = build_runtime(settings, embedder=HashingEmbedder())
     await migrate(runtime.db)
     deps = runtime.deps
@@ -42,26 +50,24 @@ async def field(settings: Settings) -> AsyncIterator[tuple[Any, str]]:
         )
         await uow.commit()
     try:
-        runtime.owner = actor.user_id
-        yield runtime, created.id
+        yield Five(runtime, created.id, actor.user_id)
     finally:
         await runtime.db.dispose()
 
 
-async def _scores(runtime: Any, field_id: str, terms: list[str]) -> dict[str, float]:
-    """Lexical scores by the first word of each memory's content."""
-    async with runtime.deps.uow_factory() as uow:
-        hits = await uow.lexical.search(field_id=field_id, terms=terms, k=10)
-        rows = await uow.memories.get_many([m for m, _ in hits], user_id=runtime.owner)
+async def _scores(five: Five, terms: list[str]) -> dict[str, float]:
+    """Lexical scores by the second word of each memory's content."""
+    async with five.runtime.deps.uow_factory() as uow:
+        hits = await uow.lexical.search(field_id=five.field_id, terms=terms, k=10)
+        rows = await uow.memories.get_many([m for m, _ in hits], user_id=five.owner)
     first = {m.id: m.content.split()[1] for m in rows}
     return {first[m]: s for m, s in hits}
 
 
-async def test_scores_are_coverage_of_the_query(field: tuple[Any, str]) -> None:
-    runtime, field_id = field
-    long = await _scores(runtime, field_id, ["foods", "avoid", "allergies", "peanuts"])
-    short = await _scores(runtime, field_id, ["food", "avoid"])
-    full = await _scores(runtime, field_id, ["salmon", "cat", "miso"])
+async def test_scores_are_coverage_of_the_query(field: Five) -> None:
+    long = await _scores(field, ["foods", "avoid", "allergies", "peanuts"])
+    short = await _scores(field, ["food", "avoid"])
+    full = await _scores(field, ["salmon", "cat", "miso"])
     assert all(0.0 <= s <= 1.0 for found in (long, short, full) for s in found.values())
     # Every term of the query in one short memory: close to full coverage.
     assert full["cat"] >= 0.7
@@ -73,11 +79,10 @@ async def test_scores_are_coverage_of_the_query(field: tuple[Any, str]) -> None:
     assert short["cat"] > long["cat"]
 
 
-async def test_another_tenants_memories_move_no_score(field: tuple[Any, str]) -> None:
-    runtime, field_id = field
+async def test_another_tenants_memories_move_no_score(field: Five) -> None:
     question = ["cat", "food", "allergies", "sister"]
-    before = await _scores(runtime, field_id, question)
-    deps = runtime.deps
+    before = await _scores(field, question)
+    deps = field.runtime.deps
     async with deps.uow_factory() as uow:
         other = await deps.auth.register(
             uow=uow, username="noisy", email="noisy@example.com", password="correct-horse-1"
@@ -91,14 +96,13 @@ async def test_another_tenants_memories_move_no_score(field: tuple[Any, str]) ->
             drafts=[MemoryDraft(f"My cat number {i} likes cat food") for i in range(40)],
         )
         await uow.commit()
-    assert await _scores(runtime, field_id, question) == before
+    assert await _scores(field, question) == before
 
 
-async def test_word_families_match_across_forms(field: tuple[Any, str]) -> None:
+async def test_word_families_match_across_forms(field: Five) -> None:
     """The stemmers keep allergic/allergies apart; a long word also matches its family."""
-    runtime, field_id = field
-    found = await _scores(runtime, field_id, ["allergies"])
+    found = await _scores(field, ["allergies"])
     assert set(found) == {"am"}  # "I am allergic to peanuts and shellfish."
     assert found["am"] == 1.0
-    assert set(await _scores(runtime, field_id, ["switching"])) == {"switched"}
-    assert await _scores(runtime, field_id, ["allegory"]) == {}  # a different family
+    assert set(await _scores(field, ["switching"])) == {"switched"}
+    assert await _scores(field, ["allegory"]) == {}  # a different family

@@ -5,6 +5,8 @@ assigned when turns are stored, and the turn's speaker
 Revision ID: 0006
 Revises: 0005
 """
+from datetime import datetime
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -74,12 +76,12 @@ def _number_existing_sessions() -> None:
         .where(turns.c.turn_seq.is_not(None))
         .order_by(turns.c.field_id, turns.c.occurred_at, turns.c.turn_seq)
     ).all()
-    by_field: dict[str, list[tuple[str, object]]] = {}
+    by_field: dict[str, list[tuple[str, datetime]]] = {}
     for row in rows:
         by_field.setdefault(row.field_id, []).append((row.id, row.occurred_at))
     for field_id, ordered in by_field.items():
         numbers, following = number_sessions(
-            [at for _, at in ordered], before=None, next_session=1  # type: ignore[misc]
+            [at for _, at in ordered], before=None, next_session=1
         )
         bind.execute(
             turns.update().where(turns.c.id == sa.bindparam("memory_id")),
