@@ -30,7 +30,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +78,14 @@ async def bulk_insert(runtime: Any, user_id: str, field_id: str, n: int) -> floa
     started = time.perf_counter()
     centres = np.random.default_rng(1).standard_normal((2000, DIM)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    now = datetime.now(UTC)
+    turns = CORPUS.kind in ("episode", "message")
+    times, sessions = CORPUS.timeline(n, end=datetime.now(UTC))
+    now = times[-1]
     chunk = 20_000
     for start in range(0, n, chunk):
         size = min(chunk, n - start)
         vectors = synthetic(size, start, centres)
         texts = CORPUS.texts(start, size)
-        turns = CORPUS.kind in ("episode", "message")
         rows = [
             {
                 "id": str(uuid.uuid4()),
@@ -97,8 +98,7 @@ async def bulk_insert(runtime: Any, user_id: str, field_id: str, n: int) -> floa
                 "importance": 0.5,
                 "tags": [],
                 "metadata": {},
-                # Oldest first: each turn a minute after the one before it.
-                "occurred_at": now - timedelta(minutes=n - start - i),
+                "occurred_at": times[start + i],
                 "created_at": now,
                 "updated_at": now,
                 "content_hash": uuid.uuid4().hex,
@@ -106,6 +106,7 @@ async def bulk_insert(runtime: Any, user_id: str, field_id: str, n: int) -> floa
                 "superseded_by": None,
                 "embedding": vectors[i],
                 "turn_seq": start + i + 1 if turns else None,
+                "turn_session": sessions[start + i] if turns else None,
                 "speaker": None,
             }
             for i in range(size)
@@ -116,7 +117,10 @@ async def bulk_insert(runtime: Any, user_id: str, field_id: str, n: int) -> floa
         await conn.execute(
             memory_fields.update()
             .where(memory_fields.c.id == field_id)
-            .values(turn_seq_next=n if CORPUS.kind in ("episode", "message") else 0)
+            .values(
+                turn_seq_next=n if turns else 0,
+                session_seq_next=max(sessions) if turns and sessions else 0,
+            )
         )
     return time.perf_counter() - started
 
