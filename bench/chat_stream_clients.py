@@ -24,7 +24,7 @@ REGISTER = """mutation($u: String!, $e: String!, $p: String!) {
 
 
 CHAT = """subscription($i: ChatInput!) { chat(input: $i) {
-  __typename ... on ChatDelta { text } ... on ChatFailed { code reason: message } } }"""
+  __typename ... on ChatDelta { text } ... on ChatFailed { code reason: error } } }"""
 
 
 async def gql(

@@ -106,9 +106,19 @@ class ChatCompleted:
 
 @strawberry.type
 class ChatFailed:
+    """A turn that ended in an error: ``code`` as in ``extensions.code``, ``error`` the
+    message, ``partial`` the reply so far (stored, marked incomplete) if any."""
+
     code: str
-    message: str
+    error: str
     partial: Message | None
+
+    @strawberry.field(
+        deprecation_reason="Use `error`: a selection of `message` on both ChatCompleted "
+        "(a Message) and ChatFailed (a String) is invalid GraphQL without an alias."
+    )
+    def message(self) -> str:
+        return self.error
 
 
 ChatEvent = Annotated[
@@ -137,7 +147,7 @@ def render_event(
         )
     return ChatFailed(
         code=event.code,
-        message=event.message,
+        error=event.message,
         partial=Message.of(event.partial) if event.partial else None,
     )
 

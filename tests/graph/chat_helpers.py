@@ -26,7 +26,7 @@ CHAT = """subscription($i: ChatInput!) { chat(input: $i) {
     memoryUsed { shortTerm longTerm sources memoryIds }
     finishReason
   }
-  ... on ChatFailed { code reason: message partial { id content incomplete } }
+  ... on ChatFailed { code reason: error partial { id content incomplete } }
 } }"""
 
 SEND = """mutation($i: ChatInput!) { sendMessage(input: $i) {
