@@ -74,6 +74,7 @@ def build_chat_services(
     chat = ChatService(
         uow_factory=db.unit_of_work,
         conversations=conversations,
+        fields=fields,
         llm=llm,
         context=context,
         clock=clock,

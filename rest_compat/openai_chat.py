@@ -169,22 +169,19 @@ def _usage(done: ChatCompleted) -> dict[str, int]:
 
 
 async def complete(call: Call, *, namespace: str | None) -> Response:
-    """``namespace``: SID's memory space (created on first use), or None for Sentech's."""
+    """``namespace``: SID's memory space (created with the turn's first write, so a refused
+    request creates nothing), or None for Sentech's."""
     chat: ChatService = call.services.chat
     body = call.body
-    # All input is checked before the namespace is created: bad input writes nothing.
     message, history = parse_messages(body["messages"])
     if body["n"] not in (None, 1):
         raise BadUserInput("only n=1 is supported", details={"field": "n"})
     options = options_of(body)
-    field_id = None
-    if namespace is not None:
-        field_id = await _namespace_field(call, namespace, body["model"] or None)
     events: AsyncIterator[ChatEvent] = chat.stream_reply(
         actor=call.actor,
         message=message,
         model=body["model"] or None,
-        field_id=field_id,
+        namespace=namespace,
         history=history,
         options=options,
     )
@@ -246,22 +243,6 @@ async def _chunks(
         yield sse("[DONE]")
     finally:
         await close_quietly(events)
-
-
-async def _namespace_field(call: Call, namespace: str, model: str | None) -> str:
-    """The namespace's memory field, created on first use -- once the model is known to
-    exist, so that a request refused as "Unsupported model" creates nothing."""
-    async with call.services.uow_factory() as uow:
-        if model is not None:
-            try:
-                await call.services.llm.resolve(uow=uow, actor=call.actor, model=model)
-            except NotFound as missing:
-                raise _unsupported_model(missing) from None
-        field = await call.services.fields.by_namespace(
-            uow=uow, actor=call.actor, namespace=namespace, create=True
-        )
-        await uow.commit()
-    return str(field.id)
 
 
 async def chat_completions(call: Call) -> Response:

@@ -61,6 +61,7 @@ from domain.services.chat_relay import coalesced
 from domain.services.chat_turn import ChatTurn, settle_turn
 from domain.services.context import ContextBuilder, ContextPack
 from domain.services.conversations import ConversationService, message_event
+from domain.services.fields import FieldService
 from domain.services.importance import score_importance
 from domain.services.llm_admin import LlmAdminService
 
@@ -107,6 +108,7 @@ class ChatService:
         *,
         uow_factory: UnitOfWorkFactory,
         conversations: ConversationService,
+        fields: FieldService,
         llm: LlmAdminService,
         context: ContextBuilder,
         clock: Clock,
@@ -116,6 +118,7 @@ class ChatService:
     ) -> None:
         self._uow_factory = uow_factory
         self._conversations = conversations
+        self._fields = fields
         self._llm = llm
         self._context = context
         self._clock = clock
@@ -132,9 +135,14 @@ class ChatService:
         model: str | None = None,
         include_memory: bool = True,
         field_id: str | None = None,
+        namespace: str | None = None,
         history: Sequence[HistoryMessage] | None = None,
         options: ChatOptions | None = None,
     ) -> AsyncGenerator[ChatEvent, None]:
+        """One chat turn as events. ``namespace`` names the memory field instead of
+        ``field_id``: it is searched if it exists and created only with the turn's first
+        write, so a turn refused before then (bad input, unknown model, no balance) creates
+        nothing."""
         opts = options or ChatOptions()
         turn = await self._begin(
             actor=actor,
@@ -143,6 +151,7 @@ class ChatService:
             model=model,
             include_memory=include_memory,
             field_id=field_id,
+            namespace=namespace,
             history=history,
             options=opts,
         )
@@ -227,6 +236,7 @@ class ChatService:
         model: str | None = None,
         include_memory: bool = True,
         field_id: str | None = None,
+        namespace: str | None = None,
         history: Sequence[HistoryMessage] | None = None,
         options: ChatOptions | None = None,
     ) -> ChatCompleted:
@@ -237,6 +247,7 @@ class ChatService:
             model=model,
             include_memory=include_memory,
             field_id=field_id,
+            namespace=namespace,
             history=history,
             options=options,
         )
@@ -281,6 +292,7 @@ class ChatService:
         model: str | None,
         include_memory: bool,
         field_id: str | None,
+        namespace: str | None,
         history: Sequence[HistoryMessage] | None,
         options: ChatOptions,
     ) -> ChatTurn:
@@ -302,6 +314,10 @@ class ChatService:
                 and await uow.fields.get(field_id, user_id=actor.user_id) is None
             ):
                 raise NotFound("Memory field not found")
+            named = None
+            if namespace is not None:
+                named = await uow.fields.by_name(namespace, user_id=actor.user_id)
+                field_id = named.id if named else None
             existing: Conversation | None = None
             if conversation_id:
                 existing = await self._conversations.get(
@@ -318,8 +334,13 @@ class ChatService:
                 field_ids=[fid] if fid else [],
                 conversation_id=existing.id if existing else None,
                 history=history,
-                include_memory=include_memory,
+                # A namespace not created yet holds nothing (no field means all fields here).
+                include_memory=include_memory and (namespace is None or named is not None),
             )
+            if namespace is not None and named is None:
+                field_id = fid = (
+                    await self._fields.create(uow=uow, actor=actor, name=namespace)
+                ).id
             conversation, user_message = await self._store_user_message(
                 uow, actor, existing, text, field_id
             )

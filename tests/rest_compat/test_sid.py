@@ -201,6 +201,12 @@ async def test_refused_sid_requests_create_no_namespace(
         )
         assert refused.status_code == 400, body
         assert refused.json()["error"]["message"].startswith(message), refused.text
+    too_long = await api.post(
+        "/v1/memory/chat/completions",
+        params={"namespace": "n" * 1000},
+        json={"messages": user, "model": "memoria-extractive-no-llm"},
+    )
+    assert too_long.status_code == 400, too_long.text
     assert await field_count() == before
     ok = await api.post(
         "/v1/memory/chat/completions",
