@@ -1,15 +1,16 @@
-"""The offline MiniLM embedder runs the real all-MiniLM-L6-v2 model, on either backend."""
+"""The offline MiniLM embedder runs the real all-MiniLM-L6-v2 model (the packaged int8 weights,
+dequantized), on either backend."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from providers.embedders.minilm import MiniLMEmbedder, default_model_dir
+from providers.embedders.minilm import MiniLMEmbedder
+from providers.embedders.minilm_weights import CONFIG
 
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
 
@@ -52,8 +53,7 @@ def embedder(request: pytest.FixtureRequest) -> Iterator[MiniLMEmbedder]:
 
 
 def test_dimension_is_read_from_the_model(embedder: MiniLMEmbedder) -> None:
-    config = json.loads((default_model_dir() / "config.json").read_text())
-    assert embedder.dimension == config["hidden_size"] == 384
+    assert embedder.dimension == CONFIG["hidden_size"] == 384
     assert embedder.name == "all-MiniLM-L6-v2"
     assert embedder.embed_sync(["hello"]).shape == (1, 384)
 
@@ -66,8 +66,10 @@ def test_vectors_are_float32_and_unit_length(embedder: MiniLMEmbedder) -> None:
 
 
 def test_matches_reference_values_of_the_real_model(embedder: MiniLMEmbedder) -> None:
+    # The packaged weights are int8 per output channel: components move by up to ~0.004 (whole
+    # vectors stay within a cosine of 0.9987 of the float32 model's on LoCoMo turns).
     vectors = embedder.embed_sync(list(REFERENCE))
-    np.testing.assert_allclose(vectors[:, :5], list(REFERENCE.values()), atol=1e-3)
+    np.testing.assert_allclose(vectors[:, :5], list(REFERENCE.values()), atol=5e-3)
 
 
 def test_similar_sentences_score_higher_than_unrelated(embedder: MiniLMEmbedder) -> None:
