@@ -3,19 +3,16 @@ fuzzing of the document finds no 500s."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from conftest import RunningServer
 from hypothesis import HealthCheck, Phase, given, settings
 from rest_helpers import Rest, roomy
+from threaded_server import ThreadedServer
 
 from memoria.app import build_app
 from memoria.settings import Settings
@@ -88,29 +85,6 @@ async def test_swagger_ui_assets_are_local(anon: Rest) -> None:
         assert response.status_code == 200, asset
         assert len(response.content) > 1000, asset
     assert (await anon.get("/api/docs/assets/..%2Fsecret")).status_code == 404
-
-
-class ThreadedServer:
-    """Uvicorn in its own thread and loop, for synchronous clients (schemathesis)."""
-
-    def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-        )
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 @pytest.fixture
