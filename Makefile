@@ -32,6 +32,7 @@ pytest: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/memoria schema > schema.graphql
+	$(BIN)/python tools/generate_client.py
 
 clean:
 	rm -rf $(VENV)
