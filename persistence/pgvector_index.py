@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from pgvector.sqlalchemy import Vector as PgVector
 from sqlalchemy import Float, String, any_, bindparam, cast, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -65,6 +64,9 @@ class PgVectorIndex:
     ) -> list[tuple[str, float]]:
         if allowed is not None and not allowed:
             return []
+        # Imported here: pgvector is the `postgres` extra, and SQLite mode imports this module.
+        from pgvector.sqlalchemy import Vector as PgVector
+
         await self._tune()
         query = np.asarray(vector, dtype=np.float32)
         dimension = int(query.shape[0])
