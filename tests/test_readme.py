@@ -133,3 +133,24 @@ async def test_the_curl_walk_through_runs_as_written(server: RunningServer) -> N
     streamed = responses[-1].text
     assert "ChatDelta" in streamed, streamed
     assert "ChatCompleted" in streamed, streamed
+
+
+async def test_the_python_examples_run_as_written(server: RunningServer) -> None:
+    """The client and openai examples, in order, as separate programs (the later ones log in
+    as the user the first one registered)."""
+    examples = [b for b in _blocks("python") if "memoria_client" in b]
+    assert len(examples) >= 3
+    outputs = []
+    for example in examples:
+        program = example.replace("http://127.0.0.1:8000", server.url)
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-c", program],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    assert "Miso" in outputs[0]  # the search hit, and the chat answering from it
+    assert "memoria-extractive-no-llm" in outputs[2]
