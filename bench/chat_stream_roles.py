@@ -85,6 +85,7 @@ def server_main(port: int, data_dir: str, embedder: str, database_url: str | Non
     import uvicorn
 
     from memoria.app import build_app
+    from memoria.integration_settings import IntegrationSettings
     from memoria.settings import Settings
 
     settings = Settings(
@@ -94,6 +95,8 @@ def server_main(port: int, data_dir: str, embedder: str, database_url: str | Non
         embedder=embedder,
         fast_password_hashing=True,
         admin_password="bench-admin-password",
+        # The bench's fake LLM listens on loopback: allowed explicitly, as an operator would.
+        integrations=IntegrationSettings(allowed_private_hosts=("127.0.0.1",)),
     ).validated()
     if os.environ.get("MEMORIA_BENCH_SWITCH_INTERVAL"):
         sys.setswitchinterval(float(os.environ["MEMORIA_BENCH_SWITCH_INTERVAL"]))

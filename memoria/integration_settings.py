@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from domain.url_policy import OutboundPolicy
+
 
 @dataclass(frozen=True)
 class OAuthProviderSettings:
@@ -29,8 +31,11 @@ DEFAULT_API_URLS = {
 
 @dataclass(frozen=True)
 class IntegrationSettings:
-    # Refuse webhook and connector URLs resolving to private/loopback addresses unless set.
+    # Outbound policy (webhooks, LLM providers, mail servers, the embeddings service): only
+    # public addresses, unless every address is allowed (tests, a trusted LAN) or the
+    # destination is listed (host names, IPs or CIDRs: "localhost" for a local Ollama).
     allow_private_urls: bool = False
+    allowed_private_hosts: tuple[str, ...] = ()
     webhook_timeout_seconds: float = 10.0
     webhook_retry_base_seconds: float = 10.0
     webhook_retry_cap_seconds: float = 3600.0
@@ -43,6 +48,12 @@ class IntegrationSettings:
     api_urls: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_API_URLS))
     oauth: Mapping[str, OAuthProviderSettings] = field(default_factory=dict)
     public_url: str | None = None  # base of the OAuth callback URL; default http://host:port
+
+    @property
+    def outbound_policy(self) -> OutboundPolicy:
+        return OutboundPolicy.from_entries(
+            self.allowed_private_hosts, allow_private=self.allow_private_urls
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IntegrationSettings:
@@ -65,8 +76,16 @@ class IntegrationSettings:
         for service in api_urls:
             api_urls[service] = env.get(f"MEMORIA_{service.upper()}_API_URL", api_urls[service])
         roots = tuple(p for p in env.get("MEMORIA_FILES_ROOTS", "").split(":") if p)
+        allowed = tuple(
+            h.strip() for h in env.get("MEMORIA_ALLOWED_PRIVATE_HOSTS", "").split(",") if h.strip()
+        )
+        try:
+            OutboundPolicy.from_entries(allowed)
+        except ValueError as exc:
+            raise ValueError(f"MEMORIA_ALLOWED_PRIVATE_HOSTS: {exc}") from None
         return cls(
             allow_private_urls=flag("MEMORIA_ALLOW_PRIVATE_URLS", False),
+            allowed_private_hosts=allowed,
             webhook_timeout_seconds=float(env.get("MEMORIA_WEBHOOK_TIMEOUT_SECONDS", "10")),
             webhook_retry_window_seconds=float(
                 env.get("MEMORIA_WEBHOOK_RETRY_WINDOW_SECONDS", "86400")

@@ -22,6 +22,8 @@ from providers.connectors.imap import ImapConnector
 from providers.connectors.notion import NotionConnector
 from providers.connectors.oauth import HmacStateSigner, OAuth2Client
 from providers.connectors.slack import SlackConnector
+from providers.connectors.targets import SourceTargets
+from providers.outbound.guard import OutboundGuard
 
 OAUTH_CALLBACK_PATH = "/api/sources/oauth/callback"
 
@@ -56,12 +58,14 @@ def build_sources(
         else None
     )
     wait = settings.connector_max_retry_wait_seconds
+    guard = OutboundGuard(settings.outbound_policy)
+    folders = FolderConnector(roots=settings.files_roots)
     connectors: dict[SourceKind, Connector] = {
         SourceKind.GITHUB: GitHubConnector(base_url=settings.api_urls["github"], max_wait=wait),
         SourceKind.SLACK: SlackConnector(base_url=settings.api_urls["slack"], max_wait=wait),
         SourceKind.NOTION: NotionConnector(base_url=settings.api_urls["notion"], max_wait=wait),
-        SourceKind.EMAIL: ImapConnector(),
-        SourceKind.FILES: FolderConnector(roots=settings.files_roots),
+        SourceKind.EMAIL: ImapConnector(guard=guard),
+        SourceKind.FILES: folders,
     }
     service = SourceService(
         cipher=cipher,
@@ -70,6 +74,7 @@ def build_sources(
         fields=fields,
         clock=clock,
         syncs_per_minute=settings.syncs_per_minute,
+        targets=SourceTargets(guard=guard, folders=folders),
     )
     runner = SourceSyncRunner(
         uow_factory=uow_factory,

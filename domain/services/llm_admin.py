@@ -27,7 +27,7 @@ from domain.llm import (
     UserLlmConfig,
 )
 from domain.policy import require_text
-from domain.ports import UnitOfWork
+from domain.ports import UnitOfWork, UrlGuard
 
 BUILTIN_PROVIDER = LlmProvider(
     id="builtin-extractive",
@@ -99,8 +99,10 @@ class LlmAdminService:
         factory: ChatModelFactory,
         default_model: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        url_guard: UrlGuard | None = None,
     ) -> None:
         self._clock = clock
+        self._guard = url_guard  # the outbound policy for api endpoints; None: unchecked
         self._cipher = cipher
         self._factory = factory
         self._default_model = default_model
@@ -135,6 +137,8 @@ class LlmAdminService:
                 raise BadUserInput(
                     "apiEndpoint must be an http(s) URL", details={"field": "apiEndpoint"}
                 )
+            if self._guard is not None:
+                await self._guard.check(endpoint, field="apiEndpoint")
         if await uow.llm.provider_by_name(name) is not None or name == BUILTIN_PROVIDER.name:
             raise Conflict("A provider with this name exists")
         now = self._clock.now()

@@ -97,6 +97,11 @@ class SourceSyncRunner:
             run.status, run.error = SyncStatus.FAILED, message[:500]
             source.status, source.last_error = SourceStatus.ERROR, message[:500]
             log.warning("sync %s of source %s failed: %s", run.id, source.id, message)
+        except Exception as exc:  # a connector bug must fail the run, not strand it
+            log.exception("sync %s of source %s crashed", run.id, source.id)
+            message = f"internal error ({type(exc).__name__})"
+            run.status, run.error = SyncStatus.FAILED, message
+            source.status, source.last_error = SourceStatus.ERROR, message
         await self._finish(run, source)
         return run
 

@@ -18,6 +18,7 @@ from domain.entities import Actor, new_id
 from domain.errors import BadUserInput, NotFound, RateLimited
 from domain.events import DomainEvent
 from domain.ports import SecretCipher, UnitOfWork
+from domain.ports.security import SourceTargetCheck
 from domain.services.fields import FieldService
 from domain.sources import (
     OAUTH_KINDS,
@@ -95,8 +96,10 @@ class SourceService:
         clock: Clock,
         syncs_per_minute: int = 10,
         state_ttl: timedelta = timedelta(minutes=15),
+        targets: SourceTargetCheck | None = None,
     ) -> None:
         self._cipher = cipher
+        self._targets = targets  # mail host / folder checks at connect; None: unchecked
         self._signer = signer
         self._oauth = oauth
         self._fields = fields
@@ -123,6 +126,8 @@ class SourceService:
         if not isinstance(config or {}, dict):
             raise BadUserInput("config must be an object", details={"field": "config"})
         clean = check_config(source_kind, raw)
+        if self._targets is not None:
+            await self._targets.check(source_kind.value, clean)
         secrets = {k: raw[k] for k in SECRET_KEYS if isinstance(raw.get(k), str) and raw[k]}
         if "access_token" in secrets:
             secrets["token"] = secrets.pop("access_token")

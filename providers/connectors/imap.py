@@ -1,5 +1,8 @@
 """Email over IMAP (stdlib ``imaplib`` in a worker thread).
 
+The mail host goes through the outbound guard on every sync: its name is resolved and
+checked there, and the socket goes to the checked address (TLS still verifies the name).
+
 Incremental: the cursor keeps the mailbox's UIDVALIDITY and the highest UID imported; a
 later sync fetches ``UID <last+1>:*`` only. A changed UIDVALIDITY starts over (the
 per-message ``Message-ID`` dedupe keeps memories from doubling).
@@ -12,6 +15,7 @@ import email
 import email.policy
 import imaplib
 import re
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -21,6 +25,7 @@ from typing import Any
 from domain.errors import ProviderUnavailable
 from domain.sources import DataSource, SourceBatch, SourceDocument, SourceKind
 from providers.connectors.extract import html_to_text
+from providers.outbound.guard import OutboundGuard
 
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 
@@ -56,19 +61,60 @@ def _parse(uid: int, raw: bytes, mailbox: str) -> SourceDocument:
     )
 
 
+def _connect_checked(
+    host: str, port: int, timeout: float | None, guard: OutboundGuard
+) -> socket.socket:
+    failure: OSError | None = None
+    for address in guard.resolve_blocking(host, port):
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            failure = exc
+    raise failure or OSError(f"cannot connect to {host}")
+
+
+class _GuardedImap(imaplib.IMAP4):
+    """``imaplib.IMAP4`` whose socket goes to an address the guard checked."""
+
+    def __init__(self, host: str, port: int, *, timeout: float, guard: OutboundGuard) -> None:
+        self._guard = guard
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        return _connect_checked(self.host, self.port, timeout, self._guard)
+
+
+class _GuardedImapSsl(imaplib.IMAP4_SSL):
+    """``imaplib.IMAP4_SSL`` connected like :class:`_GuardedImap`; TLS checks the name."""
+
+    def __init__(self, host: str, port: int, *, timeout: float, guard: OutboundGuard) -> None:
+        self._guard = guard
+        super().__init__(host, port, timeout=timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        sock = _connect_checked(self.host, self.port, timeout, self._guard)
+        wrapped: socket.socket = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+        return wrapped
+
+
 class ImapConnector:
     kind = SourceKind.EMAIL
 
-    def __init__(self, *, batch: int = 50, timeout: float = 30.0) -> None:
+    def __init__(
+        self, *, guard: OutboundGuard | None = None, batch: int = 50, timeout: float = 30.0
+    ) -> None:
+        """``guard`` defaults to the strict policy: public mail servers only."""
+        self._guard = guard or OutboundGuard()
         self._batch = batch
         self._timeout = timeout
 
     def _fetch_sync(
         self, config: dict[str, Any], password: str, cursor: dict[str, Any]
     ) -> tuple[list[tuple[int, bytes]], int]:
-        cls = imaplib.IMAP4_SSL if config.get("ssl", True) else imaplib.IMAP4
+        cls = _GuardedImapSsl if config.get("ssl", True) else _GuardedImap
+        host, port = str(config["host"]), int(config.get("port", 993))
         try:
-            with cls(config["host"], int(config.get("port", 993)), timeout=self._timeout) as imap:
+            with cls(host, port, timeout=self._timeout, guard=self._guard) as imap:
                 imap.login(config["username"], password)
                 status, _ = imap.select(config.get("mailbox", "INBOX"), readonly=True)
                 if status != "OK":

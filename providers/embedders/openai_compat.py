@@ -18,6 +18,8 @@ import numpy.typing as npt
 
 from domain.errors import ProviderUnavailable
 from domain.ports import Vector
+from providers.outbound.guard import DestinationRefused, OutboundGuard
+from providers.outbound.transport import GuardedTransport
 
 F32 = npt.NDArray[np.float32]
 _RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -34,7 +36,10 @@ class OpenAICompatEmbedder:
         timeout: float = 30.0,
         retries: int = 2,
         transport: httpx.AsyncBaseTransport | None = None,
+        guard: OutboundGuard | None = None,
     ) -> None:
+        """With ``guard`` (and no ``transport``), the service's address must pass the
+        outbound policy on every connection, like any other destination."""
         self._url = base_url.rstrip("/") + "/embeddings"
         if not base_url.rstrip("/").endswith("/v1"):
             self._url = base_url.rstrip("/") + "/v1/embeddings"
@@ -43,7 +48,7 @@ class OpenAICompatEmbedder:
         self._batch = max(1, batch_size)
         self._timeout = timeout
         self._retries = retries
-        self._transport = transport
+        self._transport = transport or (GuardedTransport(guard) if guard is not None else None)
         self._client: httpx.AsyncClient | None = None
         self._dimension: int | None = None
 
@@ -66,7 +71,9 @@ class OpenAICompatEmbedder:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout, transport=self._transport)
+            self._client = httpx.AsyncClient(
+                timeout=self._timeout, transport=self._transport, trust_env=False
+            )
         return self._client
 
     async def _post(self, texts: list[str]) -> list[list[float]]:
@@ -74,6 +81,11 @@ class OpenAICompatEmbedder:
         for attempt in range(self._retries + 1):
             try:
                 response = await self._http().post(self._url, json=body, headers=self._headers)
+            except DestinationRefused as exc:
+                raise ProviderUnavailable(
+                    f"embedding service refused: {exc.message} (an operator may allow it with"
+                    " MEMORIA_ALLOWED_PRIVATE_HOSTS)"
+                ) from None
             except httpx.HTTPError as exc:
                 if attempt == self._retries:
                     raise ProviderUnavailable(f"embedding service unreachable: {exc}") from None

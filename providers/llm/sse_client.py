@@ -20,7 +20,7 @@ import asyncio
 import json
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -216,8 +216,15 @@ class StreamResponse:
             await conn.more(self._timeout)
 
 
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
 class LeanStreamClient:
-    """Pooled keep-alive connections per origin; ``post_stream`` is the only request."""
+    """Pooled keep-alive connections per origin; ``post_stream`` is the only request.
+
+    ``resolve`` (the outbound guard's) gives the checked addresses of a host for each new
+    connection; the socket goes to one of them while TLS keeps the host name. Whatever it
+    raises (a refusal) reaches the caller unchanged."""
 
     def __init__(
         self,
@@ -226,7 +233,9 @@ class LeanStreamClient:
         read_timeout: float,
         write_timeout: float = 30.0,
         max_idle_per_origin: int = 100,
+        resolve: Resolver | None = None,
     ) -> None:
+        self._resolve = resolve
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
@@ -244,18 +253,23 @@ class LeanStreamClient:
             ssl_context = self._ssl
         try:
             async with asyncio.timeout(self._connect_timeout):
-                _, protocol = await loop.create_connection(
-                    _Connection,
-                    host,
-                    port,
-                    ssl=ssl_context,
-                    server_hostname=host if ssl_context else None,
-                )
+                addresses = [host] if self._resolve is None else await self._resolve(host, port)
+                failure: Exception | None = None
+                for address in addresses:
+                    try:
+                        _, protocol = await loop.create_connection(
+                            _Connection,
+                            address,
+                            port,
+                            ssl=ssl_context,
+                            server_hostname=host if ssl_context else None,
+                        )
+                        return protocol
+                    except (OSError, ssl.SSLError) as exc:
+                        failure = exc
+                raise ConnectFailed(str(failure))
         except TimeoutError:
             raise ConnectFailed("connect timed out") from None
-        except (OSError, ssl.SSLError) as exc:
-            raise ConnectFailed(str(exc)) from None
-        return protocol
 
     def _checkout(self, origin: tuple[str, str, int]) -> _Connection | None:
         idle = self._idle.get(origin)

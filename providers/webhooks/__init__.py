@@ -1,1 +1,2 @@
-"""Outbound webhook delivery: signing, the HTTP sender and the SSRF guard."""
+"""Outbound webhook delivery: signing and the HTTP sender (the outbound guard is
+``providers.outbound``)."""

@@ -1,4 +1,7 @@
-"""POSTs one signed delivery with httpx and reports status and latency (never raises)."""
+"""POSTs one signed delivery with httpx and reports status and latency (never raises).
+
+Connections go through the outbound guard: the receiver's name is resolved and checked on
+every new connection and the socket goes to the checked address."""
 
 from __future__ import annotations
 
@@ -7,15 +10,21 @@ import time
 import httpx
 
 from domain.webhooks import SendResult
+from providers.outbound.guard import DestinationRefused, DestinationUnresolved, OutboundGuard
+from providers.outbound.transport import guarded_client
 from providers.webhooks.signing import EVENT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 
 
 class HttpWebhookSender:
-    def __init__(self, *, timeout: float = 10.0, user_agent: str = "Memoria-Webhooks/1") -> None:
-        # Redirects are not followed: a redirect could point at a private address.
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
-        )
+    def __init__(
+        self,
+        *,
+        guard: OutboundGuard,
+        timeout: float = 10.0,
+        user_agent: str = "Memoria-Webhooks/1",
+    ) -> None:
+        # Redirects are not followed: a receiver answers, it does not send us elsewhere.
+        self._client = guarded_client(guard, timeout=httpx.Timeout(timeout))
         self._user_agent = user_agent
 
     async def send(
@@ -31,6 +40,12 @@ class HttpWebhookSender:
         started = time.perf_counter()
         try:
             response = await self._client.post(url, content=body, headers=headers)
+        except DestinationRefused as exc:
+            return SendResult(
+                None, (time.perf_counter() - started) * 1000, f"refused: {exc.message}"
+            )
+        except DestinationUnresolved as exc:
+            return SendResult(None, (time.perf_counter() - started) * 1000, exc.message)
         except httpx.TimeoutException:
             return SendResult(None, (time.perf_counter() - started) * 1000, "timeout")
         except httpx.HTTPError as exc:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from conftest import GraphQLClient, RunningServer
 from fake_llm import FakeLLM
+from rest_helpers import loopback
 from websockets.asyncio.client import ClientConnection, connect
 
 from memoria.app import build_app
@@ -55,7 +56,7 @@ async def fake_llm_fixture() -> AsyncIterator[tuple[FakeLLM, str]]:
 
 @pytest.fixture(name="chat_server")
 async def chat_server_fixture(settings: Settings) -> AsyncIterator[RunningServer]:
-    tuned = settings.with_(llm_read_timeout_seconds=1.0, llm_retry_pause_seconds=0.05)
+    tuned = loopback(settings).with_(llm_read_timeout_seconds=1.0, llm_retry_pause_seconds=0.05)
     running = await RunningServer(build_app(tuned, embedder=HashingEmbedder())).start()
     try:
         yield running

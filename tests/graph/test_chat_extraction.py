@@ -12,6 +12,7 @@ import pytest
 from chat_helpers import SEND, add_provider, fake_llm_fixture  # noqa: F401  # fixture by name
 from conftest import GraphQLClient, RunningServer
 from fake_llm import FakeLLM, Reply
+from rest_helpers import loopback
 from worker_support import eventually
 
 from memoria.app import build_app
@@ -43,7 +44,9 @@ def _extractions(llm: FakeLLM) -> list[dict[str, Any]]:
 
 
 async def _server(settings: Settings, interval: float) -> RunningServer:
-    tuned = settings.with_(extraction_interval_seconds=interval, llm_retry_pause_seconds=0.05)
+    tuned = loopback(settings).with_(
+        extraction_interval_seconds=interval, llm_retry_pause_seconds=0.05
+    )
     return await RunningServer(build_app(tuned, embedder=HashingEmbedder())).start()
 
 

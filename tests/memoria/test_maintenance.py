@@ -5,10 +5,12 @@ sweeps move short-term memories that stayed important to the long-term layer."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from conftest import GraphQLClient, RunningServer
 from fake_embeddings import FakeEmbeddings
+from rest_helpers import loopback
 from worker_support import eventually
 
 from memoria.app import build_app
@@ -32,6 +34,7 @@ async def test_changed_embedder_reembeds_in_background(
     settings: Settings, fake_embeddings: tuple[FakeEmbeddings, str]
 ) -> None:
     state, url = fake_embeddings
+    settings = loopback(settings)  # the fake embedding server listens on 127.0.0.1
     # First life: the hashing embedder.
     first = await RunningServer(build_app(settings, embedder=HashingEmbedder())).start()
     try:
@@ -52,7 +55,7 @@ async def test_changed_embedder_reembeds_in_background(
     }
     # Second life, no background work: the field waits, searched lexically, still writable.
     waiting = settings.with_(
-        **remote, integrations=settings.integrations.__class__(background_workers=False)
+        **remote, integrations=replace(settings.integrations, background_workers=False)
     )
     second = await RunningServer(build_app(waiting)).start()
     try:
