@@ -36,6 +36,12 @@ def bearer_token(base: Mapping[str, Any]) -> str | None:
     return None
 
 
+def client_address(base: Mapping[str, Any]) -> str:
+    """The peer address of the HTTP request or WebSocket (per-address budgets)."""
+    client = getattr(base.get("request"), "client", None)
+    return str(client.host) if client is not None else "unknown"
+
+
 def _strip_bearer(value: str) -> str:
     scheme, _, token = value.strip().partition(" ")
     return token.strip() if scheme.lower() == "bearer" else value.strip()

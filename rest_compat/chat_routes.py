@@ -10,7 +10,7 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 
 from domain.policy import Limits
-from domain.rate_policy import CHAT
+from domain.rate_policy import CHAT, MEMORY_SEARCH
 from domain.services.chat import (
     ChatCompleted,
     ChatDelta,
@@ -200,6 +200,7 @@ def endpoints(limits: Limits) -> list[Endpoint]:
     kit.post(
         "/v1/conversations/{conversationId}/query",
         query,
+        rate_class=CHAT,  # a chat turn, as sendMessage
         own_transactions=True,
         body=fields(
             Field("question", required=True, max_length=limits.max_content_chars),
@@ -225,6 +226,7 @@ def endpoints(limits: Limits) -> list[Endpoint]:
     kit.get(
         "/v1/conversations/{conversationId}/context",
         context,
+        rate_class=MEMORY_SEARCH,  # as the GraphQL context field
         own_transactions=True,
         query=fields(
             Field("query", required=True),

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from domain.errors import BadUserInput, MemoriaError, NotFound
 from domain.llm import GenerationOptions, PromptMessage
 from domain.policy import Limits
+from domain.rate_policy import CHAT
 from domain.services.chat import (
     ChatCompleted,
     ChatDelta,
@@ -318,6 +319,7 @@ def endpoints(limits: Limits) -> list[Endpoint]:
     sentech.post(
         "/v1/chat/completions",
         chat_completions,
+        rate_class=CHAT,
         body=request_fields(limits),
         response=COMPLETION,
         streams=True,
@@ -330,6 +332,7 @@ def endpoints(limits: Limits) -> list[Endpoint]:
     sid.post(
         "/v1/memory/chat/completions",
         memory_chat_completions,
+        rate_class=CHAT,
         body=request_fields(limits),
         query=fields(
             Field(

@@ -1,15 +1,16 @@
 """The one request pipeline every REST route runs through.
 
 Order: authenticate (bearer JWT or API key) -> count against the rate limit (headers from
-here on) -> read the body within the size limit (413) -> check its content type (415) and
-parse it (400) -> validate declared inputs (400) -> check tier quotas -> the handler (one
-service call) -> commit -> render. Any error rolls the unit of work back, so nothing is
-written, and is rendered in the route's dialect with the rate-limit headers still attached.
+here on, whenever a budget applies) -> read the body within the size limit (413) -> check its
+content type (415) and parse it (400) -> validate declared inputs (400) -> the handler (one
+service call; the domain services check tier quotas) -> commit -> render. Any error rolls
+the unit of work back, so nothing is written, and is rendered in the route's dialect with the
+rate-limit headers still attached. Routes declared ``rate_class=LOGIN`` are also watched by
+the sign-in throttle per client address (the domain counts per account).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,8 +20,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from domain.entities import Actor
-from domain.errors import MemoriaError, Unauthenticated
+from domain.errors import MemoriaError, RateLimited, Unauthenticated
+from domain.json_depth import JsonTooDeep, load_json
 from domain.ports import UnitOfWork
+from domain.rate_policy import LOGIN
 from domain.services.rate_limits import RateDecision, RequestRateLimited
 from domain.services.registry import Services
 from rest_compat.dialects import Dialect, HttpError, InternalError
@@ -122,22 +125,22 @@ class Pipeline:
             async with self.services.uow_factory() as uow:
                 actor = await self._admit(endpoint, request, uow, headers)
                 call = await self._call(endpoint, request, uow, actor)
-                if endpoint.quota is not None and actor is not None:
-                    quotas = self.services.quotas
-                    await quotas.check_quota(uow=uow, actor=actor, **endpoint.quota(call))
                 if endpoint.own_transactions:
                     # The service opens its own units of work; hold no transaction meanwhile.
                     await uow.commit()
                     call = _without_uow(call)
                     result = None
                 else:
-                    result = await endpoint.handler(call)
+                    result = await self._sign_in(endpoint, request, call)
                     await uow.commit()
             if endpoint.own_transactions:
-                result = await endpoint.handler(call)
+                result = await self._sign_in(endpoint, request, call)
             return self._render(endpoint, result, headers)
         except RequestRateLimited as refused:
             headers = rate_headers(refused.decision, refused=True)
+            return error_response(endpoint.dialect, refused, headers)
+        except RateLimited as refused:  # the sign-in throttle: no budget headers, a wait
+            headers["Retry-After"] = str(refused.retry_after)
             return error_response(endpoint.dialect, refused, headers)
         except TokenRefused as refused:
             return error_response(endpoint.dialect, refused.error, headers, token=True)
@@ -146,6 +149,21 @@ class Pipeline:
         except Exception:  # every unexpected failure is a masked 500, logged with its cause
             log.exception("%s %s failed", endpoint.method, endpoint.path)
             return error_response(endpoint.dialect, InternalError(), headers)
+
+    async def _sign_in(self, endpoint: Endpoint, request: Request, call: Call) -> Any:
+        """The handler; on a sign-in route, refused while the client address is locked out
+        and a refused credential counted against the address."""
+        throttle = self.services.auth.throttle
+        if endpoint.rate_class != LOGIN or throttle is None:
+            return await endpoint.handler(call)
+        client = client_address(request)
+        throttle.guard(client=client)
+        try:
+            return await endpoint.handler(call)
+        except Unauthenticated as refused:
+            if refused.details.get("reason") != "mfa_required":
+                throttle.failed(client=client)
+            raise
 
     async def _count_anonymous(self, request: Request) -> dict[str, str]:
         """Count a request refused before any endpoint runs (405) against the client
@@ -273,7 +291,13 @@ def parse_json(raw: bytes, media: str) -> Any:
     if lenient and not is_json and raw.lstrip()[:1] not in (b"{", b"["):
         raise HttpError("Content-Type must be application/json", status=415)
     try:
-        value = json.loads(raw)
+        value = load_json(raw)  # bounded nesting: json.loads alone recurses per level
+    except JsonTooDeep as exc:
+        raise HttpError(
+            f"JSON body nested deeper than {exc.limit} levels",
+            status=400,
+            details={"max_depth": exc.limit},
+        ) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise HttpError(f"Malformed JSON body: {exc}", status=400) from None
     reject_nul(value)

@@ -11,6 +11,7 @@ from typing import Any
 from domain.entities import Memory
 from domain.memory_drafts import MemoryDraft
 from domain.policy import Limits
+from domain.rate_policy import MEMORY_SEARCH
 from domain.retrieval.settings import SearchFilter
 from rest_compat.dialects import SENTECH
 from rest_compat.endpoint import Call, Endpoint, Group, Reply
@@ -144,6 +145,7 @@ def endpoints(limits: Limits) -> list[Endpoint]:
     group.post(
         "/fields/{fieldId}/memories/query",
         query_memories,
+        rate_class=MEMORY_SEARCH,
         body=fields(
             Field("query", required=True, missing="Query text is required"),
             Field("top_k", "integer", default=5, minimum=1, maximum=limits.max_top_k),

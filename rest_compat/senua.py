@@ -16,7 +16,7 @@ from domain.entities import Memory
 from domain.errors import BadUserInput
 from domain.memory_drafts import MemoryDraft
 from domain.policy import Limits
-from domain.rate_policy import MEMORY_SEARCH, SYNC
+from domain.rate_policy import LOGIN, MEMORY_SEARCH, SYNC
 from domain.retrieval.settings import SearchFilter
 from domain.sources import DataSource
 from rest_compat.dialects import SENUA
@@ -234,6 +234,7 @@ def endpoints(limits: Limits) -> list[Endpoint]:
         "/api/auth/login",
         login,
         auth=False,
+        rate_class=LOGIN,  # the sign-in throttle watches it per client address
         body=fields(
             Field("username_or_email", required=True, description="Username or email address"),
             Field("password", required=True, description="Account password"),

@@ -29,6 +29,15 @@ def roomy(settings: Settings, **policy: Any) -> Settings:
     return settings.with_(rate_limits=replace(base, **policy))
 
 
+def loopback(settings: Settings) -> Settings:
+    """Settings whose outbound policy lets 127.0.0.1 through (explicitly, as an operator
+    would list a local Ollama), where the fake LLM and embedding servers listen."""
+    allowed = (*settings.integrations.allowed_private_hosts, "127.0.0.1")
+    return settings.with_(
+        integrations=replace(settings.integrations, allowed_private_hosts=allowed)
+    )
+
+
 class Rest:
     """httpx with a bearer token; every call opens a fresh connection like a real client."""
 
@@ -105,7 +114,7 @@ async def admin_token(base_url: str) -> str:
 
 @pytest.fixture
 def rest_settings(settings: Settings) -> Settings:
-    return roomy(settings)
+    return roomy(loopback(settings))
 
 
 @pytest.fixture

@@ -55,6 +55,7 @@ class AttachmentService:
             )
         if await uow.messages.get(message_id, user_id=actor.user_id) is None:
             raise NotFound("Message not found")
+        await self._conversations.check_quota(uow=uow, actor=actor, storage_bytes=len(data))
         digest = hashlib.sha256(data).hexdigest()
         await uow.blobs.put(user_id=actor.user_id, sha256=digest, data=data, at=self._clock.now())
         name = (filename or "").strip()[:4096] or None

@@ -12,6 +12,7 @@ from domain.entities import Actor, ApiKey, Role, Tier, User, new_id
 from domain.errors import BadUserInput, Conflict, NotFound, Unauthenticated, UserNotFound
 from domain.policy import Limits, check_email, check_password, check_username, require_text
 from domain.ports import PasswordHasher, TokenIssuer, UnitOfWork
+from domain.services.login_throttle import LoginThrottle
 
 API_KEY_PREFIX = "mk_"
 # How stale an API key's last_used_at may get: it is written at most this often.
@@ -53,12 +54,23 @@ class AuthService:
         clock: Clock,
         limits: Limits,
         mfa: MfaCheck | None = None,
+        throttle: LoginThrottle | None = None,
+        default_tier: Tier = Tier.UNLIMITED,
     ) -> None:
+        """``throttle`` counts failed sign-ins per account (the edges add the client
+        address); ``default_tier`` is stored on accounts registered without a tier."""
         self._hasher = hasher
         self._tokens = tokens
         self._clock = clock
         self._limits = limits
         self._mfa = mfa or MfaCheck()
+        self._throttle = throttle
+        self._default_tier = default_tier
+
+    @property
+    def throttle(self) -> LoginThrottle | None:
+        """The sign-in throttle, for edges to count attempts per client address."""
+        return self._throttle
 
     async def register(
         self,
@@ -68,7 +80,7 @@ class AuthService:
         email: str,
         password: str,
         role: Role = Role.USER,
-        tier: Tier = Tier.FREE,
+        tier: Tier | None = None,
     ) -> AuthResult:
         name = check_username(username)
         mail = check_email(email)
@@ -81,7 +93,7 @@ class AuthService:
             email=mail,
             password_hash=self._hasher.hash(password),
             role=role,
-            tier=tier,
+            tier=tier or self._default_tier,
             balance_micros=0,
             created_at=self._clock.now(),
         )
@@ -96,13 +108,28 @@ class AuthService:
         if not password:
             raise BadUserInput("password is required", details={"field": "password"})
         user = await uow.users.by_login(login)
+        account = user.id if user else login  # one count whichever name the user typed
+        if self._throttle is not None:
+            # Before the password is checked: a locked account is refused even when right.
+            self._throttle.guard(account=account)
         # Verify even for unknown users so timing does not reveal which usernames exist.
         valid = self._hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
         if user is None or not valid or user.disabled:
+            self._failed(account)
             raise Unauthenticated("invalid username or password")
-        await self._mfa.verify(uow=uow, user=user, code=mfa_code)
+        try:
+            await self._mfa.verify(uow=uow, user=user, code=mfa_code)
+        except Unauthenticated as refused:
+            # "Code required" is the normal second step, not a guess; a wrong code is.
+            if refused.details.get("reason") != "mfa_required":
+                self._failed(account)
+            raise
         token, ttl = self._tokens.issue(user_id=user.id, role=user.role.value)
         return AuthResult(access_token=token, expires_in=ttl, user=user)
+
+    def _failed(self, account: str) -> None:
+        if self._throttle is not None:
+            self._throttle.failed(account=account)
 
     async def authenticate(self, *, uow: UnitOfWork, token: str | None) -> Actor:
         """Resolve a bearer token (JWT or API key) to a live principal, or raise."""

@@ -323,6 +323,10 @@ class ChatService:
                 existing = await self._conversations.get(
                     uow=uow, actor=actor, conversation_id=conversation_id
                 )
+            # The turn stores two messages (and a conversation when it starts one).
+            await self._conversations.check_quota(
+                uow=uow, actor=actor, messages=2, conversations=0 if existing else 1
+            )
             fid = field_id or (existing.field_id if existing else None)
             window = resolved.model.context_window
             reserve = min(options.max_tokens or self._default_reply_tokens, window // 2)

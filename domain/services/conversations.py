@@ -11,6 +11,7 @@ from domain.events import MESSAGE_CREATED, DomainEvent
 from domain.policy import Limits, check_page_size, check_tags, require_text
 from domain.ports import UnitOfWork
 from domain.services.importance import score_importance
+from domain.services.quotas import QuotaService
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +38,31 @@ def message_event(message: Message) -> DomainEvent:
 
 
 class ConversationService:
-    def __init__(self, *, clock: Clock, limits: Limits) -> None:
+    """Conversations and messages; writes are checked against the tier quota first."""
+
+    def __init__(self, *, clock: Clock, limits: Limits, quotas: QuotaService | None = None) -> None:
         self._clock = clock
         self._limits = limits
+        self._quotas = quotas
+
+    async def check_quota(
+        self,
+        *,
+        uow: UnitOfWork,
+        actor: Actor,
+        conversations: int = 0,
+        messages: int = 0,
+        storage_bytes: int = 0,
+    ) -> None:
+        """Refuse a write past the tier quota (chat turns and uploads check through here)."""
+        if self._quotas is not None:
+            await self._quotas.check_quota(
+                uow=uow,
+                actor=actor,
+                conversations=conversations,
+                messages=messages,
+                storage_bytes=storage_bytes,
+            )
 
     async def create(
         self,
@@ -54,6 +77,7 @@ class ConversationService:
         name = require_text(title, name="title", max_chars=self._limits.max_name_chars)
         if field_id is not None and await uow.fields.get(field_id, user_id=actor.user_id) is None:
             raise NotFound("Memory field not found")
+        await self.check_quota(uow=uow, actor=actor, conversations=1)
         now = self._clock.now()
         conversation = Conversation(
             id=new_id(),
@@ -100,6 +124,7 @@ class ConversationService:
                 f"role must be one of {allowed}", details={"field": "role"}
             ) from None
         text = require_text(content, name="content", max_chars=self._limits.max_content_chars)
+        await self.check_quota(uow=uow, actor=actor, messages=1, storage_bytes=len(text.encode()))
         now = self._clock.now()
         message = Message(
             id=new_id(),

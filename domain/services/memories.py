@@ -30,6 +30,7 @@ from domain.retrieval.query_analysis import analyze
 from domain.retrieval.settings import RetrievalSettings, SearchFilter
 from domain.services.dedupe import plan_dedupe
 from domain.services.importance import score_importance
+from domain.services.quotas import QuotaService
 
 
 def memory_event(name: str, memory: Memory, *, at: datetime) -> DomainEvent:
@@ -85,10 +86,14 @@ class MemoryService:
         limits: Limits,
         retrieval: RetrievalSettings | None = None,
         dedupe_threshold: float = 0.95,
+        quotas: QuotaService | None = None,
     ) -> None:
         self._embedder = embedder
         self._clock = clock
         self._limits = limits
+        # Stored memory text counts toward the tier's storage quota; public so the
+        # composition root can attach it to a service built elsewhere (metrics wrapper).
+        self.quotas = quotas
         self.retrieval = retrieval or RetrievalSettings()
         self.dedupe_threshold = dedupe_threshold
 
@@ -162,6 +167,9 @@ class MemoryService:
             raise BadUserInput(f"at most {self._limits.max_batch} memories per batch")
         field = await self._field(uow, actor, field_id)
         memories = [self._build(actor, field, draft) for draft in drafts]
+        if self.quotas is not None:
+            stored = sum(len(m.content.encode()) for m in memories)
+            await self.quotas.check_quota(uow=uow, actor=actor, storage_bytes=stored)
         vectors = list(await self._embedder.embed([m.content for m in memories]))
         # A field still waiting to be re-embedded holds vectors of another embedder: they
         # cannot be compared with these, so only exact repeats are caught until it is moved.

@@ -1,4 +1,5 @@
-"""Per-user rate limiting: one bucket per request, budgets from :class:`RateLimitPolicy`."""
+"""Per-user request budgets: one bucket per request (or per GraphQL root field), budgets
+from :class:`RateLimitPolicy`. Every edge calls :meth:`RateLimitService.check`."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ class RequestRateLimited(RateLimited):
 
 
 class RateLimitService:
+    """Counts requests against the policy's buckets (see ``domain.rate_policy``)."""
+
     def __init__(self, *, counter: RateLimitCounter, policy: RateLimitPolicy, clock: Clock) -> None:
         self._counter = counter
         self._policy = policy
@@ -45,26 +48,44 @@ class RateLimitService:
         return self._policy
 
     async def tier_of(self, *, uow: UnitOfWork, actor: Actor) -> Tier:
-        """The stored tier, unless settings name this user; admins are never throttled."""
+        """The settings' tier for this username, else the stored one; admins are unlimited."""
+        if actor.is_admin:
+            return Tier.UNLIMITED
         user = await uow.users.get(actor.user_id)
         if user is None:
-            return Tier.FREE
+            return self._policy.default_tier
         override = self._policy.user_tiers.get(user.username)
-        if override is not None:
-            return override
-        return Tier.UNLIMITED if actor.is_admin else user.tier
+        return override if override is not None else user.tier
+
+    async def _bucket(
+        self, uow: UnitOfWork | None, actor: Actor | None, route_class: str | None
+    ) -> tuple[str, int | None]:
+        policy = self._policy
+        if actor is None or (route_class is not None and route_class in policy.class_limits):
+            # A class budget is the same for every tier: no need to read the user's.
+            return policy.limit_for(
+                tier=None if actor is None else Tier.UNLIMITED, route_class=route_class
+            )
+        if uow is None:
+            raise ValueError("a unit of work is needed to read the user's tier")
+        return policy.limit_for(tier=await self.tier_of(uow=uow, actor=actor), route_class=None)
 
     async def check(
         self,
         *,
-        uow: UnitOfWork,
+        uow: UnitOfWork | None,
         actor: Actor | None,
         route_class: str | None,
         client: str,
-    ) -> RateDecision:
-        """Count this request and return the headers, or raise :class:`RequestRateLimited`."""
-        tier = await self.tier_of(uow=uow, actor=actor) if actor is not None else None
-        bucket, limit = self._policy.limit_for(tier=tier, route_class=route_class)
+    ) -> RateDecision | None:
+        """Count one request; its headers, ``None`` when no budget applies (administrators,
+        a tier without a budget), or :class:`RequestRateLimited` past the budget. ``uow``
+        is read (the user's tier) only when there is an actor."""
+        if actor is not None and actor.is_admin:
+            return None  # never throttled out of their own server
+        bucket, limit = await self._bucket(uow, actor, route_class)
+        if limit is None:
+            return None
         window = self._policy.window_seconds
         now = self._clock.now().timestamp()
         start = int(now // window) * window

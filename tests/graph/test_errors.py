@@ -20,7 +20,11 @@ def test_domain_errors_keep_message_and_code() -> None:
         "code": "INSUFFICIENT_BALANCE"
     }
     limited = format_error(_wrap(RateLimited("slow down", retry_after=7)))
-    assert limited.extensions == {"code": "RATE_LIMITED", "details": {"retry_after": 7}}
+    assert limited.extensions == {
+        "code": "RATE_LIMITED",
+        "retryAfter": 7,
+        "details": {"retry_after": 7},
+    }
 
 
 def test_unexpected_errors_are_masked() -> None:
