@@ -9,7 +9,7 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from domain.errors import MemoriaError
+from domain.errors import MemoriaError, RateLimited
 from graph.context import GraphDeps, OperationContext
 
 log = logging.getLogger("memoria.graphql")
@@ -40,8 +40,13 @@ def format_error(error: GraphQLError) -> GraphQLError:
     if isinstance(original, MemoriaError):
         code, message = original.code, original.message
         extensions: dict[str, Any] = {"code": code}
+        if isinstance(original, RateLimited):
+            extensions["retryAfter"] = original.retry_after
         if original.details:
             extensions["details"] = original.details
+    elif "code" in (error.extensions or {}):
+        # Already given its code (subscription streams: graph/chat.py subscription_error).
+        message, extensions = error.message, dict(error.extensions or {})
     elif original is None or isinstance(original, GraphQLError) or error.path is None:
         # Parse, validation and variable-coercion errors (raised before any resolver ran,
         # so they have no path): the client's input is wrong.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
 from strawberry.tools import merge_types
 
 from graph.chat import ChatMutation, ChatQuery, ChatSubscription
@@ -16,6 +18,7 @@ from graph.mfa import MfaMutation
 from graph.mutations import Mutation as CoreMutation
 from graph.patterns import PatternMutation, PatternQuery
 from graph.queries import Query as CoreQuery
+from graph.rate_limits import RequestBudgets
 from graph.sources import SourceMutation, SourceQuery
 from graph.stats import StatsQuery
 from graph.webhooks import WebhookMutation, WebhookQuery
@@ -47,18 +50,21 @@ class MemoriaSchema(strawberry.Schema):
         return None
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(*, observers: Sequence[type[SchemaExtension]] = ()) -> strawberry.Schema:
+    """``observers`` run outermost, around everything else (metrics, for one)."""
     return MemoriaSchema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
         subscription=merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None,
         execution_context_class=EventStableExecutor,  # cheap per-event subscription execution
         extensions=[
+            *observers,
             ErrorCodes,
             # Depth/alias/token limits with rules built once, so parsing and validation
             # are cached (bounded) instead of redone for every operation.
             OperationLimits,
             OperationScope,
+            RequestBudgets,  # the domain's request budgets, per root field (as REST)
         ],
     )
 

@@ -8,6 +8,7 @@ import gc
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -18,6 +19,8 @@ from graph.app import STATIC_DIR, STATIC_URL, MemoriaGraphQL
 from graph.schema import build_schema
 from memoria.bootstrap import ensure_admin, migrate
 from memoria.maintenance import prepare_embedder
+from memoria.observability.graphql_ops import operation_observer
+from memoria.observability.wiring import ObservabilityMiddleware, observability_routes
 from memoria.runtime import build_runtime
 from memoria.settings import Settings
 from rest_compat.app import not_found, rest_routes
@@ -26,7 +29,10 @@ from rest_compat.endpoint import RestConfig
 
 def build_app(settings: Settings, *, embedder: Embedder | None = None) -> Starlette:
     runtime = build_runtime(settings, embedder=embedder)
-    graphql = MemoriaGraphQL(build_schema(), runtime.deps, ide=settings.graphiql)
+    schema = build_schema(observers=[operation_observer(runtime.metrics)])
+    graphql = MemoriaGraphQL(
+        schema, runtime.deps, ide=settings.graphiql, max_body_bytes=settings.max_request_bytes
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -68,6 +74,7 @@ def build_app(settings: Settings, *, embedder: Embedder | None = None) -> Starle
         routes=[
             Route("/", root),
             Route("/health", health),
+            *observability_routes(runtime),  # /metrics unless MEMORIA_METRICS=off
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Mount(STATIC_URL, app=StaticFiles(directory=STATIC_DIR), name="graphiql-static"),
@@ -81,6 +88,8 @@ def build_app(settings: Settings, *, embedder: Embedder | None = None) -> Starle
             ),
         ],
         exception_handlers={404: not_found},
+        # Request ids, HTTP metrics and access lines for everything below.
+        middleware=[Middleware(ObservabilityMiddleware, metrics=runtime.metrics)],
         lifespan=lifespan,
     )
     app.state.runtime = runtime

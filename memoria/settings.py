@@ -14,6 +14,9 @@ from memoria.rate_limit_settings import request_limit_values_from_env
 
 ENVIRONMENTS = ("development", "test", "production")
 EMBEDDERS = ("minilm", "e5-small", "openai", "hashing")
+LOG_FORMATS = ("text", "json")
+_SWITCHES = {"on": True, "true": True, "yes": True, "1": True}
+_SWITCHES.update({"off": False, "false": False, "no": False, "0": False})
 
 
 class SettingsError(ValueError):
@@ -55,6 +58,11 @@ class Settings:
     max_upload_bytes: int = 10 * 1024 * 1024
     # Webhooks, data sources, OAuth apps, outbound-URL policy, background workers.
     integrations: IntegrationSettings = field(default_factory=IntegrationSettings)
+    # Observability (docs in README "Observability"): log line format, the Prometheus
+    # endpoint, and the bearer token that endpoint then requires (None: open).
+    log_format: str = "text"
+    metrics_enabled: bool = True
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def resolved_database_url(self) -> str:
@@ -86,6 +94,14 @@ class Settings:
             raise SettingsError("request and upload size limits must be at least 1024 bytes")
         if self.llm_read_timeout_seconds <= 0 or self.llm_connect_timeout_seconds <= 0:
             raise SettingsError("LLM timeouts must be positive")
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"MEMORIA_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+        token = self.metrics_token
+        if token is not None and not (
+            token.isascii() and token.isprintable() and token.split() == [token]
+        ):
+            # It is compared with an Authorization header, which carries nothing else.
+            raise SettingsError("MEMORIA_METRICS_TOKEN must be visible ASCII without spaces")
         if self.limits.max_content_chars < 1:
             raise SettingsError("MEMORIA_MAX_CONTENT_CHARS must be positive")
         url = self.resolved_database_url
@@ -104,6 +120,8 @@ class Settings:
             if self.jwt_secret is not None and len(self.jwt_secret) < 32:
                 # HS256 with a short secret can be brute-forced offline from any issued token.
                 raise SettingsError("MEMORIA_JWT_SECRET needs 32+ characters in production")
+            if self.metrics_token is not None and len(self.metrics_token) < 16:
+                raise SettingsError("MEMORIA_METRICS_TOKEN needs 16+ characters in production")
         return self
 
     @classmethod
@@ -114,6 +132,16 @@ class Settings:
             raw = source.get(name)
             return default if raw is None else raw.strip().lower() in ("1", "true", "yes", "on")
 
+        def switch(name: str, default: bool) -> bool:
+            # Strict, unlike flag(): a mistyped "of" must not leave an endpoint open.
+            raw = source.get(name)
+            if raw is None or not raw.strip():
+                return default
+            if raw.strip().lower() not in _SWITCHES:
+                raise SettingsError(f"{name} must be on or off")
+            return _SWITCHES[raw.strip().lower()]
+
+        metrics_enabled = switch("MEMORIA_METRICS", True)
         try:
             limits = Limits(
                 max_content_chars=int(source.get("MEMORIA_MAX_CONTENT_CHARS", "32000")),
@@ -138,6 +166,9 @@ class Settings:
                 "llm_read_timeout_seconds": float(source.get("MEMORIA_LLM_TIMEOUT_SECONDS", "60")),
                 **request_limit_values_from_env(source),
                 "integrations": IntegrationSettings.from_env(source),
+                "log_format": source.get("MEMORIA_LOG_FORMAT", "text").strip().lower(),
+                "metrics_enabled": metrics_enabled,
+                "metrics_token": source.get("MEMORIA_METRICS_TOKEN") or None,
             }
         except ValueError as exc:
             raise SettingsError(f"invalid number in settings: {exc}") from None

@@ -3,18 +3,20 @@ sender, and the loop that delivers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from domain.clock import Clock
 from domain.events import DomainEvent
-from domain.ports import SecretCipher, UnitOfWorkFactory, UrlGuard
-from domain.services.webhook_dispatch import RetryPolicy, WebhookDispatcher
+from domain.ports import SecretCipher, UnitOfWorkFactory
+from domain.services.webhook_dispatch import DeliveryOutcome, RetryPolicy, WebhookDispatcher
 from domain.services.webhooks import WebhookService
 from domain.webhooks import WEBHOOK_EVENTS
 from memoria.integration_settings import IntegrationSettings
 from memoria.workers import WorkLoop
 from persistence.outbox import wrote_deliveries
+from providers.outbound.guard import OutboundGuard
 from providers.webhooks.sender import HttpWebhookSender
 
 
@@ -38,9 +40,10 @@ def build_webhooks(
     uow_factory: UnitOfWorkFactory,
     clock: Clock,
     cipher: SecretCipher,
-    guard: UrlGuard,
+    guard: OutboundGuard,
+    on_outcome: Callable[[DeliveryOutcome], None] | None = None,
 ) -> WebhookParts:
-    sender = HttpWebhookSender(timeout=settings.webhook_timeout_seconds)
+    sender = HttpWebhookSender(guard=guard, timeout=settings.webhook_timeout_seconds)
     dispatcher = WebhookDispatcher(
         uow_factory=uow_factory,
         sender=sender,
@@ -54,6 +57,7 @@ def build_webhooks(
         ),
         # A send never outlives its timeout, so a lease of a few timeouts is safe.
         lease=timedelta(seconds=max(30.0, settings.webhook_timeout_seconds * 3)),
+        on_outcome=on_outcome,  # counted by the metrics, when they are on
     )
 
     async def deliver() -> bool:

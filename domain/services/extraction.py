@@ -99,6 +99,11 @@ class MemoryExtractor:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    @property
+    def pending(self) -> int:
+        """Extractions queued or running now (a queue depth for monitoring)."""
+        return len(self._tasks)
+
     async def drain(self) -> None:
         """Wait for pending extractions (shutdown and tests)."""
         while self._tasks:
@@ -227,7 +232,7 @@ class MemoryExtractor:
         try:
             reply = "".join([c.text async for c in resolved.chat_model.stream(request)])
             items = json.loads(reply[reply.find("{") : reply.rfind("}") + 1]).get("facts", [])
-        except Exception:  # any model or JSON failure: fall back to rules
+        except Exception:  # noqa: BLE001  # any model or JSON failure: fall back to rules
             log.info("LLM extraction failed; falling back to rules", exc_info=True)
             return None
         facts: list[tuple[str, str | None]] = []

@@ -13,8 +13,10 @@ import asyncio
 import json
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 from domain.clock import Clock
 from domain.entities import new_id
@@ -48,6 +50,15 @@ class RetryPolicy:
         return timedelta(seconds=seconds * random.uniform(0.9, 1.1))  # noqa: S311
 
 
+class DeliveryOutcome(StrEnum):
+    """What one attempt came to, for whoever counts them (``on_outcome``)."""
+
+    DELIVERED = "delivered"
+    RETRIED = "retried"  # failed; another attempt is scheduled
+    FAILED = "failed"  # the receiver answered 410 Gone: no more attempts
+    GIVEN_UP = "given_up"  # failed past the retry window
+
+
 def delivery_body(delivery: WebhookDelivery) -> bytes:
     """The JSON a receiver gets; identical across retries so signatures are reproducible."""
     document = {
@@ -71,6 +82,7 @@ class WebhookDispatcher:
         retry: RetryPolicy | None = None,
         lease: timedelta = timedelta(minutes=2),
         batch: int = 50,
+        on_outcome: Callable[[DeliveryOutcome], None] | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._sender = sender
@@ -80,6 +92,7 @@ class WebhookDispatcher:
         self._retry = retry or RetryPolicy()
         self._lease = lease
         self._batch = batch
+        self._on_outcome = on_outcome
 
     async def run_once(self) -> int:
         """Send what is due now; returns how many deliveries were attempted."""
@@ -126,11 +139,17 @@ class WebhookDispatcher:
         if result.ok:
             delivery.status = DeliveryStatus.DELIVERED
             delivery.delivered_at = now
+            outcome = DeliveryOutcome.DELIVERED
         elif result.status_code == 410 or now - delivery.created_at >= self._retry.window:
             delivery.status = DeliveryStatus.DEAD  # 410 Gone: the receiver asked us to stop
+            gone = result.status_code == 410
+            outcome = DeliveryOutcome.FAILED if gone else DeliveryOutcome.GIVEN_UP
         else:
             delivery.status = DeliveryStatus.PENDING
             delivery.next_attempt_at = now + self._retry.delay(delivery.attempts)
+            outcome = DeliveryOutcome.RETRIED
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
         attempt = DeliveryAttempt(
             id=new_id(),
             delivery_id=delivery.id,
