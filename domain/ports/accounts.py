@@ -36,6 +36,14 @@ class UserRepository(Protocol):
 
     async def update(self, user: User) -> None: ...
 
+    async def list_all(self) -> list[User]:
+        """Every user, oldest first (operator tooling; deployments hold few accounts)."""
+        ...
+
+    async def delete(self, user_id: str) -> None:
+        """Remove the user; everything the user owns goes with it (foreign-key cascade)."""
+        ...
+
 
 class ApiKeyRepository(Protocol):
     async def add(self, key: ApiKey) -> None: ...

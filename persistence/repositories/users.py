@@ -70,6 +70,13 @@ class SqlUserRepository:
         del values["id"]
         await self._tx.write(users.update().where(users.c.id == user.id).values(**values))
 
+    async def list_all(self) -> list[User]:
+        stmt = select(users).order_by(users.c.created_at, users.c.username)
+        return [_user(r) for r in await self._tx.read(stmt)]
+
+    async def delete(self, user_id: str) -> None:
+        await self._tx.write(users.delete().where(users.c.id == user_id))
+
     async def count(self) -> int:
         return int((await self._tx.read(select(func.count()).select_from(users))).scalar_one())
 
