@@ -21,6 +21,7 @@ from memoria.settings import Settings
 from persistence.database import Database
 from providers.llm.factory import HttpChatModelFactory
 from providers.llm.http_base import HttpSettings
+from providers.outbound.guard import OutboundGuard
 from providers.security import SecretBox
 from providers.tokenizer import HfTokenCounter
 
@@ -50,15 +51,18 @@ def build_chat_services(
     encryption_key: bytes,
     patterns: PatternMatcher | None = None,
 ) -> ChatParts:
+    guard = OutboundGuard(settings.integrations.outbound_policy)
     factory = HttpChatModelFactory(
         HttpSettings(
             connect_timeout=settings.llm_connect_timeout_seconds,
             read_timeout=settings.llm_read_timeout_seconds,
             retry_pause=settings.llm_retry_pause_seconds,
-        )
+        ),
+        guard=guard,
     )
     llm = LlmAdminService(
         clock=clock,
+        url_guard=guard,
         cipher=SecretBox(encryption_key),
         factory=factory,
         default_model=settings.default_model,

@@ -14,7 +14,7 @@ from domain.services.attachments import AttachmentService
 from domain.services.auth import AuthService
 from domain.services.conversations import ConversationService
 from domain.services.fields import FieldService
-from domain.services.memories import MemoryService
+from domain.services.login_throttle import LoginThrottle
 from domain.services.mfa import MfaService
 from domain.services.patterns import PatternSettings
 from domain.services.quotas import QuotaService
@@ -25,6 +25,8 @@ from memoria import __version__
 from memoria.bootstrap import Secrets, load_secrets, make_database_private
 from memoria.chat import ChatParts, build_chat_services
 from memoria.maintenance import PromotionSweeper, ReembedWorker
+from memoria.observability.metrics import AppMetrics
+from memoria.observability.timing import TimedEmbedder, memory_service
 from memoria.patterns import PatternParts, build_patterns
 from memoria.settings import Settings
 from memoria.sources import SourceParts, build_sources
@@ -33,9 +35,9 @@ from memoria.workers import BackgroundWorkers
 from persistence.database import Database
 from persistence.outbox import write_outbox
 from persistence.rate_limits import MemoryRateLimitCounter, SqlRateLimitCounter
+from providers.outbound.guard import OutboundGuard
 from providers.security import Argon2PasswordHasher, JwtTokenIssuer, SecretBox
 from providers.totp import PyotpTotp
-from providers.webhooks.url_guard import NetworkUrlGuard
 
 log = logging.getLogger("memoria")
 
@@ -54,6 +56,7 @@ def make_embedder(settings: Settings) -> Embedder:
             base_url=settings.embeddings_url,
             model=settings.embeddings_model,
             api_key=settings.embeddings_api_key,
+            guard=OutboundGuard(settings.integrations.outbound_policy),
         )
     if settings.embedder == "e5-small":
         from providers.embedders.e5_small import E5SmallEmbedder
@@ -93,6 +96,7 @@ class Runtime:
     workers: BackgroundWorkers
     reembed: ReembedWorker
     promotion: PromotionSweeper
+    metrics: AppMetrics | None = None  # None with MEMORIA_METRICS=off
     generated_admin_password: str | None = None
 
     async def aclose(self) -> None:
@@ -110,6 +114,11 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
     db = Database(settings.resolved_database_url, index_dir=settings.data_dir / "vectors")
     clock = SystemClock()
     embedder = embedder or make_embedder(settings)
+    metrics = AppMetrics() if settings.metrics_enabled else None
+    if metrics is not None:
+        embedder = TimedEmbedder(
+            embedder, seconds=metrics.embedding_seconds, texts=metrics.embedded_texts
+        )
     cipher = SecretBox(secrets.encryption_key)
     integrations = settings.integrations
 
@@ -119,16 +128,19 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         MemoryRateLimitCounter() if db.is_sqlite else SqlRateLimitCounter(db.engine)
     )
     rate_limits = RateLimitService(counter=counter, policy=settings.rate_limits, clock=clock)
+    quotas = QuotaService(policy=settings.rate_limits, rate_limits=rate_limits)
     mfa = MfaService(totp=PyotpTotp(), cipher=cipher, clock=clock)
-    conversations = ConversationService(clock=clock, limits=settings.limits)
+    conversations = ConversationService(clock=clock, limits=settings.limits, quotas=quotas)
     fields = FieldService(embedder=embedder, clock=clock, limits=settings.limits)
     similar = SIMILARITY.get(embedder.name, Similarity())
-    memories = MemoryService(
+    memories = memory_service(
+        metrics,
         embedder=embedder,
         clock=clock,
         limits=settings.limits,
         dedupe_threshold=similar.near_duplicate,
     )
+    memories.quotas = quotas
 
     patterns = build_patterns(
         uow_factory=db.unit_of_work,
@@ -139,9 +151,14 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
             repeat_threshold=similar.same_request, semantic_threshold=similar.semantic_trigger
         ),
     )
-    guard = NetworkUrlGuard(allow_private=integrations.allow_private_urls)
+    guard = OutboundGuard(integrations.outbound_policy)
     webhooks = build_webhooks(
-        integrations, uow_factory=db.unit_of_work, clock=clock, cipher=cipher, guard=guard
+        integrations,
+        uow_factory=db.unit_of_work,
+        clock=clock,
+        cipher=cipher,
+        guard=guard,
+        on_outcome=metrics.count_webhook_outcome if metrics is not None else None,
     )
     sources = build_sources(
         integrations,
@@ -191,6 +208,8 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
             clock=clock,
             limits=settings.limits,
             mfa=mfa,
+            throttle=LoginThrottle(policy=settings.rate_limits.login, clock=clock),
+            default_tier=settings.rate_limits.default_tier,
         ),
         fields=fields,
         memories=memories,
@@ -202,7 +221,7 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         llm=chat.llm,
         events=chat.events,
         rate_limits=rate_limits,
-        quotas=QuotaService(policy=settings.rate_limits, rate_limits=rate_limits),
+        quotas=quotas,
         attachments=AttachmentService(
             conversations=conversations, clock=clock, max_upload_bytes=settings.max_upload_bytes
         ),
@@ -226,4 +245,5 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         promotion=PromotionSweeper(
             db=db, memories=memories, interval=settings.promotion_interval_seconds
         ),
+        metrics=metrics,
     )
