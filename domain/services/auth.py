@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from domain.clock import Clock
@@ -100,6 +100,15 @@ class AuthService:
         await uow.users.add(user)
         token, ttl = self._tokens.issue(user_id=user.id, role=user.role.value)
         return AuthResult(access_token=token, expires_in=ttl, user=user)
+
+    async def set_password(self, *, uow: UnitOfWork, user: User, password: str) -> User:
+        """An operator's reset (accounts imported without a usable password, a lost one):
+        the same password policy as registration; tokens already issued stay valid until
+        they expire."""
+        check_password(password, limits=self._limits)
+        changed = replace(user, password_hash=self._hasher.hash(password))
+        await uow.users.update(changed)
+        return changed
 
     async def login(
         self, *, uow: UnitOfWork, username_or_email: str, password: str, mfa_code: str | None = None

@@ -1,4 +1,5 @@
-"""``memoria user create|list|set-role|set-tier|delete``: accounts, managed by the operator."""
+"""``memoria user create|list|set-role|set-tier|set-password|delete``: accounts, managed by
+the operator."""
 
 from __future__ import annotations
 
@@ -50,6 +51,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tier.add_argument("tier", choices=TIERS)
     tier.set_defaults(run=_set_tier)
 
+    password = actions.add_parser(
+        "set-password", help="set a user's password (prints a generated one once)"
+    )
+    password.add_argument("username")
+    password.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input (else one is generated)",
+    )
+    password.set_defaults(run=_set_password)
+
     delete = actions.add_parser("delete", help="delete a user and everything the user owns")
     delete.add_argument("username")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -92,6 +104,25 @@ async def _create_user(
         )
         await uow.commit()
     return result.user
+
+
+def _set_password(args: argparse.Namespace) -> int:
+    generated = None if args.password_stdin else secrets.token_urlsafe(18)
+    password = generated or _read_password()
+    settings = load_settings()
+    user = run(_store_password(settings, args.username, password))
+    print(f"Password of {user.username!r} changed.")
+    if generated is not None:
+        print(f"Password (shown only once): {generated}")
+    return 0
+
+
+async def _store_password(settings: Settings, username: str, password: str) -> User:
+    async with open_runtime(settings) as runtime, runtime.deps.uow_factory() as uow:
+        user = await _admin.get(uow=uow, username=username)
+        changed = await runtime.deps.auth.set_password(uow=uow, user=user, password=password)
+        await uow.commit()
+    return changed
 
 
 def _list(args: argparse.Namespace) -> int:

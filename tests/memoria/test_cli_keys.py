@@ -99,3 +99,23 @@ async def test_tier_and_role_changes_reach_the_running_server(
     assert (me["tier"].lower(), me["role"].lower()) == ("premium", "user")
     await _run(cli, "user", "set-role", "carol", "admin")
     assert (await GraphQLClient(server.url, token).data(ME))["me"]["role"].lower() == "admin"
+
+
+async def test_set_password_replaces_the_old_one(server: RunningServer, cli: Cli) -> None:
+    """An operator's reset (an imported account has no usable password): the new password
+    logs in, the old one no longer does, and the registration policy applies."""
+    first = (await _run(cli, "user", "create", "erin")).split("once): ")[1].strip()
+    reset = await _run(cli, "user", "set-password", "erin")
+    assert "Password of 'erin' changed." in reset
+    second = reset.split("Password (shown only once): ")[1].strip()
+    login = 'mutation($p: String!) { login(input: {usernameOrEmail: "erin", password: $p}) { accessToken } }'
+    gql = GraphQLClient(server.url)
+    assert (await gql.data(login, {"p": second}))["login"]["accessToken"]
+    assert (await gql.error(login, {"p": first})).code == "UNAUTHENTICATED"
+    short = await asyncio.to_thread(
+        cli.subprocess, "user", "set-password", "erin", "--password-stdin", stdin="short\n"
+    )
+    assert short.status == 2, short
+    assert "password" in short.err
+    missing = await asyncio.to_thread(cli, "user", "set-password", "nobody")
+    assert missing.status == 1
