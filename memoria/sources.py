@@ -50,20 +50,28 @@ def build_sources(
     fields: FieldService,
     memories: MemoryService,
 ) -> SourceParts:
+    guard = OutboundGuard(settings.outbound_policy)
     oauth = (
         OAuth2Client(
-            providers=settings.oauth, redirect_uri=public_url.rstrip("/") + OAUTH_CALLBACK_PATH
+            providers=settings.oauth,
+            redirect_uri=public_url.rstrip("/") + OAUTH_CALLBACK_PATH,
+            guard=guard,
         )
         if settings.oauth
         else None
     )
     wait = settings.connector_max_retry_wait_seconds
-    guard = OutboundGuard(settings.outbound_policy)
     folders = FolderConnector(roots=settings.files_roots)
     connectors: dict[SourceKind, Connector] = {
-        SourceKind.GITHUB: GitHubConnector(base_url=settings.api_urls["github"], max_wait=wait),
-        SourceKind.SLACK: SlackConnector(base_url=settings.api_urls["slack"], max_wait=wait),
-        SourceKind.NOTION: NotionConnector(base_url=settings.api_urls["notion"], max_wait=wait),
+        SourceKind.GITHUB: GitHubConnector(
+            base_url=settings.api_urls["github"], max_wait=wait, guard=guard
+        ),
+        SourceKind.SLACK: SlackConnector(
+            base_url=settings.api_urls["slack"], max_wait=wait, guard=guard
+        ),
+        SourceKind.NOTION: NotionConnector(
+            base_url=settings.api_urls["notion"], max_wait=wait, guard=guard
+        ),
         SourceKind.EMAIL: ImapConnector(guard=guard),
         SourceKind.FILES: folders,
     }

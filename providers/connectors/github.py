@@ -13,6 +13,7 @@ from typing import Any
 
 from domain.sources import DataSource, SourceBatch, SourceDocument, SourceKind
 from providers.connectors.http import ApiClient
+from providers.outbound.guard import OutboundGuard
 
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 
@@ -24,11 +25,12 @@ def _when(value: str) -> datetime:
 class GitHubConnector:
     kind = SourceKind.GITHUB
 
-    def __init__(self, *, base_url: str, max_wait: float = 60.0) -> None:
+    def __init__(self, *, base_url: str, guard: OutboundGuard, max_wait: float = 60.0) -> None:
         self._api = ApiClient(
             base_url=base_url,
             headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"},
             max_wait=max_wait,
+            guard=guard,
         )
 
     async def _pages(

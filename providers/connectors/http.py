@@ -17,6 +17,8 @@ import httpx
 
 from domain.errors import ProviderUnavailable
 from domain.sources import TokenExpired
+from providers.outbound.guard import OutboundGuard
+from providers.outbound.transport import guarded_client
 
 log = logging.getLogger("memoria.connectors")
 
@@ -30,8 +32,11 @@ class ApiClient:
         max_wait: float = 60.0,
         attempts: int = 5,
         timeout: float = 30.0,
+        guard: OutboundGuard,
     ) -> None:
         self._base_url = base_url.rstrip("/")
+        # Also the links an API hands back (pagination): each is checked when dialled.
+        self._guard = guard
         self._headers = headers or {}
         self._max_wait = max_wait
         self._attempts = attempts
@@ -66,7 +71,7 @@ class ApiClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         last = "no answer"
-        async with httpx.AsyncClient(timeout=self._timeout, trust_env=False) as client:
+        async with guarded_client(self._guard, timeout=self._timeout) as client:
             for attempt in range(self._attempts):
                 try:
                     response = await client.request(method, url, headers=headers, **kwargs)

@@ -12,6 +12,7 @@ from typing import Any
 
 from domain.sources import DataSource, SourceBatch, SourceDocument, SourceKind
 from providers.connectors.http import ApiClient
+from providers.outbound.guard import OutboundGuard
 
 NOTION_VERSION = "2022-06-28"
 
@@ -30,9 +31,12 @@ def page_title(page: dict[str, Any]) -> str:
 class NotionConnector:
     kind = SourceKind.NOTION
 
-    def __init__(self, *, base_url: str, max_wait: float = 60.0) -> None:
+    def __init__(self, *, base_url: str, guard: OutboundGuard, max_wait: float = 60.0) -> None:
         self._api = ApiClient(
-            base_url=base_url, headers={"Notion-Version": NOTION_VERSION}, max_wait=max_wait
+            base_url=base_url,
+            headers={"Notion-Version": NOTION_VERSION},
+            max_wait=max_wait,
+            guard=guard,
         )
 
     async def _text(self, page_id: str, token: str | None) -> str:

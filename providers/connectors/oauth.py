@@ -15,6 +15,8 @@ import httpx
 
 from domain.errors import ProviderUnavailable
 from domain.sources import OAuthTokens, SourceKind
+from providers.outbound.guard import OutboundGuard
+from providers.outbound.transport import guarded_client
 
 
 class ProviderConfig(Protocol):
@@ -60,9 +62,15 @@ class HmacStateSigner:
 
 class OAuth2Client:
     def __init__(
-        self, *, providers: Mapping[str, ProviderConfig], redirect_uri: str, timeout: float = 20.0
+        self,
+        *,
+        providers: Mapping[str, ProviderConfig],
+        redirect_uri: str,
+        guard: OutboundGuard,
+        timeout: float = 20.0,
     ) -> None:
         self._providers = dict(providers)
+        self._guard = guard
         self._redirect_uri = redirect_uri
         self._timeout = timeout
 
@@ -92,7 +100,7 @@ class OAuth2Client:
         config = self._config(kind)
         form = {**form, "client_id": config.client_id, "client_secret": config.client_secret}
         try:
-            async with httpx.AsyncClient(timeout=self._timeout, trust_env=False) as client:
+            async with guarded_client(self._guard, timeout=self._timeout) as client:
                 response = await client.post(
                     config.token_url, data=form, headers={"Accept": "application/json"}
                 )

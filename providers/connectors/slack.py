@@ -14,6 +14,7 @@ from typing import Any
 from domain.errors import ProviderUnavailable
 from domain.sources import DataSource, SourceBatch, SourceDocument, SourceKind, TokenExpired
 from providers.connectors.http import ApiClient
+from providers.outbound.guard import OutboundGuard
 
 _EXPIRED = frozenset({"token_expired", "invalid_auth", "token_revoked", "not_authed"})
 
@@ -21,8 +22,8 @@ _EXPIRED = frozenset({"token_expired", "invalid_auth", "token_revoked", "not_aut
 class SlackConnector:
     kind = SourceKind.SLACK
 
-    def __init__(self, *, base_url: str, max_wait: float = 60.0) -> None:
-        self._api = ApiClient(base_url=base_url, max_wait=max_wait)
+    def __init__(self, *, base_url: str, guard: OutboundGuard, max_wait: float = 60.0) -> None:
+        self._api = ApiClient(base_url=base_url, max_wait=max_wait, guard=guard)
 
     async def fetch(
         self, *, source: DataSource, credentials: dict[str, Any], cursor: dict[str, Any]

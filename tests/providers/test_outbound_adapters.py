@@ -135,3 +135,25 @@ async def test_embeddings_client_refuses_a_loopback_service(
     listed = OpenAICompatEmbedder(base_url=_local(url), model="m", guard=LOCAL_ALLOWED)
     assert await listed.detect() == 12
     await listed.close()
+
+
+async def test_cloud_api_client_refuses_then_reaches_when_listed() -> None:
+    """The GitHub/Slack/Notion API client dials through the guard too: its base URL and every
+    link an API hands back (pagination)."""
+    from fake_cloud import FakeCloud
+
+    from providers.connectors.http import ApiClient
+
+    cloud = await RunningServer(FakeCloud().app()).start()
+    try:
+        base = _local(cloud.url)
+        strict = ApiClient(base_url=f"{base}/github", guard=STRICT, attempts=1)
+        with pytest.raises(DestinationRefused, match="non-public address"):
+            await strict.get("/repos/acme/app/issues", token="static-token")
+        listed = ApiClient(base_url=f"{base}/github", guard=LOCAL_ALLOWED, max_wait=2.0)
+        assert (await listed.get("/repos/acme/app/issues", token="static-token")).status_code == 200
+        # A link back from the API to an address nobody listed is refused all the same.
+        with pytest.raises(DestinationRefused, match="non-public address"):
+            await listed.get("http://169.254.169.254/latest/meta-data", token="t")
+    finally:
+        await cloud.stop()
