@@ -232,7 +232,7 @@ class MemoryExtractor:
         try:
             reply = "".join([c.text async for c in resolved.chat_model.stream(request)])
             items = json.loads(reply[reply.find("{") : reply.rfind("}") + 1]).get("facts", [])
-        except Exception:  # noqa: BLE001  # any model or JSON failure: fall back to rules
+        except Exception:  # any model or JSON failure: fall back to rules
             log.info("LLM extraction failed; falling back to rules", exc_info=True)
             return None
         facts: list[tuple[str, str | None]] = []
