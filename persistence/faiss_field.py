@@ -131,13 +131,12 @@ class FieldIndex:
         else:
             params = faiss.SearchParameters(sel=selector) if selector is not None else None  # type: ignore[call-arg]  # SWIG stubs omit the kwargs
         scores, found = self.index.search(queries, k, params=params)
+        ids = self.ids
+        # Plain Python numbers first (``tolist``): converting numpy scalars one by one cost
+        # more than the search at k = 500.
         return [
-            [
-                (self.ids[int(key)], float(s))
-                for s, key in zip(row_s, row_k, strict=True)
-                if key >= 0
-            ]
-            for row_s, row_k in zip(scores, found, strict=True)
+            [(ids[key], s) for s, key in zip(row_s, row_k, strict=True) if key >= 0]
+            for row_s, row_k in zip(scores.tolist(), found.tolist(), strict=True)
         ]
 
     def _exact_subset(

@@ -8,12 +8,14 @@ column): there is nothing to rebuild after a crash. Migration 0002 creates them.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 
 from persistence.session import Transaction
 from persistence.sqlite_driver import BatchingTransaction
@@ -56,27 +58,37 @@ def _safe(terms: Sequence[str]) -> list[str]:
 LOCAL_IDF_MAX_FIELD = 20_000
 # Table-wide document counts beyond this change an IDF by little and cost a long scan.
 OVERALL_COUNT_CAP = 20_000
-# Documents of the field matching one query term (``{i}`` is the term's placeholder index).
+# Documents of the field matching one term (``{i}`` is the placeholder index of a term whose
+# count is not known yet).
 _LOCAL_COUNT = (
     "(SELECT count(*) FROM (SELECT 1 FROM memories_fts "
     "CROSS JOIN memories AS m ON m.rowid = memories_fts.rowid "
-    "WHERE memories_fts MATCH :q{i} AND m.field_id = :field_id LIMIT :cap))"
+    "WHERE memories_fts MATCH :cq{i} AND m.field_id = :field_id LIMIT :cap))"
 )
 _OVERALL_COUNT = (
-    "(SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH :q{i} "
+    "(SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH :cq{i} "
     "LIMIT :overall_cap))"
 )
+# Term document counts kept per database; past this many the cache starts over (a count
+# costs one bounded scan to take again).
+MAX_CACHED_COUNTS = 50_000
+
+# Row kinds of the search statement (its ``part`` column).
+_FOUND, _HOLDS, _COUNT, _DOCUMENTS = 0, 1, 2, 3
 
 
 class FieldSizes:
-    """Field sizes as counted for the local-IDF decision, shared by a database's units of
-    work. Counting a large field is the bounded scan ``LIMIT LOCAL_IDF_MAX_FIELD + 1`` (~1.7 ms
-    at the cap, more than the ranking query itself), so a count is kept until a transaction
+    """Field sizes and term document counts as counted for the local-IDF statistics, shared
+    by a database's units of work. Counting a large field is the bounded scan ``LIMIT
+    LOCAL_IDF_MAX_FIELD + 1`` (~1.7 ms at the cap, more than the ranking query itself), and
+    counting a term's documents reads its postings, so a count is kept until a transaction
     that wrote ``memories`` commits or rolls back (``clear``). A count taken while such a
     transaction ended is not kept (the generation moved on)."""
 
     def __init__(self) -> None:
         self._sizes: dict[str, int] = {}
+        # (field id or "" for table-wide counts, term) -> documents holding the term.
+        self._terms: dict[tuple[str, str], int] = {}
         self.generation = 0
 
     def get(self, field_id: str) -> int | None:
@@ -86,14 +98,68 @@ class FieldSizes:
         if generation == self.generation:
             self._sizes[field_id] = size
 
+    def term_counts(self, scope: str, terms: Sequence[str]) -> dict[str, int]:
+        """The known document counts of ``terms`` in ``scope`` (a field id, or "" for the
+        whole table)."""
+        found = {}
+        for term in terms:
+            count = self._terms.get((scope, term))
+            if count is not None:
+                found[term] = count
+        return found
+
+    def put_term_counts(self, scope: str, counts: dict[str, int], *, generation: int) -> None:
+        if generation != self.generation:
+            return
+        if len(self._terms) + len(counts) > MAX_CACHED_COUNTS:
+            self._terms.clear()
+        self._terms.update(((scope, term), n) for term, n in counts.items())
+
     def clear(self) -> None:
         self.generation += 1
         self._sizes.clear()
+        self._terms.clear()
 
 
 def _idf(total: float, df: float) -> float:
     """FTS5's BM25 IDF, clamped as FTS5 clamps it."""
     return max(1e-6, math.log((total - df + 0.5) / (df + 0.5)))
+
+
+@functools.lru_cache(maxsize=512)
+def _search_statement(words: int, uncounted: int, local: bool, restricted: bool) -> TextClause:
+    """The whole keyword search as one statement (one round trip to the driver thread): the
+    best ``k`` rows by ``bm25()`` (``_FOUND``), which of the ``words`` terms each of them
+    holds (``_HOLDS``), the document counts of the ``uncounted`` terms not cached yet
+    (``_COUNT``) and, for table-wide counts, the table's size (``_DOCUMENTS``). Its text
+    depends only on these numbers, so it is built (and its cache key computed) once."""
+    restrict = "AND m.id IN (SELECT value FROM json_each(:allowed))" if restricted else ""
+    count = _LOCAL_COUNT if local else _OVERALL_COUNT
+    # Only placeholder names and constants are interpolated; values are bound. The first
+    # column says what a row is: 0 _FOUND, 1 _HOLDS, 2 _COUNT, 3 _DOCUMENTS.
+    parts = [
+        "SELECT 0 AS part, id, rowid, NULL AS term, NULL AS n FROM top",
+        # The term's rows become one ephemeral index the found rows probe: a MATCH with
+        # ``rowid IN (...)`` instead probed per posting (18 ms a term at 20k).
+        *(
+            f"SELECT 1, NULL, rowid, :w{i}, NULL FROM top WHERE rowid IN "  # noqa: S608
+            f"(SELECT rowid FROM memories_fts WHERE memories_fts MATCH :q{i})"
+            for i in range(words)
+        ),
+        *(f"SELECT 2, NULL, NULL, :cw{i}, {count.format(i=i)}" for i in range(uncounted)),
+    ]
+    if not local:
+        parts.append("SELECT 3, NULL, NULL, '', (SELECT max(rowid) FROM memories)")
+    # MATERIALIZED: the best rows are ranked once, then read by every part.
+    return text(
+        f"""WITH top AS MATERIALIZED (
+            SELECT m.id AS id, m.rowid AS rowid, bm25(memories_fts) AS rank
+            FROM memories_fts JOIN memories AS m ON m.rowid = memories_fts.rowid
+            WHERE memories_fts MATCH :match AND m.field_id = :field_id {restrict}
+            ORDER BY rank LIMIT :k)
+        """  # noqa: S608
+        + " UNION ALL ".join(parts)
+    )
 
 
 class SqliteLexicalIndex:
@@ -105,17 +171,21 @@ class SqliteLexicalIndex:
     tenant's memories: ``bm25()`` only picks the ``k`` candidates and orders equal coverage.
     The IDFs of the score are the field's own for fields up to ``LOCAL_IDF_MAX_FIELD``
     memories (a user's own name is rare across all tenants but in half of that user's
-    memories), so no other tenant's data moves a score; counting needs one extra round trip,
-    bounded by the postings the ranking query reads anyway."""
+    memories), so no other tenant's data moves a score. Ranking, the terms each found row
+    holds and the counts not cached yet (:class:`FieldSizes`) are one statement."""
 
     def __init__(self, tx: Transaction, sizes: FieldSizes | None = None) -> None:
         self._tx = tx
         self._sizes = sizes or FieldSizes()
 
-    async def _field_size(self, field_id: str) -> int:
+    @property
+    def _shared(self) -> bool:
         # Only a transaction that tracks what it writes (persistence/sqlite_driver.py) and has
         # written nothing yet may share counts: its own uncommitted rows are its alone.
-        shared = isinstance(self._tx, BatchingTransaction) and not self._tx.written_tables
+        return isinstance(self._tx, BatchingTransaction) and not self._tx.written_tables
+
+    async def _field_size(self, field_id: str) -> int:
+        shared = self._shared
         known = self._sizes.get(field_id) if shared else None
         if known is not None:
             return known
@@ -129,45 +199,6 @@ class SqliteLexicalIndex:
         if shared:
             self._sizes.put(field_id, counted, generation=generation)
         return counted
-
-    async def _idf(self, field_id: str, words: list[str], field_size: int) -> dict[str, float]:
-        """Each term's IDF within the field, from its document count there. A field over
-        ``LOCAL_IDF_MAX_FIELD`` memories takes table-wide counts instead (capped): counting
-        its terms' documents in the field would read long postings for nothing."""
-        local_counts = field_size <= LOCAL_IDF_MAX_FIELD
-        params: dict[str, object] = {
-            "field_id": field_id,
-            "cap": LOCAL_IDF_MAX_FIELD + 1,
-            "overall_cap": OVERALL_COUNT_CAP,
-        }
-        parts = ["SELECT '' AS term, (SELECT max(rowid) FROM memories) AS documents"]
-        for i, word in enumerate(words):
-            params[f"w{i}"], params[f"q{i}"] = word, fts5_term(word)
-            # Only placeholder names are interpolated; values are bound.
-            count = _LOCAL_COUNT if local_counts else _OVERALL_COUNT
-            parts.append(f"SELECT :w{i}, {count.format(i=i)}")
-        rows = list(await self._tx.read(text(" UNION ALL ".join(parts)), params))
-        total = field_size if local_counts else max(int(rows[0].documents or 0), 1)
-        return {r.term: _idf(total, int(r.documents)) for r in rows[1:]}
-
-    async def _matched_terms(self, words: list[str], rowids: list[int]) -> dict[int, set[str]]:
-        """Which of ``words`` each of ``rowids`` contains: one statement, each term's MATCH
-        restricted to the rows found."""
-        params: dict[str, object] = {"rows": json.dumps(rowids)}
-        parts = []
-        for i, word in enumerate(words):
-            params[f"w{i}"], params[f"q{i}"] = word, fts5_term(word)
-            parts.append(
-                # Only placeholder names are interpolated; values are bound.
-                # The term's rows become one ephemeral index the found rows probe: a MATCH
-                # with ``rowid IN (...)`` instead probed per posting (18 ms a term at 20k).
-                f"SELECT :w{i} AS term, value AS rowid FROM json_each(:rows) "  # noqa: S608
-                f"WHERE value IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH :q{i})"
-            )
-        found: dict[int, set[str]] = {}
-        for row in await self._tx.read(text(" UNION ALL ".join(parts)), params):
-            found.setdefault(int(row.rowid), set()).add(row.term)
-        return found
 
     async def search(
         self,
@@ -183,28 +214,55 @@ class SqliteLexicalIndex:
         field_size = await self._field_size(field_id)
         if field_size == 0:
             return []  # an empty field (e.g. a default one nothing was extracted into yet)
-        idf = await self._idf(field_id, words, field_size)
-        match = " OR ".join(fts5_term(w) for w in words)
-        params: dict[str, object] = {"match": match, "field_id": field_id, "k": k}
-        restrict = ""
+        # A field over LOCAL_IDF_MAX_FIELD memories takes table-wide counts instead (capped):
+        # counting its terms' documents in the field would read long postings for nothing.
+        local = field_size <= LOCAL_IDF_MAX_FIELD
+        scope = field_id if local else ""
+        shared, generation = self._shared, self._sizes.generation
+        counts = self._sizes.term_counts(scope, words) if shared else {}
+        uncounted = [w for w in words if w not in counts]
+        params: dict[str, object] = {
+            "match": " OR ".join(fts5_term(w) for w in words),
+            "field_id": field_id,
+            "k": k,
+            "cap": LOCAL_IDF_MAX_FIELD + 1,
+            "overall_cap": OVERALL_COUNT_CAP,
+        }
+        for i, word in enumerate(words):
+            params[f"w{i}"], params[f"q{i}"] = word, fts5_term(word)
+        for i, word in enumerate(uncounted):
+            params[f"cw{i}"], params[f"cq{i}"] = word, fts5_term(word)
         if allowed is not None:
             # One JSON parameter, however many ids: no bound-variable limit.
-            restrict = "AND m.id IN (SELECT value FROM json_each(:allowed))"
             params["allowed"] = json.dumps(list(allowed))
-        stmt = text(
-            f"""SELECT m.id AS id, m.rowid AS rowid, bm25(memories_fts) AS rank
-            FROM memories_fts JOIN memories AS m ON m.rowid = memories_fts.rowid
-            WHERE memories_fts MATCH :match AND m.field_id = :field_id {restrict}
-            ORDER BY rank LIMIT :k"""  # noqa: S608  # `restrict` is a constant, values are bound
-        )
-        rows = list(await self._tx.read(stmt, params))
-        if not rows:
+        stmt = _search_statement(len(words), len(uncounted), local, allowed is not None)
+        found: list[tuple[str, int]] = []
+        holds: list[tuple[int, str]] = []
+        counted: dict[str, int] = {}
+        documents = 0
+        rows: Any = await self._tx.read(stmt, params)  # plain tuples: (part, id, rowid, term, n)
+        for part, memory_id, rowid, term, n in rows:
+            if part == _FOUND:
+                found.append((memory_id, rowid))
+            elif part == _HOLDS:
+                holds.append((rowid, term))
+            elif part == _COUNT:
+                counted[term] = int(n)
+            else:
+                documents = int(n or 0)
+        if shared and counted:
+            self._sizes.put_term_counts(scope, counted, generation=generation)
+        if not found:
             return []
-        matched = await self._matched_terms(words, [int(r.rowid) for r in rows])
+        counts.update(counted)
+        total = field_size if local else max(documents, 1)
+        idf = {w: _idf(total, counts[w]) for w in words}
+        coverage = dict.fromkeys([rowid for _, rowid in found], 0.0)
+        for rowid, term in holds:
+            coverage[rowid] += idf[term]
         whole = sum(idf.values()) or 1.0
         scored = [
-            (row.id, sum(idf[w] for w in matched.get(int(row.rowid), ())) / whole, i)
-            for i, row in enumerate(rows)
+            (memory_id, coverage[rowid] / whole, i) for i, (memory_id, rowid) in enumerate(found)
         ]
         # Coverage first; BM25's order (term frequency, length) among equal coverage.
         scored.sort(key=lambda s: (-s[1], s[2]))

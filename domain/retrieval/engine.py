@@ -148,18 +148,51 @@ class HybridRetriever:
         # ``depth``: then their number is known for free.
         searched = len(dense) if vector is not None and len(dense) < depth else None
         fused = self._fuse(dense, lexical, searched=searched)
-        hits = [_Candidate(h.memory_id, h.score, h.reason) for h in fused]
+        cut = self._head(fused, top_k)
+        hits = [_Candidate(h.memory_id, h.score, h.reason) for h in fused[:cut]]
+        # The rest cannot reach the results unless expansion reaches them as neighbours.
+        tail = {h.memory_id: h for h in fused[cut:]}
         loaded: dict[str, Memory] = {}
         if s.prf_terms > 0 and s.mode == "hybrid" and hits and analysis.terms:
             await self._feedback(uow, user_id, analysis, hits, loaded)
         if hits and (self._neighbours_on or self._sessions_on):
-            hits = await self._expand(uow, user_id, field.id, hits, allowed)
+            hits = await self._expand(uow, user_id, field.id, hits, tail, allowed)
         if s.speaker_weight > 0 and hits and analysis.terms:
             # After expansion: the turns it brought in are mostly replies by the other side.
             await self._speaker_prior(
                 uow, user_id, analysis, hits, loaded, depth=max(s.speaker_pool, 2 * top_k)
             )
         return hits, loaded
+
+    def _head(self, fused: Sequence[FusedHit], top_k: int) -> int:
+        """How many of the best ``fused`` hits can end up among the results. Every later step
+        only raises scores (none of its weights is negative) and reads or reranks at most the
+        best ``reach`` hits; hits are ordered by (score, id), so the hits kept stay ahead of
+        every hit cut, and a hit ranked after the ``reach``-th can only be returned if
+        expansion makes it a neighbour (see ``tail`` in :meth:`_expand`). Carrying the ~1,000
+        candidates of a search through those steps was most of their cost."""
+        s = self.settings
+        weights = (
+            s.neighbour_weight,
+            s.session_weight,
+            s.prf_weight,
+            s.speaker_weight,
+            s.time_weight,
+            s.when_weight,
+        )
+        if min(weights) < 0:
+            return len(fused)
+        reach = max(
+            s.session_pool,
+            s.session_hits,
+            s.neighbour_hits,
+            s.speaker_pool,
+            s.prf_pool,
+            2 * s.prf_docs,
+            3 * top_k,
+            30,  # the time rerank's pool: see search
+        )
+        return min(len(fused), reach)
 
     async def _load(
         self, uow: UnitOfWork, user_id: str, ids: Sequence[str], loaded: dict[str, Memory]
@@ -249,6 +282,7 @@ class HybridRetriever:
         user_id: str,
         field_id: str,
         hits: list[_Candidate],
+        tail: dict[str, FusedHit],
         allowed: Sequence[str] | None,
     ) -> list[_Candidate]:
         """Conversation context around the strong hits:
@@ -260,7 +294,8 @@ class HybridRetriever:
           of one of the ``session_hits`` best hits gains ``session_weight`` x the session's
           best score, from one read of the candidates' session numbers.
 
-        Both reads cost the same however large the field is.
+        Both reads cost the same however large the field is. ``tail``: the fused hits not
+        in ``hits`` (see :meth:`_head`); a neighbour among them joins ``hits``.
         """
         s = self.settings
         by_id = {h.memory_id: h for h in hits}
@@ -287,6 +322,9 @@ class HybridRetriever:
                         bonus[other] = max(bonus.get(other, 0.0), hit.score * s.neighbour_weight)
             for memory_id, extra in bonus.items():
                 found = by_id.get(memory_id)
+                if found is None and memory_id in tail:
+                    fused = tail[memory_id]
+                    found = by_id[memory_id] = _Candidate(memory_id, fused.score, fused.reason)
                 if found is None:
                     by_id[memory_id] = _Candidate(memory_id, extra, "neighbour")
                 elif found.score <= 0.0:  # no evidence of its own: here as a neighbour

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
+from operator import itemgetter
 from typing import NamedTuple
 
 Ranked = Sequence[tuple[str, float]]  # (memory id, retriever score), best first
@@ -149,5 +150,9 @@ def _sorted(
             combination = shared[mask] = (found_by, reason)
         return combination
 
-    order = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-    return [FusedHit(m, score, *sources(found[m])) for m, score in order]
+    # Best score first, equal scores by id: sorted by id, then stably by score (two sorts
+    # without a Python key function cost a third of one with a (-score, id) key).
+    order = sorted(scores.items())
+    order.sort(key=itemgetter(1), reverse=True)
+    combos = {mask: sources(mask) for mask in set(found.values())}
+    return [FusedHit(m, score, *combos[found[m]]) for m, score in order]

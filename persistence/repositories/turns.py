@@ -4,11 +4,13 @@ cost that does not grow with the field."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, String, bindparam, select, text
+from sqlalchemy.sql.selectable import TextualSelect
 
 from persistence.session import Transaction
 from persistence.tables.memories import memories
@@ -38,6 +40,31 @@ async def _anchors(
     }
 
 
+@functools.lru_cache(maxsize=128)
+def _turns_near_statement(anchors: int) -> TextualSelect:
+    """The statement of :func:`_turns_near` for ``anchors`` anchors. Built once per count:
+    constructing it (and SQLAlchemy's cache key of its ~5 x ``anchors`` typed parameters)
+    cost more than running it."""
+    parts: list[str] = []
+    binds = []
+    for i in range(anchors):
+        binds += [bindparam(k, type_=UTCDateTime()) for k in (f"t{i}", f"lo{i}", f"hi{i}")]
+        bounds = {"<": f"AND occurred_at >= :lo{i} ", ">": f"AND occurred_at <= :hi{i} "}
+        for op, order in (("<", "DESC"), (">", "ASC")):
+            parts.append(
+                # Only placeholder names and constant operators are interpolated.
+                f"SELECT * FROM (SELECT :a{i} AS anchor, id, occurred_at, turn_seq "  # noqa: S608
+                "FROM memories WHERE field_id = :field_id AND turn_seq IS NOT NULL "
+                f"AND (occurred_at, turn_seq) {op} (:t{i}, :s{i}) {bounds[op]}"
+                f"ORDER BY occurred_at {order}, turn_seq {order} LIMIT :steps) AS w{i}{op == '<'}"
+            )
+    return (
+        text(" UNION ALL ".join(parts))
+        .bindparams(*binds)
+        .columns(anchor=String(), id=String(), occurred_at=UTCDateTime(), turn_seq=BigInteger())
+    )
+
+
 async def _turns_near(
     tx: Transaction,
     *,
@@ -51,28 +78,11 @@ async def _turns_near(
     ``ix_memories_field_turns`` that reads at most ``steps`` entries, so the cost does not
     grow with the field. One round trip for all anchors. Plain SQL text: building this with
     Core expressions cost more than running it."""
-    parts: list[str] = []
-    binds = []
     params: dict[str, Any] = {"field_id": field_id, "steps": int(steps)}
     for i, (memory_id, (at, seq)) in enumerate(anchors.items()):
         params[f"a{i}"], params[f"t{i}"], params[f"s{i}"] = memory_id, at, seq
         params[f"lo{i}"], params[f"hi{i}"] = at - span, at + span
-        binds += [bindparam(k, type_=UTCDateTime()) for k in (f"t{i}", f"lo{i}", f"hi{i}")]
-        bounds = {"<": f"AND occurred_at >= :lo{i} ", ">": f"AND occurred_at <= :hi{i} "}
-        for op, order in (("<", "DESC"), (">", "ASC")):
-            parts.append(
-                # Only placeholder names and constant operators are interpolated.
-                f"SELECT * FROM (SELECT :a{i} AS anchor, id, occurred_at, turn_seq "  # noqa: S608
-                "FROM memories WHERE field_id = :field_id AND turn_seq IS NOT NULL "
-                f"AND (occurred_at, turn_seq) {op} (:t{i}, :s{i}) {bounds[op]}"
-                f"ORDER BY occurred_at {order}, turn_seq {order} LIMIT :steps) AS w{i}{op == '<'}"
-            )
-    stmt = (
-        text(" UNION ALL ".join(parts))
-        .bindparams(*binds)
-        .columns(anchor=String(), id=String(), occurred_at=UTCDateTime(), turn_seq=BigInteger())
-    )
-    return list(await tx.read(stmt, params))
+    return list(await tx.read(_turns_near_statement(len(anchors)), params))
 
 
 async def turns_around(

@@ -159,3 +159,12 @@ def test_mentions_time() -> None:
     assert mentions_time("back in October")
     assert not mentions_time("I love pottery and clay")
     assert not mentions_time("You may like it")  # "may" the verb, not the month
+
+
+def test_fused_ties_are_ordered_by_id() -> None:
+    # Equal scores come out by id whatever the input order (the engine's cut relies on it).
+    ranked = [("d", 1.0), ("b", 0.5), ("c", 0.5), ("a", 0.5), ("e", 0.1)]
+    fused = convex({"lexical": ranked}, {"lexical": 1.0}, lexical_norm="max")
+    assert [h.memory_id for h in fused] == ["d", "a", "b", "c", "e"]
+    fused = rrf({"dense": ranked[:2], "lexical": [("b", 1.0), ("d", 0.5)]}, {})
+    assert [h.memory_id for h in fused] == ["b", "d"]

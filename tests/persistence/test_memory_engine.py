@@ -225,3 +225,27 @@ async def test_field_sizes_for_local_idf_follow_committed_writes(engine: Engine)
     # Rolled back: nothing changed, the next count is taken afresh.
     assert len(await engine.lexical("garden")) == 5
     assert db.field_sizes.get(engine.field_id) == 5
+
+
+async def test_term_counts_for_local_idf_follow_committed_writes(engine: Engine) -> None:
+    """SQLite keeps each term's document count in the field between searches (same scores
+    from the kept counts); a commit that wrote memories drops them."""
+    db = engine.runtime.db
+    await engine.add(MemoryDraft("garden party"), MemoryDraft("garden gnome"), MemoryDraft("hats"))
+    async with engine.runtime.deps.uow_factory() as uow:
+        first = await uow.lexical.search(field_id=engine.field_id, terms=["garden", "gnome"], k=9)
+    assert len(first) == 2
+    assert first[0][1] == 1.0 > first[1][1]  # both words, then one
+    if not db.is_sqlite:  # PostgreSQL counts in its one statement: nothing is kept
+        return
+    assert db.field_sizes.term_counts(engine.field_id, ["garden", "gnome"]) == {
+        "garden": 2,
+        "gnome": 1,
+    }
+    async with engine.runtime.deps.uow_factory() as uow:
+        again = await uow.lexical.search(field_id=engine.field_id, terms=["garden", "gnome"], k=9)
+    assert again == first
+    await engine.add(MemoryDraft("gnome hats"), MemoryDraft("a gnome"))
+    assert db.field_sizes.term_counts(engine.field_id, ["garden", "gnome"]) == {}
+    assert len(await engine.lexical("gnome")) == 3
+    assert db.field_sizes.term_counts(engine.field_id, ["gnome"]) == {"gnome": 3}
