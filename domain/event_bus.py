@@ -66,5 +66,9 @@ class EventBus:
                 if not subs:
                     del self._subscriptions[user_id]
 
+    def subscribed_users(self) -> set[str]:
+        """Users with at least one subscriber here (the cross-process fan-out asks)."""
+        return set(self._subscriptions)
+
     def subscriber_count(self) -> int:
         return sum(len(s) for s in self._subscriptions.values())

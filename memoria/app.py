@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -20,11 +21,23 @@ from graph.schema import build_schema
 from memoria.bootstrap import ensure_admin, migrate
 from memoria.maintenance import prepare_embedder
 from memoria.observability.graphql_ops import operation_observer
+from memoria.observability.logging_setup import configure_logging
 from memoria.observability.wiring import ObservabilityMiddleware, observability_routes
 from memoria.runtime import build_runtime
 from memoria.settings import Settings
 from rest_compat.app import not_found, rest_routes
 from rest_compat.endpoint import RestConfig
+
+# The log level ``memoria serve --workers N`` hands its worker processes.
+SERVE_LOG_LEVEL = "MEMORIA_SERVE_LOG_LEVEL"
+
+
+def create_app() -> Starlette:
+    """The app from the environment's settings: ``memoria serve --workers N`` has uvicorn
+    call this factory (``memoria.app:create_app``) in each worker process."""
+    settings = Settings.from_env()
+    configure_logging(settings, level=os.environ.get(SERVE_LOG_LEVEL, "info").upper())
+    return build_app(settings)
 
 
 def build_app(settings: Settings, *, embedder: Embedder | None = None) -> Starlette:
@@ -47,6 +60,8 @@ def build_app(settings: Settings, *, embedder: Embedder | None = None) -> Starle
                 f"{runtime.generated_admin_password}",
                 flush=True,
             )
+        if runtime.fanout is not None:
+            runtime.fanout.start()  # messages stored by the deployment's other processes
         runtime.workers.start()  # webhook deliveries, source syncs, pattern learning
         if settings.integrations.background_workers:
             runtime.reembed.start()  # detects the embedder, then re-embeds stale fields

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from sqlalchemy import text
 
 from domain.entities import Role, Tier
 from domain.errors import Conflict
@@ -28,10 +30,19 @@ def _read_or_create(path: Path, make: Callable[[], str]) -> str:
     if path.exists():
         return path.read_text().strip()
     value = make()
-    # Create with 0600 atomically so the secret is never world-readable, even briefly.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # Written whole to a private 0600 file, then linked into place: the secret is never
+    # world-readable, even briefly, and of processes starting together (``serve --workers``)
+    # the first link wins and the others read the winner's value, never a half-written one.
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(value + "\n")
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        return path.read_text().strip()
+    finally:
+        draft.unlink()
     return value
 
 
@@ -61,12 +72,37 @@ def make_database_private(settings: Settings) -> None:
             file.chmod(0o600)
 
 
+# One PostgreSQL advisory lock key for first-start work (any fixed 64-bit number: "memoria").
+_FIRST_START_LOCK = 0x6D656D6F726961
+
+
+@contextlib.asynccontextmanager
+async def first_start_lock(db: Database) -> AsyncIterator[None]:
+    """On PostgreSQL, one process at a time of a deployment: workers started together
+    migrate and create the admin one after another, never racing. SQLite is one process."""
+    if db.is_sqlite:
+        yield
+        return
+    async with db.engine.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _FIRST_START_LOCK})
+        try:
+            yield
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _FIRST_START_LOCK})
+
+
 async def migrate(db: Database) -> None:
-    await upgrade(db.engine)
+    async with first_start_lock(db):
+        await upgrade(db.engine)
 
 
 async def ensure_admin(db: Database, auth: AuthService, settings: Settings) -> str | None:
     """Create the admin on first run. Returns a generated password to print once, if any."""
+    async with first_start_lock(db):
+        return await _ensure_admin(db, auth, settings)
+
+
+async def _ensure_admin(db: Database, auth: AuthService, settings: Settings) -> str | None:
     async with db.unit_of_work() as uow:
         if await uow.users.by_login(settings.admin_username) is not None:
             return None

@@ -33,6 +33,9 @@ from memoria.sources import SourceParts, build_sources
 from memoria.webhooks import WebhookParts, build_webhooks
 from memoria.workers import BackgroundWorkers
 from persistence.database import Database
+from persistence.event_fanout import PgEventFanout
+from persistence.login_failures import CHANNEL as LOGIN_FAILURES
+from persistence.login_failures import PgLoginFailureCounter, announced, catch_up
 from persistence.outbox import write_outbox
 from persistence.rate_limits import MemoryRateLimitCounter, SqlRateLimitCounter
 from providers.outbound.guard import OutboundGuard
@@ -97,9 +100,12 @@ class Runtime:
     reembed: ReembedWorker
     promotion: PromotionSweeper
     metrics: AppMetrics | None = None  # None with MEMORIA_METRICS=off
+    fanout: PgEventFanout | None = None  # PostgreSQL: events of the other processes
     generated_admin_password: str | None = None
 
     async def aclose(self) -> None:
+        if self.fanout is not None:
+            await self.fanout.aclose()
         await self.promotion.aclose()
         await self.reembed.aclose()
         await self.workers.stop()
@@ -128,6 +134,12 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         MemoryRateLimitCounter() if db.is_sqlite else SqlRateLimitCounter(db.engine)
     )
     rate_limits = RateLimitService(counter=counter, policy=settings.rate_limits, clock=clock)
+    login_policy = settings.rate_limits.login
+    throttle = LoginThrottle(
+        policy=login_policy,
+        clock=clock,
+        shared=None if db.is_sqlite else PgLoginFailureCounter(db.engine),
+    )
     quotas = QuotaService(policy=settings.rate_limits, rate_limits=rate_limits)
     mfa = MfaService(totp=PyotpTotp(), cipher=cipher, clock=clock)
     conversations = ConversationService(clock=clock, limits=settings.limits, quotas=quotas)
@@ -191,6 +203,18 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         encryption_key=secrets.encryption_key,
         patterns=patterns.procedural,
     )
+    fanout: PgEventFanout | None = None
+    if not db.is_sqlite:  # several processes may serve one PostgreSQL deployment
+        fanout = PgEventFanout(
+            db, publish=chat.events.publish, subscribed_users=chat.events.subscribed_users
+        )
+        db.before_commit.append(fanout.notify)
+        db.after_commit.append(fanout.remember)
+        # The same connection carries the sign-in failures counted by the other processes.
+        fanout.channels[LOGIN_FAILURES] = announced(throttle.learn_shared)
+        fanout.on_listening.append(
+            catch_up(db.engine, throttle.learn_shared, window_seconds=login_policy.window_seconds)
+        )
 
     async def health() -> Mapping[str, Any]:
         try:
@@ -208,7 +232,7 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
             clock=clock,
             limits=settings.limits,
             mfa=mfa,
-            throttle=LoginThrottle(policy=settings.rate_limits.login, clock=clock),
+            throttle=throttle,
             default_tier=settings.rate_limits.default_tier,
         ),
         fields=fields,
@@ -246,4 +270,5 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
             db=db, memories=memories, interval=settings.promotion_interval_seconds
         ),
         metrics=metrics,
+        fanout=fanout,
     )

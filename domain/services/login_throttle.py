@@ -1,21 +1,34 @@
 """Sign-in throttling: failed password and TOTP attempts per account and per client address.
 
-The counts live in this process (fixed windows of ``LoginPolicy.window_seconds``), so the
+The counts are kept in this process (fixed windows of ``LoginPolicy.window_seconds``), so the
 check before an attempt can read them: a locked account is refused *before* its password is
-verified, a correct one included, and without spending a password hash on it. Behind a load
-balancer each server process counts on its own, so N processes allow at most N times the
-budget per window. Memory is bounded: at most ``max_keys`` accounts and addresses are
-tracked; past that, the oldest entries are forgotten first.
+verified, a correct one included, and without spending a password hash on it. Memory is
+bounded: at most ``max_keys`` accounts and addresses are tracked; past that, the oldest
+entries are forgotten first.
+
+With a ``shared`` counter (PostgreSQL mode, several processes), each failure is also
+counted in the deployment's shared table, and the counts this process holds are raised to
+the shared ones: when it records a failure itself (the shared count comes back), and when
+another process's failure is announced (``learn_shared``, fed by the persistence side). A
+lock reached through any process then holds in all of them, a few milliseconds later.
+Without one, each process counts on its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 from collections.abc import Iterator
 
 from domain.clock import Clock
 from domain.errors import RateLimited
-from domain.rate_policy import LoginPolicy
+from domain.rate_policy import LoginPolicy, RateLimitCounter
+
+log = logging.getLogger("memoria.auth")
+
+# Sign-in failures in the shared counter table, beside the request budgets' keys.
+SHARED_PREFIX = "login:"
 
 
 class LoginThrottled(RateLimited):
@@ -43,10 +56,19 @@ def _account_key(account: str) -> str:
 class LoginThrottle:
     """Refuses sign-in attempts after too many failures; see the module docstring."""
 
-    def __init__(self, *, policy: LoginPolicy, clock: Clock, max_keys: int = 100_000) -> None:
+    def __init__(
+        self,
+        *,
+        policy: LoginPolicy,
+        clock: Clock,
+        max_keys: int = 100_000,
+        shared: RateLimitCounter | None = None,
+    ) -> None:
         self._policy = policy
         self._clock = clock
         self._max_keys = max_keys
+        self._shared = shared
+        self._sharing: set[asyncio.Task[None]] = set()
         self._failures: dict[str, tuple[int, int]] = {}  # key -> (window start, failures)
 
     @property
@@ -86,7 +108,44 @@ class LoginThrottle:
             seen = self._failures.pop(key, None)  # re-inserted last: dict order is age
             count = seen[1] + 1 if seen is not None and seen[0] == start else 1
             self._failures[key] = (start, count)
+            if self._shared is not None:
+                self._share(key, start)
         self._prune(start)
+
+    def learn_shared(self, counter_key: str, *, window_start: int, count: int) -> None:
+        """The deployment's count of failures for one key of the shared counter table
+        (another process's included): the count held here is raised to it."""
+        if counter_key.startswith(SHARED_PREFIX):
+            self._raise(counter_key.removeprefix(SHARED_PREFIX), window_start, count)
+
+    def _raise(self, key: str, window_start: int, count: int) -> None:
+        seen = self._failures.get(key)
+        if seen is not None and (seen[0], seen[1]) >= (window_start, count):
+            return
+        self._failures.pop(key, None)
+        self._failures[key] = (window_start, count)
+        self._prune(window_start)
+
+    def _share(self, key: str, start: int) -> None:
+        # ``failed`` is called from the edges' synchronous bookkeeping, on the event loop.
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a synchronous caller): the local count still holds
+            return
+        task = loop.create_task(self._count_shared(key, start))
+        self._sharing.add(task)
+        task.add_done_callback(self._sharing.discard)
+
+    async def _count_shared(self, key: str, start: int) -> None:
+        assert self._shared is not None
+        try:
+            count = await self._shared.hit(
+                SHARED_PREFIX + key, window_start=start, window_seconds=self._policy.window_seconds
+            )
+        except Exception:  # the local count still holds; the shared one is best effort
+            log.warning("sign-in throttle: the shared failure count was not updated", exc_info=True)
+            return
+        self._raise(key, start, count)
 
     def _prune(self, start: int) -> None:
         if len(self._failures) <= self._max_keys:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import Any
 
-from memoria.cli.common import load_settings
+from memoria.cli.common import USAGE, CliError, load_settings
 from memoria.observability.logging_setup import configure_logging
+from memoria.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -14,15 +17,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1, MEMORIA_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8000, MEMORIA_PORT)")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes on the one port (PostgreSQL only; default 1)",
+    )
     serve.set_defaults(run=_serve, server_logs=True)
     schema = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
     schema.set_defaults(run=_schema)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from memoria.app import build_app
+    from memoria.app import SERVE_LOG_LEVEL, build_app
 
     overrides: dict[str, object] = {}
     if args.host:
@@ -30,14 +37,37 @@ def _serve(args: argparse.Namespace) -> int:
     if args.port is not None:
         overrides["port"] = args.port
     settings = load_settings(**overrides)
+    if args.workers < 1:
+        raise CliError("--workers must be at least 1", USAGE)
+    if args.workers > 1 and settings.is_sqlite:
+        raise CliError(
+            "embedded mode is one process: use PostgreSQL (DATABASE_URL) for several workers",
+            USAGE,
+        )
     configure_logging(settings, level=args.log_level.upper())
-    app = build_app(settings)
     base = f"http://{settings.host}:{settings.port}"
     where = "PostgreSQL" if not settings.is_sqlite else f"SQLite in {settings.data_dir.resolve()}"
     print(f"Memoria {settings.environment} server, storage: {where}", flush=True)
     print(f"  GraphQL API and GraphiQL: {base}/graphql", flush=True)
     print(f"  GraphQL WebSocket:        ws://{settings.host}:{settings.port}/graphql", flush=True)
     print(f"  Health:                   {base}/health", flush=True)
+    if args.workers == 1:
+        _run(build_app(settings), settings, args)
+        return 0
+    # Each worker process builds its own app from the environment: hand it the overrides.
+    print(f"  Workers:                  {args.workers} processes", flush=True)
+    os.environ.update(
+        MEMORIA_HOST=settings.host,
+        MEMORIA_PORT=str(settings.port),
+        **{SERVE_LOG_LEVEL: args.log_level},
+    )
+    _run("memoria.app:create_app", settings, args, factory=True, workers=args.workers)
+    return 0
+
+
+def _run(app: Any, settings: Settings, args: argparse.Namespace, **extra: Any) -> None:
+    import uvicorn
+
     uvicorn.run(
         app,
         host=settings.host,
@@ -48,8 +78,8 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         ws_max_size=settings.max_request_bytes,  # /graphql's body limit, on its socket too
+        **extra,
     )
-    return 0
 
 
 def _schema(_args: argparse.Namespace) -> int:

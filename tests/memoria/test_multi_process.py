@@ -1,0 +1,215 @@
+"""Several `memoria serve` processes on one PostgreSQL database: a `messageAdded`
+subscription held by one process sees messages stored through another (LISTEN/NOTIFY), and
+`--workers N` runs N processes on one port; embedded (SQLite) mode refuses `--workers`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from conftest import PgServer
+from websockets.asyncio.client import connect
+
+MESSAGE_ADDED = "subscription($c: ID!) { messageAdded(conversationId: $c) { id role content } }"
+ADD_MESSAGE = """mutation($c: ID!, $t: String!) {
+  addMessage(conversationId: $c, input: {role: "user", content: $t}) { id } }"""
+REGISTER = """mutation { register(input: {username: "dana", email: "dana@example.com",
+  password: "a-long-password"}) { accessToken } }"""
+CONVERSATION = 'mutation { createConversation(input: {title: "shared"}) { id } }'
+LOGIN = """mutation($p: String!) {
+  login(input: {usernameOrEmail: "dana", password: $p}) { accessToken } }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """One `memoria serve` process (with its workers), on its own port."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.http = httpx.AsyncClient(timeout=30)  # used by one asyncio.run only
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "memoria.cli", "serve", "--port", str(self.port), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.stop()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError("server did not start in 60 s")
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=30)
+        return out
+
+    async def gql(self, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = await self.http.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+        return response.json()
+
+
+def _env(pg_server: PgServer, data_dir: Path, database: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMORIA_", "DATABASE_"))}
+    env.update(
+        MEMORIA_DATA_DIR=str(data_dir),
+        DATABASE_URL=pg_server.url(database),
+        MEMORIA_EMBEDDER="hashing",
+        MEMORIA_ENV="test",
+        # Machines of one deployment share their secrets through the environment.
+        MEMORIA_JWT_SECRET="a-shared-jwt-secret-for-the-test-deployment",
+        MEMORIA_ENCRYPTION_KEY="8Q2PZ1zJ3lQX0l0W7cQn0Y9n6mZ2v4x5bK1c3d4e5fA=",
+        MEMORIA_ADMIN_PASSWORD="admin-password-123",
+        MEMORIA_BACKGROUND_WORKERS="off",
+        MEMORIA_LOGIN_MAX_FAILURES="3",
+        MEMORIA_LOGIN_MAX_FAILURES_PER_ADDRESS="1000",  # the account's lock is under test
+    )
+    return env
+
+
+async def _delivered_across(
+    a: Server, b: Server, token: str, conversation: str
+) -> list[tuple[float, float]]:
+    """Per message, seconds from sending ``addMessage`` to B until B answered (the message
+    is stored) and until A's subscriber has it."""
+    ws_url = a.url.replace("http://", "ws://") + "/graphql"
+    async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as socket_:  # type: ignore[list-item]
+        await socket_.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        )
+        assert json.loads(await socket_.recv())["type"] == "connection_ack"
+        subscribe = {"query": MESSAGE_ADDED, "variables": {"c": conversation}}
+        await socket_.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
+
+        async def received() -> dict[str, Any]:
+            message = json.loads(await asyncio.wait_for(socket_.recv(), 10))
+            assert message["type"] == "next", message
+            added: dict[str, Any] = message["payload"]["data"]["messageAdded"]
+            return added
+
+        # The subscription is live once a first message stored through B arrives.
+        for _ in range(50):
+            first = await b.gql(ADD_MESSAGE, {"c": conversation, "t": "warm-up"}, token)
+            try:
+                warm = json.loads(await asyncio.wait_for(socket_.recv(), 0.2))
+            except TimeoutError:
+                continue
+            assert (
+                warm["payload"]["data"]["messageAdded"]["id"] == first["data"]["addMessage"]["id"]
+            )
+            break
+        else:
+            raise AssertionError("messageAdded on A never saw a message stored through B")
+        while True:  # warm-up messages that arrived late
+            try:
+                await asyncio.wait_for(socket_.recv(), 0.3)
+            except TimeoutError:
+                break
+
+        latencies = []
+        for n in range(20):
+            started = time.perf_counter()
+            waiting = asyncio.ensure_future(received())
+            stored = await b.gql(ADD_MESSAGE, {"c": conversation, "t": f"note {n}"}, token)
+            answered = time.perf_counter() - started
+            added = await waiting
+            latencies.append((answered, time.perf_counter() - started))
+            assert added == {
+                "id": stored["data"]["addMessage"]["id"],
+                "role": "user",
+                "content": f"note {n}",
+            }
+        return latencies
+
+
+async def _locked_out_across(a: Server, b: Server) -> None:
+    """Three failed sign-ins, two through A and one through B, lock the account in A too."""
+    for server in (a, a, b):
+        refused = await server.gql(LOGIN, {"p": "a-wrong-password"})
+        assert "invalid username or password" in refused["errors"][0]["message"], refused
+    await asyncio.sleep(0.3)  # B's count reaches A through NOTIFY, in milliseconds
+    for server in (a, b):
+        locked = await server.gql(LOGIN, {"p": "a-long-password"})  # the right password
+        assert (
+            "Too many failed sign-in attempts for this account" in (locked["errors"][0]["message"])
+        ), locked
+
+
+def test_processes_share_message_events_and_sign_in_locks(
+    pg_server: PgServer, tmp_path: Path
+) -> None:
+    database = pg_server.create_database()
+    # A runs two workers; all three processes migrate and bootstrap the same fresh database.
+    a = Server(_env(pg_server, tmp_path / "a", database), "--workers", "2")
+    b = Server(_env(pg_server, tmp_path / "b", database))
+    try:
+        a.wait_healthy()
+        b.wait_healthy()
+
+        async def scenario() -> list[tuple[float, float]]:
+            token = (await b.gql(REGISTER, {}))["data"]["register"]["accessToken"]
+            conversation = (await a.gql(CONVERSATION, {}, token))["data"]["createConversation"]
+            try:
+                latencies = await _delivered_across(a, b, token, conversation["id"])
+                await _locked_out_across(a, b)
+                return latencies
+            finally:
+                await a.http.aclose()
+                await b.http.aclose()
+
+        latencies = asyncio.run(scenario())
+    finally:
+        out_a, out_b = a.stop(), b.stop()
+    assert "Workers:                  2 processes" in out_a
+    assert "Traceback" not in out_a + out_b  # no process lost a first-start race
+    stored = sorted(x * 1000 for x, _ in latencies)
+    delivered = sorted(y * 1000 for _, y in latencies)
+    after = sorted((y - x) * 1000 for x, y in latencies)
+    print(
+        f"\ncross-process messageAdded, {len(latencies)} messages (median / max): "
+        f"addMessage on B answered {statistics.median(stored):.1f} / {stored[-1]:.1f} ms, "
+        f"delivered on A's socket {statistics.median(delivered):.1f} / {delivered[-1]:.1f} ms "
+        f"after sending, {statistics.median(after):.1f} / {after[-1]:.1f} ms after B answered"
+    )
+
+
+def test_embedded_mode_refuses_several_workers(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMORIA_", "DATABASE_"))}
+    env["MEMORIA_DATA_DIR"] = str(tmp_path / "data")
+    done = subprocess.run(
+        [sys.executable, "-m", "memoria.cli", "serve", "--workers", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "embedded mode is one process: use PostgreSQL (DATABASE_URL)" in done.stderr
+    assert not (tmp_path / "data" / "memoria.db").exists()  # refused before anything started

@@ -1,0 +1,146 @@
+"""Message events cross processes through PostgreSQL LISTEN/NOTIFY: two runtimes (as two
+processes would have) on one real PostgreSQL database, each with its own in-process bus."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PgServer
+from sqlalchemy import text
+
+from domain.entities import Actor, Role
+from domain.events import DomainEvent
+from memoria.bootstrap import migrate
+from memoria.runtime import Runtime, build_runtime
+from memoria.settings import Settings
+from persistence.event_fanout import APPLICATION_NAME, PgEventFanout
+from providers.embedders.hashing import HashingEmbedder
+
+
+@dataclass
+class Pair:
+    a: Runtime
+    b: Runtime
+    actor: Actor
+    conversation_id: str
+
+    async def say(self, runtime: Runtime, content: str) -> str:
+        deps = runtime.deps
+        async with deps.uow_factory() as uow:
+            message = await deps.conversations.add_message(
+                uow=uow,
+                actor=self.actor,
+                conversation_id=self.conversation_id,
+                role="user",
+                content=content,
+            )
+            await uow.commit()
+        return message.id
+
+
+def fanout(runtime: Runtime) -> PgEventFanout:
+    assert runtime.fanout is not None
+    return runtime.fanout
+
+
+async def next_event(sub: Any) -> DomainEvent:
+    event: DomainEvent = await asyncio.wait_for(sub.__anext__(), 5)
+    return event
+
+
+@pytest.fixture
+async def pair(pg_server: PgServer, tmp_path: Path) -> AsyncIterator[Pair]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=pg_server.url(pg_server.create_database()),
+        environment="test",
+        embedder="hashing",
+        fast_password_hashing=True,
+    ).validated()
+    a = build_runtime(settings, embedder=HashingEmbedder())
+    b = build_runtime(settings, embedder=HashingEmbedder())
+    await migrate(a.db)
+    deps = a.deps
+    async with deps.uow_factory() as uow:
+        result = await deps.auth.register(
+            uow=uow, username="alice", email="alice@example.com", password="correct-horse-1"
+        )
+        actor = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
+        conversation = await deps.conversations.create(uow=uow, actor=actor, title="talk")
+        await uow.commit()
+    for runtime in (a, b):
+        fanout(runtime).start()
+        await asyncio.wait_for(fanout(runtime).listening.wait(), 5)
+    try:
+        yield Pair(a, b, actor, conversation.id)
+    finally:
+        for runtime in (a, b):
+            await fanout(runtime).aclose()
+            await runtime.db.dispose()
+
+
+def in_conversation(pair: Pair) -> Any:
+    return pair.b.deps.events.subscribe(
+        user_id=pair.actor.user_id,
+        predicate=lambda e: e.payload.get("conversation_id") == pair.conversation_id,
+    )
+
+
+async def test_a_message_stored_by_one_process_reaches_the_others_subscribers(
+    pair: Pair,
+) -> None:
+    async with asyncio.timeout(30):  # a hang fails here, with its traceback
+        async with (
+            in_conversation(pair) as on_b,
+            pair.a.deps.events.subscribe(
+                user_id=pair.actor.user_id, predicate=lambda e: True
+            ) as on_a,
+        ):
+            message_id = await pair.say(pair.a, "hello from A")
+            remote = await next_event(on_b)
+            assert remote.payload["id"] == message_id
+            assert remote.payload["content"] == "hello from A"  # read from the row, not the NOTIFY
+            local = await next_event(on_a)
+            assert local.payload["id"] == message_id
+            # A ignores its own notification: the message reaches A's subscriber once.
+            second = await pair.say(pair.b, "and back from B")
+            assert (await next_event(on_a)).payload["id"] == second
+            assert on_a.queue.empty()
+
+
+async def test_a_listener_that_was_away_catches_up_from_the_database(pair: Pair) -> None:
+    async with asyncio.timeout(30):  # a hang fails here, with its traceback
+        async with in_conversation(pair) as on_b:
+            await fanout(pair.b).aclose()  # B stops listening, as if its connection dropped
+            missed = await pair.say(pair.a, "said while B was away")
+            fanout(pair.b).start()
+            assert (await next_event(on_b)).payload["id"] == missed
+            after = await pair.say(pair.a, "said after B came back")
+            assert (await next_event(on_b)).payload["id"] == after
+            assert on_b.queue.empty()  # the caught-up message was not delivered twice
+
+
+async def test_a_killed_listen_connection_reconnects(pair: Pair) -> None:
+    async with asyncio.timeout(30):  # a hang fails here, with its traceback
+        async with in_conversation(pair) as on_b:
+            async with pair.a.db.engine.connect() as conn:
+                killed = await conn.scalar(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE application_name = :name"
+                    ),
+                    {"name": APPLICATION_NAME},
+                )
+            assert killed == 2  # A's and B's listeners
+            for _ in range(100):
+                if fanout(pair.b).reconnects and fanout(pair.b).listening.is_set():
+                    break
+                await asyncio.sleep(0.05)
+            assert fanout(pair.b).reconnects >= 1
+            message_id = await pair.say(pair.a, "after the reconnect")
+            assert (await next_event(on_b)).payload["id"] == message_id
