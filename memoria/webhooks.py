@@ -48,7 +48,6 @@ def build_webhooks(
         uow_factory=uow_factory,
         sender=sender,
         cipher=cipher,
-        url_guard=guard,
         clock=clock,
         retry=RetryPolicy(
             base=timedelta(seconds=settings.webhook_retry_base_seconds),

@@ -20,8 +20,7 @@ from enum import StrEnum
 
 from domain.clock import Clock
 from domain.entities import new_id
-from domain.errors import BadUserInput
-from domain.ports import SecretCipher, UnitOfWork, UnitOfWorkFactory, UrlGuard, WebhookSender
+from domain.ports import SecretCipher, UnitOfWork, UnitOfWorkFactory, WebhookSender
 from domain.webhooks import (
     DeliveryAttempt,
     DeliveryStatus,
@@ -77,7 +76,6 @@ class WebhookDispatcher:
         uow_factory: UnitOfWorkFactory,
         sender: WebhookSender,
         cipher: SecretCipher,
-        url_guard: UrlGuard,
         clock: Clock,
         retry: RetryPolicy | None = None,
         lease: timedelta = timedelta(minutes=2),
@@ -87,7 +85,6 @@ class WebhookDispatcher:
         self._uow_factory = uow_factory
         self._sender = sender
         self._cipher = cipher
-        self._guard = url_guard
         self._clock = clock
         self._retry = retry or RetryPolicy()
         self._lease = lease
@@ -112,11 +109,9 @@ class WebhookDispatcher:
         return len(claimed)
 
     async def _send(self, delivery: WebhookDelivery, webhook: Webhook) -> SendResult:
-        try:
-            # Checked again at send time: the name may now resolve somewhere private.
-            await self._guard.check(webhook.url)
-        except BadUserInput as exc:
-            return SendResult(status_code=None, latency_ms=0.0, error=f"refused: {exc.message}")
+        # No URL check here: the sender's transport checks every connection against the
+        # outbound policy and connects to the address it checked (a pre-check would resolve
+        # the name a second time and still leave a window before the connect).
         try:
             secret = self._cipher.decrypt(webhook.secret_encrypted)
         except ValueError:
