@@ -1,6 +1,6 @@
 """Several `memoria serve` processes on one PostgreSQL database: a `messageAdded`
 subscription held by one process sees messages stored through another (LISTEN/NOTIFY), and
-`--workers N` runs N processes on one port; embedded (SQLite) mode refuses `--workers`."""
+`--workers N` runs N processes on one port; request budgets and sign-in locks are shared; embedded (SQLite) mode refuses `--workers`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ ADD_MESSAGE = """mutation($c: ID!, $t: String!) {
 REGISTER = """mutation { register(input: {username: "dana", email: "dana@example.com",
   password: "a-long-password"}) { accessToken } }"""
 CONVERSATION = 'mutation { createConversation(input: {title: "shared"}) { id } }'
+SEARCH = 'query { searchMemories(query: "where do I live") { score } }'
 LOGIN = """mutation($p: String!) {
   login(input: {usernameOrEmail: "dana", password: $p}) { accessToken } }"""
 
@@ -90,6 +91,7 @@ def _env(pg_server: PgServer, data_dir: Path, database: str) -> dict[str, str]:
         MEMORIA_BACKGROUND_WORKERS="off",
         MEMORIA_LOGIN_MAX_FAILURES="3",
         MEMORIA_LOGIN_MAX_FAILURES_PER_ADDRESS="1000",  # the account's lock is under test
+        MEMORIA_RATE_LIMIT_MEMORY_SEARCH="7",  # a budget the test can spend quickly
     )
     return env
 
@@ -162,7 +164,18 @@ async def _locked_out_across(a: Server, b: Server) -> None:
         ), locked
 
 
-def test_processes_share_message_events_and_sign_in_locks(
+async def _budget_spent_across(a: Server, b: Server, token: str) -> None:
+    """Seven searches per window, spread over A and B: the eighth is refused on both."""
+    for n in range(7):
+        answered = await (a, b)[n % 2].gql(SEARCH, {}, token)
+        assert "errors" not in answered, answered
+    for server in (a, b):
+        refused = await server.gql(SEARCH, {}, token)
+        assert refused["errors"][0]["extensions"]["code"] == "RATE_LIMITED", refused
+        assert refused["errors"][0]["extensions"]["retryAfter"] >= 1
+
+
+def test_processes_share_events_budgets_and_sign_in_locks(
     pg_server: PgServer, tmp_path: Path
 ) -> None:
     database = pg_server.create_database()
@@ -178,6 +191,7 @@ def test_processes_share_message_events_and_sign_in_locks(
             conversation = (await a.gql(CONVERSATION, {}, token))["data"]["createConversation"]
             try:
                 latencies = await _delivered_across(a, b, token, conversation["id"])
+                await _budget_spent_across(a, b, token)
                 await _locked_out_across(a, b)
                 return latencies
             finally:
