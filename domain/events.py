@@ -18,6 +18,9 @@ MEMORY_UPDATED = "memory.updated"
 MEMORY_DELETED = "memory.deleted"
 PATTERN_DETECTED = "pattern.detected"
 SOURCE_SYNCED = "source.synced"
+# The LLM catalog or a user's own provider key changed: processes that cache them drop
+# their copies (payload: ``provider_id``, and ``user_key`` when only that user's key moved).
+LLM_CATALOG_CHANGED = "llm.catalog_changed"
 
 
 @dataclass(frozen=True, slots=True)

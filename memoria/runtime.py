@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.clock import SystemClock
+from domain.events import LLM_CATALOG_CHANGED
 from domain.ports import Embedder
 from domain.rate_policy import RateLimitCounter
 from domain.services.attachments import AttachmentService
@@ -210,6 +211,8 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         )
         db.before_commit.append(fanout.notify)
         db.after_commit.append(fanout.remember)
+        # Per-process caches of shared data are dropped when another process changes it.
+        fanout.handlers[LLM_CATALOG_CHANGED] = chat.llm.forget
         # The same connection carries the sign-in failures counted by the other processes.
         fanout.channels[LOGIN_FAILURES] = announced(throttle.learn_shared)
         fanout.on_listening.append(

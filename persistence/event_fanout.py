@@ -10,6 +10,9 @@ below PostgreSQL's 8000-byte limit.
 One LISTEN connection per process (a raw asyncpg connection, outside the engine's pool)
 receives them; a notification from another process whose user has a local subscriber is
 resolved by reading the message row (scoped to that user) and published on the local bus.
+Other event kinds registered in :attr:`PgEventFanout.handlers` (cache invalidations, such
+as a changed LLM catalog) travel the same way, their small payload included, and are handed
+to the handler in every other process.
 
 Reconnecting catches up: the listener remembers when its connection was last known alive
 and, once listening again, re-reads the messages created since then (less a margin for
@@ -81,6 +84,9 @@ class PgEventFanout:
         # once listening again (a reconnect may have missed notifications).
         self.channels: dict[str, Callable[[str], None]] = {}
         self.on_listening: list[Callable[[], Awaitable[None]]] = []
+        # Event kinds whose committed events every other process hands to a local handler
+        # (their payload is sent as is: ids and flags only, see LLM_CATALOG_CHANGED).
+        self.handlers: dict[str, Callable[[DomainEvent], None]] = {}
         self.reconnects = 0
 
     # -- sending (hooks on Database) ---------------------------------------------------
@@ -88,18 +94,15 @@ class PgEventFanout:
     async def notify(self, tx: Transaction, events: list[DomainEvent]) -> None:
         """``before_commit`` hook: queue one notification per created message."""
         for event in events:
-            if event.name != MESSAGE_CREATED:
+            note: dict[str, Any] = {"o": self.origin, "k": event.name, "u": event.user_id}
+            if event.name == MESSAGE_CREATED:
+                note["c"] = event.payload.get("conversation_id")
+                note["m"] = event.payload.get("id")
+            elif event.name in self.handlers:
+                note["p"] = event.payload
+            else:
                 continue
-            payload = json.dumps(
-                {
-                    "o": self.origin,
-                    "k": event.name,
-                    "u": event.user_id,
-                    "c": event.payload.get("conversation_id"),
-                    "m": event.payload.get("id"),
-                }
-            )
-            await tx.read(_NOTIFY, {"channel": CHANNEL, "payload": payload})
+            await tx.read(_NOTIFY, {"channel": CHANNEL, "payload": json.dumps(note)})
 
     async def remember(self, events: list[DomainEvent]) -> None:
         """``after_commit`` hook: local messages were published here already."""
@@ -189,6 +192,18 @@ class PgEventFanout:
     async def _deliver_one(self, payload: str) -> None:
         note = json.loads(payload)
         if not isinstance(note, dict) or note.get("o") == self.origin:
+            return
+        handler = self.handlers.get(str(note.get("k")))
+        if handler is not None:
+            payload = note.get("p")
+            handler(
+                DomainEvent(
+                    str(note["k"]),
+                    user_id=str(note.get("u")),
+                    at=datetime.now(UTC),
+                    payload=payload if isinstance(payload, dict) else {},
+                )
+            )
             return
         if note.get("k") != MESSAGE_CREATED:
             return

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from domain.clock import Clock
 from domain.entities import Actor, new_id
 from domain.errors import BadUserInput, Conflict, Forbidden, NotFound
+from domain.events import LLM_CATALOG_CHANGED, DomainEvent
 from domain.llm import (
     EXTRACTIVE_MODEL,
     PROVIDER_KINDS,
@@ -176,6 +177,14 @@ class LlmAdminService:
         for model in models:
             await uow.llm.add_model(model)
         self._catalog.clear()  # the default (first catalog model) may have changed
+        uow.record(
+            DomainEvent(
+                LLM_CATALOG_CHANGED,
+                user_id=actor.user_id,
+                at=now,
+                payload={"provider_id": provider.id},
+            )
+        )
         return provider, models
 
     async def providers(self, *, uow: UnitOfWork, actor: Actor) -> list[LlmProvider]:
@@ -214,7 +223,27 @@ class LlmAdminService:
         )
         await uow.llm.save_user_config(config)
         self._user_keys.pop((actor.user_id, found.id), None)
+        uow.record(
+            DomainEvent(
+                LLM_CATALOG_CHANGED,
+                user_id=actor.user_id,
+                at=now,
+                payload={"provider_id": found.id, "user_key": True},
+            )
+        )
         return config
+
+    def forget(self, event: DomainEvent) -> None:
+        """Drop what a committed catalog change (``LLM_CATALOG_CHANGED``, possibly made by
+        another process of the deployment) makes stale: the user's cached key, or the whole
+        catalog. The short expiry is the fallback when a notification is lost."""
+        if event.name != LLM_CATALOG_CHANGED:
+            return
+        provider_id = str(event.payload.get("provider_id"))
+        if event.payload.get("user_key"):
+            self._user_keys.pop((event.user_id, provider_id), None)
+        else:
+            self._catalog.clear()
 
     async def resolve(self, *, uow: UnitOfWork, actor: Actor, model: str | None) -> ResolvedModel:
         """The model to answer with: the named one, else the configured default, else the

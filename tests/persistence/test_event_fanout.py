@@ -4,6 +4,7 @@ processes would have) on one real PostgreSQL database, each with its own in-proc
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy import text
 
 from domain.entities import Actor, Role
 from domain.events import DomainEvent
+from domain.services.llm_admin import CATALOG_TTL_SECONDS, ModelDraft, ProviderDraft
 from memoria.bootstrap import migrate
 from memoria.runtime import Runtime, build_runtime
 from memoria.settings import Settings
@@ -144,3 +146,31 @@ async def test_a_killed_listen_connection_reconnects(pair: Pair) -> None:
             assert fanout(pair.b).reconnects >= 1
             message_id = await pair.say(pair.a, "after the reconnect")
             assert (await next_event(on_b)).payload["id"] == message_id
+
+
+async def test_a_catalog_change_in_one_process_is_seen_at_once_by_the_others(pair: Pair) -> None:
+    """The LLM catalog is cached for a few seconds per process; a provider added through A
+    reaches B's next turn at once, through the same notifications as messages."""
+    admin = Actor(user_id=pair.actor.user_id, role=Role.ADMIN, via="jwt")
+    async with asyncio.timeout(30):  # a hang fails here, with its traceback
+        async with pair.b.deps.uow_factory() as uow:
+            before = await pair.b.deps.llm.resolve(uow=uow, actor=pair.actor, model=None)
+        assert before.model.name != "house-model"  # cached by B from now on
+        async with pair.a.deps.uow_factory() as uow:
+            await pair.a.deps.llm.create_provider(
+                uow=uow,
+                actor=admin,
+                draft=ProviderDraft(
+                    name="house", kind="anthropic", models=[ModelDraft(name="house-model")]
+                ),
+            )
+            await uow.commit()
+        started = time.monotonic()
+        for _ in range(100):
+            async with pair.b.deps.uow_factory() as uow:
+                after = await pair.b.deps.llm.resolve(uow=uow, actor=pair.actor, model=None)
+            if after.model.name == "house-model":
+                break
+            await asyncio.sleep(0.02)
+        assert after.model.name == "house-model"
+        assert time.monotonic() - started < CATALOG_TTL_SECONDS  # not by the cache's expiry
