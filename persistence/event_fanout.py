@@ -195,13 +195,13 @@ class PgEventFanout:
             return
         handler = self.handlers.get(str(note.get("k")))
         if handler is not None:
-            payload = note.get("p")
+            carried = note.get("p")
             handler(
                 DomainEvent(
                     str(note["k"]),
                     user_id=str(note.get("u")),
                     at=datetime.now(UTC),
-                    payload=payload if isinstance(payload, dict) else {},
+                    payload=carried if isinstance(carried, dict) else {},
                 )
             )
             return
