@@ -6,10 +6,11 @@ With no provider configured the built-in extractive model is the default, so
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from domain.clock import Clock
 from domain.event_bus import EventBus
+from domain.jobs import JobPolicy
 from domain.services.chat import ChatService
 from domain.services.context import ContextBuilder, PatternMatcher
 from domain.services.conversations import ConversationService
@@ -18,6 +19,7 @@ from domain.services.fields import FieldService
 from domain.services.llm_admin import LlmAdminService
 from domain.services.memories import MemoryService
 from memoria.settings import Settings
+from memoria.workers import WorkLoop
 from persistence.database import Database
 from providers.llm.factory import HttpChatModelFactory
 from providers.llm.http_base import HttpSettings
@@ -33,10 +35,11 @@ class ChatParts:
     events: EventBus
     context: ContextBuilder
     extractor: MemoryExtractor
+    extraction: WorkLoop  # claims extraction jobs (started with the other workers)
     factory: HttpChatModelFactory
 
     async def aclose(self) -> None:
-        await self.extractor.drain()
+        await self.extractor.settle()  # what is queued behind stays for the next claimer
         await self.factory.aclose()
 
 
@@ -49,6 +52,7 @@ def build_chat_services(
     memories: MemoryService,
     conversations: ConversationService,
     encryption_key: bytes,
+    jobs: JobPolicy,
     patterns: PatternMatcher | None = None,
 ) -> ChatParts:
     guard = OutboundGuard(settings.integrations.outbound_policy)
@@ -73,8 +77,16 @@ def build_chat_services(
         memories=memories,
         fields=fields,
         llm=llm,
+        clock=clock,
+        policy=replace(jobs, batch=2),  # at most two extractions at once per process
         llm_interval=settings.extraction_interval_seconds,
     )
+
+    async def extract() -> bool:
+        return await extractor.jobs.run_once() > 0
+
+    extraction = WorkLoop("extraction", extract, poll=settings.integrations.worker_poll_seconds)
+    extractor.on_queued = extraction.wake
     chat = ChatService(
         uow_factory=db.unit_of_work,
         conversations=conversations,
@@ -88,5 +100,11 @@ def build_chat_services(
     events = EventBus()
     db.after_commit.append(events.publish)
     return ChatParts(
-        chat=chat, llm=llm, events=events, context=context, extractor=extractor, factory=factory
+        chat=chat,
+        llm=llm,
+        events=events,
+        context=context,
+        extractor=extractor,
+        extraction=extraction,
+        factory=factory,
     )

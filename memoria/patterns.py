@@ -1,76 +1,116 @@
 """Wiring of procedural memory: the pattern service, its matcher for chat context, and the
 learner that feeds it committed user messages.
 
-Learning is an in-process queue of committed user messages: cheap, and it never delays the
-request that stored the message.
+Learning is a durable job (domain/jobs.py) written in the transaction that stored a user
+message that may teach something, so it never delays that request, survives a restart,
+and runs once across the deployment's processes. Most messages teach nothing and write no
+job (:func:`_may_teach`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from domain.clock import Clock
 from domain.entities import Actor, Role
 from domain.events import MESSAGE_CREATED, DomainEvent
+from domain.jobs import PATTERN_LEARNING, Job, JobDraft, JobPolicy, JobRunner
 from domain.policy import Limits
 from domain.ports import Embedder, UnitOfWorkFactory
 from domain.services.pattern_rules import detect, is_request
 from domain.services.patterns import PatternService, PatternSettings, ProceduralPatterns
+from memoria.workers import WorkLoop
 
 log = logging.getLogger("memoria.workers")
+
+_REMEMBERED = 10_000  # ids of events a job was planned for, until their commit is heard
 
 
 def _may_teach(content: str) -> bool:
     """Whether :meth:`PatternService.observe_message` can learn anything from a user message
     with this text: it looks only at rule detections and requests. Most chat messages have
-    neither; skipping them saves a unit of work and a read per turn."""
+    neither; skipping them saves a job, a unit of work and a read per turn."""
     return bool(detect(content)) or is_request(content)
 
 
-class PatternLearner:
-    """Feeds committed user messages to :meth:`PatternService.observe_message`."""
+class _Depth:
+    """``qsize()`` for memoria/observability/wiring.py, which reads the in-process queue
+    this learner once had; it counts the jobs this process is running."""
 
-    def __init__(self, *, uow_factory: UnitOfWorkFactory, patterns: PatternService) -> None:
+    def __init__(self, runner: JobRunner) -> None:
+        self._runner = runner
+
+    def qsize(self) -> int:
+        return self._runner.running
+
+
+class PatternLearner:
+    """Plans a learning job for each committed user message that may teach (a
+    ``before_commit`` planner), and runs those jobs: one unit of work each, which also
+    removes the job, so a message is learnt from exactly once."""
+
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        patterns: PatternService,
+        clock: Clock,
+        policy: JobPolicy,
+        poll: float,
+    ) -> None:
         self._uow_factory = uow_factory
         self._patterns = patterns
-        self.queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=10_000)
+        self.jobs = JobRunner(
+            uow_factory=uow_factory,
+            clock=clock,
+            handlers={PATTERN_LEARNING: self.handle},
+            policy=policy,
+        )
+        self.loop = WorkLoop("patterns", self._step, poll=poll)
+        self.queue = _Depth(self.jobs)
+        self._planned: OrderedDict[str, None] = OrderedDict()
 
-    def notice(self, event: DomainEvent) -> None:
+    @property
+    def pending(self) -> int:
+        """Learning jobs this process is running now."""
+        return self.jobs.running
+
+    def plan(self, event: DomainEvent) -> JobDraft | None:
         if (
             event.name == MESSAGE_CREATED
             and event.payload.get("role") == "user"
             and _may_teach(str(event.payload.get("content") or ""))
         ):
-            self.offer(event.user_id, str(event.payload["id"]))
+            self._planned[event.id] = None
+            while len(self._planned) > _REMEMBERED:
+                self._planned.popitem(last=False)
+            return JobDraft(
+                kind=PATTERN_LEARNING,
+                user_id=event.user_id,
+                payload={"message_id": str(event.payload["id"])},
+            )
+        return None
 
-    def offer(self, user_id: str, message_id: str) -> None:
-        try:
-            self.queue.put_nowait((user_id, message_id))
-        except asyncio.QueueFull:
-            log.warning("pattern learning queue full; message %s skipped", message_id)
+    def notice(self, event: DomainEvent) -> None:
+        """After a commit: wake the loop if the transaction wrote a learning job."""
+        if self._planned.pop(event.id, False) is None:
+            self.loop.wake()
 
-    async def learn(self, user_id: str, message_id: str) -> None:
+    async def handle(self, job: Job) -> bool:
         async with self._uow_factory() as uow:
-            message = await uow.messages.get(message_id, user_id=user_id)
-            if message is None:
-                return
-            actor = Actor(user_id=user_id, role=Role.USER, via="worker")
-            await self._patterns.observe_message(uow=uow, actor=actor, message=message)
-            await uow.commit()
+            message = await uow.messages.get(str(job.payload["message_id"]), user_id=job.user_id)
+            if message is not None:
+                actor = Actor(user_id=job.user_id, role=Role.USER, via="worker")
+                await self._patterns.observe_message(uow=uow, actor=actor, message=message)
+            if await uow.jobs.finish(job):
+                await uow.commit()
+            # else: our lease lapsed and a later claim holds the job; it learns, we roll back
+        return True
 
-    async def run(self) -> None:
-        while True:
-            user_id, message_id = await self.queue.get()
-            try:
-                await self.learn(user_id, message_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # one bad message must not stop learning from the next
-                log.exception("pattern learning failed for message %s", message_id)
-            finally:
-                self.queue.task_done()
+    async def _step(self) -> bool:
+        return await self.jobs.run_once() > 0
 
 
 @dataclass
@@ -87,10 +127,14 @@ def build_patterns(
     clock: Clock,
     limits: Limits,
     settings: PatternSettings,
+    jobs: JobPolicy,
+    poll: float,
 ) -> PatternParts:
     service = PatternService(embedder=embedder, clock=clock, limits=limits, settings=settings)
     return PatternParts(
         service=service,
         procedural=ProceduralPatterns(service),
-        learner=PatternLearner(uow_factory=uow_factory, patterns=service),
+        learner=PatternLearner(
+            uow_factory=uow_factory, patterns=service, clock=clock, policy=jobs, poll=poll
+        ),
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from domain.clock import SystemClock
 from domain.events import LLM_CATALOG_CHANGED
+from domain.jobs import JobPolicy
 from domain.ports import Embedder
 from domain.rate_policy import RateLimitCounter
 from domain.services.attachments import AttachmentService
@@ -39,6 +41,7 @@ from persistence.login_failures import CHANNEL as LOGIN_FAILURES
 from persistence.login_failures import PgLoginFailureCounter, announced, catch_up
 from persistence.outbox import write_outbox
 from persistence.rate_limits import MemoryRateLimitCounter, SqlRateLimitCounter
+from persistence.repositories.jobs import job_outbox
 from providers.outbound.guard import OutboundGuard
 from providers.security import Argon2PasswordHasher, JwtTokenIssuer, SecretBox
 from providers.totp import PyotpTotp
@@ -155,6 +158,12 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
     )
     memories.quotas = quotas
 
+    # Durable jobs (pattern learning, memory extraction), shared by every process.
+    jobs = JobPolicy(
+        lease=timedelta(seconds=settings.job_lease_seconds),
+        max_attempts=settings.job_max_attempts,
+    )
+    poll = integrations.worker_poll_seconds
     patterns = build_patterns(
         uow_factory=db.unit_of_work,
         embedder=embedder,
@@ -163,6 +172,8 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         settings=PatternSettings(
             repeat_threshold=similar.same_request, semantic_threshold=similar.semantic_trigger
         ),
+        jobs=jobs,
+        poll=poll,
     )
     guard = OutboundGuard(integrations.outbound_policy)
     webhooks = build_webhooks(
@@ -183,17 +194,6 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         fields=fields,
         memories=memories,
     )
-    workers = BackgroundWorkers(
-        loops={
-            "webhooks": webhooks.loop.run,
-            "syncs": sources.loop.run,
-            "patterns": patterns.learner.run,
-        },
-        listeners=[webhooks.notice, sources.notice, patterns.learner.notice],
-        enabled=integrations.background_workers,
-    )
-    db.before_commit.append(write_outbox)
-    db.after_commit.append(workers.on_commit)
     chat = build_chat_services(
         settings,
         db=db,
@@ -202,8 +202,17 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         memories=memories,
         conversations=conversations,
         encryption_key=secrets.encryption_key,
+        jobs=jobs,
         patterns=patterns.procedural,
     )
+    workers = BackgroundWorkers(
+        loops=[webhooks.loop, sources.loop, patterns.learner.loop, chat.extraction],
+        listeners=[webhooks.notice, sources.notice, patterns.learner.notice],
+        enabled=integrations.background_workers,
+    )
+    db.before_commit.append(write_outbox)
+    db.before_commit.append(job_outbox([patterns.learner.plan]))
+    db.after_commit.append(workers.on_commit)
     fanout: PgEventFanout | None = None
     if not db.is_sqlite:  # several processes may serve one PostgreSQL deployment
         fanout = PgEventFanout(

@@ -52,6 +52,11 @@ class Settings:
     llm_retry_pause_seconds: float = 0.5
     extraction_interval_seconds: float = 60.0  # at most one LLM extraction per user per interval
     promotion_interval_seconds: float = 3600.0  # short-term -> long-term sweeps
+    # Durable background jobs (pattern learning, memory extraction): a claim's lease (a
+    # job outlives its process by this much at most; longer than any one job runs), and
+    # how many claims a job gets before it is marked failed.
+    job_lease_seconds: float = 300.0
+    job_max_attempts: int = 5
     # Request budgets: rate limits, tiers and quotas; request-size limits.
     rate_limits: RateLimitPolicy = field(default_factory=RateLimitPolicy)
     max_request_bytes: int = 1024 * 1024
@@ -94,6 +99,10 @@ class Settings:
             raise SettingsError("request and upload size limits must be at least 1024 bytes")
         if self.llm_read_timeout_seconds <= 0 or self.llm_connect_timeout_seconds <= 0:
             raise SettingsError("LLM timeouts must be positive")
+        if self.job_lease_seconds <= 0 or self.job_max_attempts < 1:
+            raise SettingsError(
+                "MEMORIA_JOB_LEASE_SECONDS must be positive and MEMORIA_JOB_MAX_ATTEMPTS at least 1"
+            )
         if self.log_format not in LOG_FORMATS:
             raise SettingsError(f"MEMORIA_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
         token = self.metrics_token
@@ -164,6 +173,8 @@ class Settings:
                 "limits": limits,
                 "default_model": source.get("MEMORIA_DEFAULT_MODEL") or None,
                 "llm_read_timeout_seconds": float(source.get("MEMORIA_LLM_TIMEOUT_SECONDS", "60")),
+                "job_lease_seconds": float(source.get("MEMORIA_JOB_LEASE_SECONDS", "300")),
+                "job_max_attempts": int(source.get("MEMORIA_JOB_MAX_ATTEMPTS", "5")),
                 **request_limit_values_from_env(source),
                 "integrations": IntegrationSettings.from_env(source),
                 "log_format": source.get("MEMORIA_LOG_FORMAT", "text").strip().lower(),

@@ -24,6 +24,7 @@ from persistence.repositories.conversations import (
     SqlMessageRepository,
 )
 from persistence.repositories.fields import SqlMemoryFieldRepository
+from persistence.repositories.jobs import SqlJobRepository
 from persistence.repositories.llm import SqlLlmCatalogRepository, SqlSpendRepository
 from persistence.repositories.maintenance import SqlMaintenanceRepository
 from persistence.repositories.memories import (
@@ -150,6 +151,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.mfa = SqlMfaRepository(tx)
         self.blobs = SqlBlobRepository(tx)
         self.maintenance = SqlMaintenanceRepository(tx)
+        self.jobs = SqlJobRepository(tx)
         self.vectors = (
             FaissVectorIndex(self._db.faiss) if self._db.faiss is not None else PgVectorIndex(tx)
         )

@@ -12,6 +12,7 @@ from domain.ports.conversations import (
     ConversationRepository,
     MessageRepository,
 )
+from domain.ports.jobs import JobRepository
 from domain.ports.memories import (
     Embedder,
     LexicalIndex,
@@ -35,6 +36,7 @@ __all__ = [
     "AttachmentRepository",
     "ConversationRepository",
     "Embedder",
+    "JobRepository",
     "LexicalIndex",
     "MaintenanceRepository",
     "MemoryFieldRepository",

@@ -15,6 +15,7 @@ from domain.ports.conversations import (
     ConversationRepository,
     MessageRepository,
 )
+from domain.ports.jobs import JobRepository
 from domain.ports.memories import (
     LexicalIndex,
     MaintenanceRepository,
@@ -56,6 +57,7 @@ class UnitOfWork(Protocol):
     mfa: MfaRepository  # TOTP enrolment and replay protection
     blobs: BlobRepository  # uploaded attachment bytes
     maintenance: MaintenanceRepository  # background work across users: re-embedding, promotion
+    jobs: JobRepository  # durable background jobs, and claims on shared work
 
     def record(self, event: DomainEvent) -> None:
         """Queue an event; it is delivered only if this unit of work commits."""

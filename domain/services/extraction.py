@@ -1,10 +1,11 @@
 """Learning from chat: after a reply, facts from the exchange become memories.
 
-It never delays a reply: :meth:`MemoryExtractor.reply_finished` only schedules a background
-task with its own unit of work. With a generating model the task asks it for facts (added,
-or updated with history when they revise a stored one), at most once per ``llm_interval``
-seconds per user; otherwise, and whenever the model call fails, first-person statements are
-picked out by rules.
+It never delays a reply: :meth:`MemoryExtractor.reply_finished` only decides whether the
+turn can teach anything (most chit-chat cannot: no job at all) and queues a durable job,
+which the extraction loop of any server process claims. With a generating model the job
+asks it for facts (added, or updated with history when they revise a stored one), at most
+once per ``llm_interval`` seconds per user (per process); otherwise, and whenever the model
+call fails, first-person statements are picked out by rules.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import re
 import time
 from collections.abc import Callable
 
-from domain.entities import Actor, Conversation, Memory, Message
+from domain.clock import Clock
+from domain.entities import Actor, Conversation, Memory, Message, Role
 from domain.errors import NotFound
+from domain.jobs import MEMORY_EXTRACTION, Job, JobDraft, JobPolicy, JobRunner
 from domain.llm import EXTRACTIVE_MODEL, ModelRequest, PromptMessage
 from domain.memory_drafts import MemoryDraft, MemoryPatchInput
 from domain.ports import UnitOfWork, UnitOfWorkFactory
@@ -59,7 +62,8 @@ def rule_facts(text: str) -> list[str]:
 
 
 class MemoryExtractor:
-    """A ``ReplyObserver`` that turns exchanges into memories in the background."""
+    """A ``ReplyObserver`` that turns exchanges into memories in the background, through
+    durable jobs (:mod:`domain.jobs`): any process of the deployment may run them."""
 
     def __init__(
         self,
@@ -68,21 +72,31 @@ class MemoryExtractor:
         memories: MemoryService,
         fields: FieldService,
         llm: LlmAdminService,
+        clock: Clock,
+        policy: JobPolicy | None = None,
         llm_interval: float = 60.0,
-        concurrency: int = 2,
         monotonic: Callable[[], float] = time.monotonic,
+        on_queued: Callable[[], None] | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._memories = memories
         self._fields = fields
         self._llm = llm
+        self._clock = clock
         self._interval = llm_interval
         self._monotonic = monotonic
+        self.on_queued = on_queued  # wakes this process's job loop
         self._last_llm_call: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._default_fields: dict[str, str] = {}  # user id -> id of their "default" field
-        # Background work must not crowd out replies for database connections.
-        self._gate = asyncio.Semaphore(concurrency)
+        # The policy's batch bounds concurrent extractions per process: background work
+        # must not crowd out replies for database connections.
+        self.jobs = JobRunner(
+            uow_factory=uow_factory,
+            clock=clock,
+            handlers={MEMORY_EXTRACTION: self.handle},
+            policy=policy or JobPolicy(batch=2),
+        )
 
     def reply_finished(
         self,
@@ -93,68 +107,110 @@ class MemoryExtractor:
         user_message: Message,
         assistant_message: Message,
     ) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self._run(actor, conversation, field_id, user_message, assistant_message)
+        model = assistant_message.model
+        use_llm = bool(model) and self._may_call_llm(actor.user_id, str(model))
+        if not use_llm and not rule_facts(user_message.content):
+            return  # nothing to learn: no job, no database work (the common chit-chat case)
+        draft = JobDraft(
+            kind=MEMORY_EXTRACTION,
+            user_id=actor.user_id,
+            payload={
+                "conversation_id": conversation.id,
+                "message_id": user_message.id,
+                "field_id": field_id,
+                "model": str(model) if use_llm else None,
+            },
         )
+        task = asyncio.get_running_loop().create_task(self._queue(draft))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     @property
     def pending(self) -> int:
-        """Extractions queued or running now (a queue depth for monitoring)."""
-        return len(self._tasks)
+        """Extractions being queued or running in this process (a depth for monitoring)."""
+        return len(self._tasks) + self.jobs.running
 
     async def drain(self) -> None:
-        """Wait for pending extractions (shutdown and tests)."""
+        """Run the extractions queued so far to the end (tests, and a process that wants
+        its turns learnt from before it exits)."""
+        await self.settle()
+        while await self.jobs.run_once():
+            pass
+        await self.jobs.settle()
+
+    async def settle(self) -> None:
+        """Wait for the jobs being queued or run by this process (shutdown): the queue
+        behind them stays in the database for the next claimer."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.jobs.settle()
 
-    async def _run(
-        self,
-        actor: Actor,
-        conversation: Conversation,
-        field_id: str | None,
-        user_message: Message,
-        assistant_message: Message,
-    ) -> None:
+    async def _queue(self, draft: JobDraft) -> None:
+        """The job is written just after the turn committed, in a transaction of its own:
+        the reply's observer is told after that commit, so a process that dies in the
+        milliseconds between the two loses that one turn's extraction (as before jobs)."""
         try:
-            async with self._gate:
-                await self._learn(actor, conversation, field_id, user_message, assistant_message)
+            async with self._uow_factory() as uow:
+                await uow.jobs.add([draft], now=self._clock.now())
+                await uow.commit()
         except Exception:  # extraction is best-effort and must never surface to the chat
-            log.exception("memory extraction failed for conversation %s", conversation.id)
+            log.exception("could not queue memory extraction for message %s", draft.payload)
+            return
+        if self.on_queued is not None:
+            self.on_queued()
+
+    async def handle(self, job: Job) -> bool:
+        """Run one extraction job; True when the job was removed with the stored facts."""
+        payload = job.payload
+        async with self._uow_factory() as uow:
+            message = await uow.messages.get(str(payload["message_id"]), user_id=job.user_id)
+        if message is None:
+            return False  # deleted meanwhile: nothing to learn from
+        actor = Actor(user_id=job.user_id, role=Role.USER, via="worker")
+        field_id = payload.get("field_id")
+        model = payload.get("model")
+        return await self._learn(
+            job,
+            actor,
+            str(payload["conversation_id"]),
+            str(field_id) if field_id else None,
+            message,
+            str(model) if model else None,
+        )
 
     async def _learn(
         self,
+        job: Job,
         actor: Actor,
-        conversation: Conversation,
+        conversation_id: str,
         field_id: str | None,
         user_message: Message,
-        assistant_message: Message,
-    ) -> None:
+        model: str | None,
+    ) -> bool:
         """Short units of work around the model call, so no transaction (nor SQLite's write
         lock) is held while waiting for it."""
-        meta = {"conversation_id": conversation.id, "message_id": user_message.id}
-        model = assistant_message.model
-        use_llm = bool(model) and self._may_call_llm(actor.user_id, str(model))
-        rules: list[tuple[str, str | None]] = (
-            [] if use_llm else [(f, None) for f in rule_facts(user_message.content)]
-        )
-        if not use_llm and not rules:
-            return  # nothing to learn: no database work at all (the common chit-chat case)
+        meta = {"conversation_id": conversation_id, "message_id": user_message.id}
         fid = field_id or await self._default_field(actor)
-        facts: list[tuple[str, str | None]] | None = rules
-        if use_llm:
-            facts = await self._llm_facts(actor, fid, str(model), user_message.content)
-            if facts is None:  # the model failed: rules still learn something
-                facts = [(f, None) for f in rule_facts(user_message.content)]
-        if facts:
-            try:
-                async with self._uow_factory() as uow:
-                    await self._store(uow, actor, fid, facts, meta)
+        facts: list[tuple[str, str | None]] | None = None
+        if model is not None:
+            facts = await self._llm_facts(actor, fid, model, user_message.content)
+        if facts is None:  # rules only, or the model failed: rules still learn something
+            facts = [(f, None) for f in rule_facts(user_message.content)]
+        if not facts:
+            return False
+        try:
+            async with self._uow_factory() as uow:
+                await self._store(uow, actor, fid, facts, meta)
+                if await uow.jobs.finish(job):
                     await uow.commit()
-            except NotFound:
-                self._default_fields.pop(actor.user_id, None)  # the field was deleted meanwhile
-                raise
+                # else: our lease lapsed and a later claim holds the job; it stores them
+        except NotFound:
+            # The field was deleted meanwhile: nothing to store into, and trying again
+            # would not change that (the runner removes the job).
+            self._default_fields.pop(actor.user_id, None)
+            log.info("memory extraction for message %s: its field is gone", user_message.id)
+            return False
+        return True
 
     async def _default_field(self, actor: Actor) -> str:
         """The user's default field, created on first use. Two first turns may race to

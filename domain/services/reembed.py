@@ -6,7 +6,8 @@ so until it is re-embedded it is searched lexically only and ingest skips the ve
 near-duplicate check. The re-embedder walks such a field in id order, one page per unit of
 work, and flips the field's embedder and dimension when the walk is done. The walk is
 idempotent: after a crash it simply starts the field again, and memories written meanwhile
-already carry vectors from the current embedder.
+already carry vectors from the current embedder. (Which process walks which field, when
+several share one database, is the caller's claim: memoria/maintenance.py.)
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ class ReembedService:
         """A field whose vectors came from another embedder, if any is left."""
         stale = await uow.maintenance.stale_fields(embedder=self._embedder.name, limit=1)
         return stale[0] if stale else None
+
+    async def stale_fields(self, *, uow: UnitOfWork, limit: int) -> list[MemoryField]:
+        """Fields whose vectors came from another embedder, in id order."""
+        return await uow.maintenance.stale_fields(embedder=self._embedder.name, limit=limit)
+
+    async def is_stale(self, *, uow: UnitOfWork, field: MemoryField) -> bool:
+        """Whether ``field`` still waits (another process may have just moved it over)."""
+        now = await uow.fields.get(field.id, user_id=field.user_id)
+        return now is not None and now.embedder != self._embedder.name
 
     async def step(self, *, uow: UnitOfWork, field_id: str, after: str = "") -> ReembedStep:
         """Re-embed the next page after ``after``; on an empty page, switch the field over."""

@@ -4,6 +4,7 @@ create and evolve it; importing this package registers every table on ``base.met
 from persistence.tables import (
     accounts,
     conversations,
+    jobs,
     llm,
     memories,
     patterns,
@@ -16,6 +17,7 @@ from persistence.tables.base import metadata
 __all__ = [
     "accounts",
     "conversations",
+    "jobs",
     "llm",
     "memories",
     "metadata",

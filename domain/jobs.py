@@ -1,0 +1,187 @@
+"""Durable background jobs, shared by every server process of one deployment.
+
+A job is a row written in the transaction that committed the change it follows (so it
+exists exactly when that change committed), holding ids only. A worker claims a batch with
+a lease; a job whose lease lapsed (its process died, or hung) is claimable again. A job is
+removed when its work is done, retried with a backoff when its handler raised, and marked
+failed (and logged) once it has been claimed ``max_attempts`` times: a job that keeps
+killing or stalling its worker must not circle forever.
+
+Work is therefore done at least once: a process that dies after committing a job's effect
+but before removing the job hands it to the next claimer. Handlers that can remove the job
+in the transaction of their effect do so (see :data:`JobHandler`) and are exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from domain.clock import Clock
+
+if TYPE_CHECKING:
+    from domain.ports.unit_of_work import UnitOfWorkFactory
+
+log = logging.getLogger("memoria.jobs")
+
+PATTERN_LEARNING = "pattern_learning"  # payload: message_id
+MEMORY_EXTRACTION = "memory_extraction"  # payload: see domain.services.extraction
+
+JobPayload = Mapping[str, str | bool | None]
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"  # waiting, or claimed while its lease holds
+    FAILED = "failed"  # gave up after max_attempts; kept for inspection
+
+
+@dataclass(frozen=True, slots=True)
+class JobDraft:
+    """A job to write: what to do, for whom, on which rows (ids only, never content)."""
+
+    kind: str
+    user_id: str
+    payload: JobPayload = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A claimed job. ``attempts`` counts claims including this one, and fences the job:
+    only the holder of this claim may finish, release or fail it."""
+
+    id: str
+    kind: str
+    user_id: str
+    payload: JobPayload
+    attempts: int
+    created_at: datetime
+    lease_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """One claim round: jobs leased to the caller, and jobs given up at this claim (their
+    lease lapsed with no attempt left)."""
+
+    jobs: list[Job]
+    given_up: list[Job]
+
+
+# Runs one job. True when the handler removed the job itself (``uow.jobs.finish``) in the
+# transaction that committed its effect; otherwise the runner removes it afterwards.
+JobHandler = Callable[[Job], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class JobPolicy:
+    """How long a claim holds, how often a job is tried, and the pause between tries."""
+
+    lease: timedelta = timedelta(minutes=5)
+    max_attempts: int = 5
+    retry_base: timedelta = timedelta(seconds=5)
+    retry_cap: timedelta = timedelta(minutes=5)
+    batch: int = 4
+
+    def retry_delay(self, attempts: int) -> timedelta:
+        seconds = self.retry_base.total_seconds() * 2 ** max(attempts - 1, 0)
+        return timedelta(seconds=min(seconds, self.retry_cap.total_seconds()))
+
+
+class JobRunner:
+    """Claims due jobs of its kinds and runs them concurrently (one claim round per call)."""
+
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        handlers: Mapping[str, JobHandler],
+        policy: JobPolicy | None = None,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._clock = clock
+        self._handlers = dict(handlers)
+        self.policy = policy or JobPolicy()
+        self._running: set[asyncio.Task[None]] = set()
+
+    @property
+    def running(self) -> int:
+        """Jobs this process is running now."""
+        return len(self._running)
+
+    async def run_once(self) -> int:
+        """Claim and run one batch; returns how many jobs were claimed."""
+        now = self._clock.now()
+        policy = self.policy
+        async with self._uow_factory() as uow:
+            claimed = await uow.jobs.claim(
+                kinds=sorted(self._handlers),
+                now=now,
+                lease_until=now + policy.lease,
+                limit=policy.batch,
+                max_attempts=policy.max_attempts,
+            )
+            await uow.commit()
+        for job in claimed.given_up:
+            log.error(
+                "%s job %s given up: its lease lapsed on all %d attempts",
+                job.kind,
+                job.id,
+                job.attempts,
+            )
+        if claimed.jobs:
+            tasks = [asyncio.ensure_future(self._run(job)) for job in claimed.jobs]
+            self._running.update(tasks)
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                self._running.difference_update(tasks)
+        return len(claimed.jobs) + len(claimed.given_up)
+
+    async def settle(self) -> None:
+        """Wait for the jobs this process is running now (not for the queue behind them)."""
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
+
+    async def _run(self, job: Job) -> None:
+        try:
+            finished = await self._handlers[job.kind](job)
+        except asyncio.CancelledError:
+            raise  # shutdown: the lease lapses and another claim runs the job again
+        except Exception as exc:  # noqa: BLE001  # logged by _failed; one job never stops the loop
+            await self._failed(job, exc)
+            return
+        if not finished:
+            async with self._uow_factory() as uow:
+                await uow.jobs.finish(job)
+                await uow.commit()
+
+    async def _failed(self, job: Job, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+        async with self._uow_factory() as uow:
+            if job.attempts >= self.policy.max_attempts:
+                log.error(
+                    "%s job %s failed on all %d attempts; giving up",
+                    job.kind,
+                    job.id,
+                    job.attempts,
+                    exc_info=exc,
+                )
+                await uow.jobs.fail(job, error=error)
+            else:
+                delay = self.policy.retry_delay(job.attempts)
+                log.warning(
+                    "%s job %s failed (attempt %d), retrying in %.0f s: %s",
+                    job.kind,
+                    job.id,
+                    job.attempts,
+                    delay.total_seconds(),
+                    error,
+                )
+                await uow.jobs.release(job, available_at=self._clock.now() + delay, error=error)
+            await uow.commit()
