@@ -31,6 +31,7 @@ log = logging.getLogger("memoria.jobs")
 
 PATTERN_LEARNING = "pattern_learning"  # payload: message_id
 MEMORY_EXTRACTION = "memory_extraction"  # payload: see domain.services.extraction
+JOB_KINDS = (PATTERN_LEARNING, MEMORY_EXTRACTION)
 
 JobPayload = Mapping[str, str | bool | None]
 

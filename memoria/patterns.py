@@ -35,17 +35,6 @@ def _may_teach(content: str) -> bool:
     return bool(detect(content)) or is_request(content)
 
 
-class _Depth:
-    """``qsize()`` for memoria/observability/wiring.py, which reads the in-process queue
-    this learner once had; it counts the jobs this process is running."""
-
-    def __init__(self, runner: JobRunner) -> None:
-        self._runner = runner
-
-    def qsize(self) -> int:
-        return self._runner.running
-
-
 class PatternLearner:
     """Plans a learning job for each committed user message that may teach (a
     ``before_commit`` planner), and runs those jobs: one unit of work each, which also
@@ -69,7 +58,6 @@ class PatternLearner:
             policy=policy,
         )
         self.loop = WorkLoop("patterns", self._step, poll=poll)
-        self.queue = _Depth(self.jobs)
         self._planned: OrderedDict[str, None] = OrderedDict()
 
     @property

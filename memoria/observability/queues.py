@@ -1,24 +1,25 @@
 """Background queue depths, read when Prometheus scrapes.
 
-Some queues live in the database (webhook deliveries, source syncs, fields awaiting
-re-embedding) and are counted by ``refresh`` (async, run by the /metrics endpoint just
-before it renders); the others live in this process and are read by ``collect`` itself. On
-PostgreSQL every process reports the same database-backed depths: aggregate them with
-``max``, not ``sum``.
+Every queue lives in the database (webhook deliveries, source syncs, fields awaiting
+re-embedding, pending background jobs by kind) and is counted by ``refresh`` (async, run by
+the /metrics endpoint just before it renders). On PostgreSQL every process reports the same
+depths: aggregate them with ``max``, not ``sum``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.jobs import JOB_KINDS, JobStatus
 from domain.sources import SyncStatus
 from domain.webhooks import DeliveryStatus
+from persistence.tables.jobs import jobs
 from persistence.tables.memories import memory_fields
 from persistence.tables.sources import source_syncs
 from persistence.tables.webhooks import webhook_deliveries
@@ -29,7 +30,7 @@ NAME = "memoria_queue_depth"
 HELP = (
     "Work waiting in background queues: webhook_deliveries (pending), source_syncs (queued), "
     "reembed_fields (fields whose vectors are from another embedder), memory_extraction "
-    "(chat turns being mined for memories), pattern_learning (messages to learn from)."
+    "(chat turns waiting to be mined for memories), pattern_learning (messages to learn from)."
 )
 REFRESH_TIMEOUT_SECONDS = 5.0
 
@@ -42,11 +43,9 @@ class QueueDepths:
         *,
         engine: AsyncEngine,
         embedder_name: Callable[[], str],
-        in_process: Mapping[str, Callable[[], int]],
     ) -> None:
         self._engine = engine
         self._embedder_name = embedder_name
-        self._in_process = dict(in_process)
         self._stored: dict[str, int] = {}
 
     async def refresh(self) -> None:
@@ -62,11 +61,18 @@ class QueueDepths:
         )
         syncs = select(func.count()).where(source_syncs.c.status == SyncStatus.QUEUED.value)
         stale = select(func.count()).where(memory_fields.c.embedder != self._embedder_name())
+        pending = (
+            select(jobs.c.kind, func.count())
+            .where(jobs.c.status == JobStatus.PENDING.value)
+            .group_by(jobs.c.kind)
+        )
         async with self._engine.connect() as conn:
+            by_kind = {str(kind): int(n) for kind, n in await conn.execute(pending)}
             return {
                 "webhook_deliveries": int((await conn.execute(deliveries)).scalar_one()),
                 "source_syncs": int((await conn.execute(syncs)).scalar_one()),
                 "reembed_fields": int((await conn.execute(stale)).scalar_one()),
+                **{kind: by_kind.get(kind, 0) for kind in JOB_KINDS},
             }
 
     def describe(self) -> Iterable[Metric]:
@@ -76,6 +82,4 @@ class QueueDepths:
         family = GaugeMetricFamily(NAME, HELP, labels=["queue"])
         for queue, depth in self._stored.items():
             family.add_metric([queue], depth)
-        for queue, read in self._in_process.items():
-            family.add_metric([queue], read())
         return [family]

@@ -22,16 +22,7 @@ def observability_routes(runtime: Runtime) -> list[BaseRoute]:
     if metrics is None:
         return []
     embedder = runtime.deps.memories.embedder
-    extractor = runtime.chat.extractor
-    learner = runtime.patterns.learner
-    queues = QueueDepths(
-        engine=runtime.db.engine,
-        embedder_name=lambda: embedder.name,
-        in_process={
-            "memory_extraction": lambda: extractor.pending,
-            "pattern_learning": learner.queue.qsize,
-        },
-    )
+    queues = QueueDepths(engine=runtime.db.engine, embedder_name=lambda: embedder.name)
     metrics.registry.register(queues)
     scrape = metrics_endpoint(metrics, queues=queues, token=runtime.settings.metrics_token)
     return [Route("/metrics", scrape, methods=["GET"])]
