@@ -35,6 +35,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.schema import validate_document
 
 from domain.json_depth import MAX_JSON_DEPTH
+from graph.nul_input import nul_input_error
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -134,7 +135,9 @@ class OperationLimits(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         query, document = context.query, context.graphql_document
-        refusal = _operation_choice_error(document, _requested_operation(context))
+        refusal = _operation_choice_error(
+            document, _requested_operation(context)
+        ) or nul_input_error(query, document, context.variables)
         if refusal is not None:
             context.pre_execution_errors = [refusal]
             yield

@@ -138,3 +138,18 @@ async def test_content_limit_is_configurable(settings: Settings) -> None:
         assert (await client.data(ADD_ONE, {"f": field, "c": "ten chars!"}))["addMemory"]["id"]
     finally:
         await running.stop()
+
+
+async def test_nul_characters_are_refused_inline_and_in_variables(
+    gql: GraphQLClient, server: RunningServer
+) -> None:
+    alice = await gql.register("alice")
+    field = await _field(alice)
+    inline = await alice.error(
+        'mutation { addMemory(fieldId: "a\\u0000b", input: {content: "x"}) { id } }'
+    )
+    assert inline.code == "BAD_USER_INPUT"
+    assert "NUL" in inline.errors[0]["message"]
+    in_variable = await alice.error(ADD_ONE, {"f": field, "c": "before\x00after"})
+    assert in_variable.code == "BAD_USER_INPUT"
+    assert await _count(server) == (0, 0)
