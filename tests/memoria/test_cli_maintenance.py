@@ -46,8 +46,8 @@ def test_migrate_doctor_and_a_schema_behind(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     cli = _cli(database_url, tmp_path, monkeypatch, capsys)
-    assert "from an empty schema to 0007" in cli.ok("migrate")
-    assert "already at the newest revision, 0007" in cli.ok("migrate")
+    assert "from an empty schema to 0008" in cli.ok("migrate")
+    assert "already at the newest revision, 0008" in cli.ok("migrate")
     cli.ok("user", "create", "alice")
 
     healthy = cli("doctor")
@@ -67,7 +67,7 @@ def test_migrate_doctor_and_a_schema_behind(
     async def step_back() -> None:
         engine = create_async_engine(url)
         try:
-            await downgrade(engine, "0006")
+            await downgrade(engine, "0007")
         finally:
             await engine.dispose()
 
@@ -75,12 +75,12 @@ def test_migrate_doctor_and_a_schema_behind(
     behind = cli("doctor")
     assert behind.status == 1
     assert (
-        "FAIL migrations: the database is at revision 0006, this version needs 0007" in behind.out
+        "FAIL migrations: the database is at revision 0007, this version needs 0008" in behind.out
     )
     refused = cli("user", "list")
     assert refused.status == 1
     assert "run `memoria migrate` first" in refused.err
-    assert "from 0006 to 0007" in cli.ok("migrate")
+    assert "from 0007 to 0008" in cli.ok("migrate")
     assert cli("doctor").status == 0
     assert "alice" in cli.ok("user", "list")  # data kept across the down and up
 
