@@ -135,14 +135,14 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
     # Rate-limit counters live in-process on SQLite (one process) and in a shared table on
     # PostgreSQL, where several processes may serve one deployment.
     counter: RateLimitCounter = (
-        MemoryRateLimitCounter() if db.is_sqlite else SqlRateLimitCounter(db.engine)
+        MemoryRateLimitCounter() if db.is_sqlite else SqlRateLimitCounter(db.side_engine)
     )
     rate_limits = RateLimitService(counter=counter, policy=settings.rate_limits, clock=clock)
     login_policy = settings.rate_limits.login
     throttle = LoginThrottle(
         policy=login_policy,
         clock=clock,
-        shared=None if db.is_sqlite else PgLoginFailureCounter(db.engine),
+        shared=None if db.is_sqlite else PgLoginFailureCounter(db.side_engine),
     )
     quotas = QuotaService(policy=settings.rate_limits, rate_limits=rate_limits)
     mfa = MfaService(totp=PyotpTotp(), cipher=cipher, clock=clock)

@@ -16,6 +16,7 @@ from domain.ports import UnitOfWork
 from persistence.faiss_index import FaissStore, FaissVectorIndex
 from persistence.lexical_index import FieldSizes, PgLexicalIndex, SqliteLexicalIndex
 from persistence.outbox import SubscriptionCache
+from persistence.pgvector_index import CONNECTION_SETTINGS as PG_CONNECTION_SETTINGS
 from persistence.pgvector_index import PgVectorIndex
 from persistence.repositories.blobs import SqlBlobRepository
 from persistence.repositories.conversations import (
@@ -69,14 +70,29 @@ class Database:
         self.write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            if url.startswith("postgresql+asyncpg"):
+                # pgvector's search settings for the connection's life: no statement per search.
+                kwargs["connect_args"] = {"server_settings": dict(PG_CONNECTION_SETTINGS)}
         elif url.startswith("sqlite+aiosqlite"):
             # One driver-thread round trip per statement, inserts queued until the statement
             # or COMMIT that follows them, and the write lock taken by the driver around the
             # write transaction only (see persistence/sqlite_driver.py).
             kwargs.update(module=one_trip_dbapi(self.write_lock))
+        # Whether connections open with pgvector's search settings (see PgVectorIndex).
+        self.pg_search_preset = "connect_args" in kwargs
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        # Short transactions a request makes beside its own (shared rate-limit and sign-in
+        # counters) come from a pool of their own: taken from the request pool, requests
+        # holding every connection would each wait for one more, and none would finish.
+        self.side_engine: AsyncEngine = (
+            self.engine
+            if self.is_sqlite
+            else create_async_engine(
+                url, echo=echo, pool_size=2, max_overflow=8, pool_pre_ping=True
+            )
+        )
         # Vector index files (embedded mode) are a cache of the database, kept in index_dir.
         self.faiss: FaissStore | None = (
             FaissStore(self.engine, index_dir) if self.is_sqlite else None
@@ -106,6 +122,8 @@ class Database:
         if self.faiss is not None:
             await self.faiss.close()
         await self.engine.dispose()
+        if self.side_engine is not self.engine:
+            await self.side_engine.dispose()
 
 
 class SqlUnitOfWork(UnitOfWork):
@@ -153,7 +171,9 @@ class SqlUnitOfWork(UnitOfWork):
         self.maintenance = SqlMaintenanceRepository(tx)
         self.jobs = SqlJobRepository(tx)
         self.vectors = (
-            FaissVectorIndex(self._db.faiss) if self._db.faiss is not None else PgVectorIndex(tx)
+            FaissVectorIndex(self._db.faiss)
+            if self._db.faiss is not None
+            else PgVectorIndex(tx, preset=self._db.pg_search_preset)
         )
         self.lexical = (
             SqliteLexicalIndex(tx, self._db.field_sizes)

@@ -24,6 +24,14 @@ instead of 7.7 ms at k = 10, recall@10 1.000 for both):
 - ``ef_search = 100``: recall@10 0.993 (0.993 at 40 too, for 1.1 ms instead of 2.2 ms at
   k = 10, but less margin on real embeddings). Raising it to k for deep searches changed
   nothing measurable (iterative scans already go on until k rows are found).
+
+Depth. An HNSW search costs in proportion to the rows it returns, not to the table: ~27
+buffer visits per row at 100k (k = 100: 2.7k visits, ~3 ms; k = 500: 13k, ~21 ms; an
+iterative scan goes on in ``ef_search``-sized rounds, so k = 101 costs as much as 200).
+FAISS's flat and IVF searches cost the same at any depth, so the retrieval engine asks for
+500 candidates; here that was half of a search's time. :attr:`PgVectorIndex.max_depth` says
+how deep this index is worth asking: a retrieval engine that honours it asks the dense side
+no deeper, while its lexical side and fusion keep their own depth.
 """
 
 from __future__ import annotations
@@ -40,6 +48,12 @@ from persistence.session import Transaction
 from persistence.tables.memories import memories
 
 EF_SEARCH = 100
+# The deepest dense search worth asking of HNSW: one ef_search round, 2.7k instead of 13k
+# buffer visits at 100k memories (PostgreSQL CPU per search ~6 instead of ~21 ms). The engine
+# carries only its 200 best fused hits on; on LoCoMo (client shape, PostgreSQL, lexical depth
+# left at 500) held-out R@10 / R@30 were 0.769 / 0.859 where 500 dense candidates gave 0.781 /
+# 0.864; 150 and 300 gave the same within noise (0.771 / 0.856, 0.767 / 0.857).
+MAX_DEPTH = 100
 # pgvector's HNSW limit for `halfvec`.
 MAX_HNSW_DIMENSION = 4000
 
@@ -64,12 +78,26 @@ async def ensure_hnsw_index(engine: AsyncEngine, dimension: int) -> None:
         await conn.execute(text(hnsw_index_sql(dimension)))
 
 
-class PgVectorIndex:
-    """Runs on the unit of work's own transaction, so it sees that transaction's writes."""
+# The HNSW settings every search needs, as PostgreSQL session settings: given to each
+# connection when it opens (asyncpg's ``server_settings``; see persistence/database.py), they
+# cost no statement per search. Names with a dot are accepted before pgvector is loaded and
+# take effect when it is.
+CONNECTION_SETTINGS = {"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search": str(EF_SEARCH)}
 
-    def __init__(self, tx: Transaction) -> None:
+
+class PgVectorIndex:
+    """Runs on the unit of work's own transaction, so it sees that transaction's writes.
+
+    ``max_depth``: the most hits a search should be asked for (see the module docstring);
+    a search asked for more still returns them, at HNSW's per-row cost. ``preset``: the
+    connection was opened with :data:`CONNECTION_SETTINGS`; otherwise the first search of
+    the transaction sets them (one more statement)."""
+
+    max_depth: int | None = MAX_DEPTH
+
+    def __init__(self, tx: Transaction, *, preset: bool = False) -> None:
         self._tx = tx
-        self._tuned = False
+        self._tuned = preset
 
     async def _tune(self) -> None:
         if not self._tuned:

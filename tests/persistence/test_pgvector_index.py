@@ -1,5 +1,6 @@
 """pgvector search on the real PostgreSQL: the HNSW index is half precision, the planner
-uses it for the search statement, and its top 10 agrees with an exact scan (recall@10).
+uses it for the search statement, and its top 10 (and its top ``max_depth``, as deep as the
+engine asks it) agrees with an exact scan.
 The parameters behind these numbers are measured in persistence/pgvector_index.py."""
 
 from __future__ import annotations
@@ -122,8 +123,47 @@ async def test_recall_at_10_against_exact_search(
             recalls.append(len({m for m, _ in hits} & {ids[i] for i in expected}) / 10)
         # The planner walks the HNSW index for the search statement, not the table.
         search = recorder.statements[-1]
+        # As deep as the index says it should be asked (the engine's dense depth on
+        # PostgreSQL): the candidates are still nearly the exact nearest ones.
+        depth = PgVectorIndex.max_depth
+        assert depth is not None
+        deep = []
+        for query in queries[:5]:
+            hits = await index.search(field_id=engine.field_id, vector=query, k=depth)
+            nearest = {ids[i] for i in np.argsort(-(vectors @ query))[:depth]}
+            deep.append(len({m for m, _ in hits} & nearest) / depth)
         dialect = recorder.conn.dialect
         sql = search.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
         plan = "\n".join(row[0] for row in await uow._tx.read(text(f"EXPLAIN {sql}")))
     assert "ix_memories_hnsw_384" in plan, plan
     assert float(np.mean(recalls)) >= 0.95
+    assert float(np.mean(deep)) >= 0.9, deep
+
+
+async def test_connections_carry_the_search_settings(
+    engine: Engine, centres: np.ndarray[Any, Any]
+) -> None:
+    """The unit of work's index runs no settings statement: the connection opened with
+    them (placeholders until pgvector loads, then its settings), and a filtered search
+    through it fills its top-k with the allowed rows' exact nearest."""
+    vectors = clustered(ROWS, 0, centres)
+    ids = await _fill(engine, vectors)
+    allowed = ids[::60]
+    query = clustered(1, 7, centres)[0]
+    async with engine.runtime.deps.uow_factory() as uow:
+        settings = (
+            await uow._tx.read(
+                text(
+                    "SELECT current_setting('hnsw.iterative_scan'), "
+                    "current_setting('hnsw.ef_search')"
+                )
+            )
+        ).one()
+        # Built as the unit of work builds it, but recording what it runs.
+        recorder = RecordingTransaction(uow._tx)
+        index = PgVectorIndex(recorder, preset=engine.runtime.db.pg_search_preset)
+        hits = await index.search(field_id=engine.field_id, vector=query, k=20, allowed=allowed)
+    assert tuple(settings) == ("relaxed_order", "100")
+    assert len(recorder.statements) == 1  # the search alone
+    order = np.argsort(-(vectors[::60] @ query))[:20]
+    assert {m for m, _ in hits} == {allowed[i] for i in order}
