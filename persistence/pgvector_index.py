@@ -29,9 +29,10 @@ Depth. An HNSW search costs in proportion to the rows it returns, not to the tab
 buffer visits per row at 100k (k = 100: 2.7k visits, ~3 ms; k = 500: 13k, ~21 ms; an
 iterative scan goes on in ``ef_search``-sized rounds, so k = 101 costs as much as 200).
 FAISS's flat and IVF searches cost the same at any depth, so the retrieval engine asks for
-500 candidates; here that was half of a search's time. :attr:`PgVectorIndex.max_depth` says
-how deep this index is worth asking: a retrieval engine that honours it asks the dense side
-no deeper, while its lexical side and fusion keep their own depth.
+500 candidates; here that is half of a search's time. Asking 100 instead (one ef_search
+round: PostgreSQL CPU per search ~6 instead of ~21 ms at 100k) cost LoCoMo held-out R@10 /
+R@30 0.781 / 0.864 -> 0.769 / 0.859 (150 and 300: the same within noise), so the engine's
+depth stands; docs/BENCHMARKS.md has the measurements.
 """
 
 from __future__ import annotations
@@ -48,12 +49,6 @@ from persistence.session import Transaction
 from persistence.tables.memories import memories
 
 EF_SEARCH = 100
-# The deepest dense search worth asking of HNSW: one ef_search round, 2.7k instead of 13k
-# buffer visits at 100k memories (PostgreSQL CPU per search ~6 instead of ~21 ms). The engine
-# carries only its 200 best fused hits on; on LoCoMo (client shape, PostgreSQL, lexical depth
-# left at 500) held-out R@10 / R@30 were 0.769 / 0.859 where 500 dense candidates gave 0.781 /
-# 0.864; 150 and 300 gave the same within noise (0.771 / 0.856, 0.767 / 0.857).
-MAX_DEPTH = 100
 # pgvector's HNSW limit for `halfvec`.
 MAX_HNSW_DIMENSION = 4000
 
@@ -88,12 +83,9 @@ CONNECTION_SETTINGS = {"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search":
 class PgVectorIndex:
     """Runs on the unit of work's own transaction, so it sees that transaction's writes.
 
-    ``max_depth``: the most hits a search should be asked for (see the module docstring);
-    a search asked for more still returns them, at HNSW's per-row cost. ``preset``: the
+    ``preset``: the
     connection was opened with :data:`CONNECTION_SETTINGS`; otherwise the first search of
     the transaction sets them (one more statement)."""
-
-    max_depth: int | None = MAX_DEPTH
 
     def __init__(self, tx: Transaction, *, preset: bool = False) -> None:
         self._tx = tx
