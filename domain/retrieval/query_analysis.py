@@ -25,21 +25,27 @@ _STOPWORDS = """a an the and or but if then else of to in on at by for with abou
     like really thing things something anything one ones lot lots many much
     """
 STOPWORDS = frozenset(_STOPWORDS.split())
+# Contracted endings: the word before them is what a memory's text holds ("I'm" must not
+# become the term "im", which matches nothing and dilutes every match's share of the query).
+_CLITICS = frozenset({"s", "m", "re", "ve", "d", "ll"})
 
 # A question about *when* something happened, or about the latest/earliest of several.
 _WHEN = re.compile(r"\b(when|what (?:year|month|day|date|time)|how long ago|since when)\b", re.I)
 _LATEST = re.compile(r"\b(last|latest|recent(?:ly)?|newest|current(?:ly)?|now|nowadays)\b", re.I)
 _EARLIEST = re.compile(r"\b(first|earliest|originally|initially|oldest)\b", re.I)
 
-# A memory that says when something happened: a relative day or period, a weekday, a month
-# name or a year. An answer to "when ...?" is usually one of these, and a memory's own
-# occurred_at cannot tell (it is when it was said, not when the thing happened). "may" and
-# "march" are left out: as words they are mostly not months.
+# A memory that says when something happened: a relative day or period, a weekday (or
+# weekdays: "on Tuesdays"), a month name, a year or a clock time. An answer to "when ...?" is
+# usually one of these, and a memory's own occurred_at cannot tell (it is when it was said,
+# not when the thing happened). "may" and "march" count only after "in"/"by"/"since"/...: as
+# words they are mostly not months.
 _MENTIONS_TIME = re.compile(
     r"\b(yesterday|today|tonight|tomorrow|ago|recently|lately"
+    r"|(?:in|by|since|until|till|from|early|mid|late)[\s-]+(?:march|may)"
+    r"|\d{1,2}(?::\d\d)?\s?[ap]\.?m|\d{1,2}:\d\d"
     r"|(?:last|this|past|next)\s+(?:week|month|year|weekend|night|summer|winter|spring|fall"
     r"|autumn|monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?"
-    r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+    r"|(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?"
     r"|january|february|april|june|july|august|september|october|november|december"
     r"|(?:19|20)\d\d)\b",
     re.I,
@@ -66,12 +72,15 @@ def content_terms(text: str) -> list[str]:
     # findall and plain strings, not match objects: retrieval runs this on ~30 hits a query.
     seen: dict[str, None] = {}
     for token in _WORD.findall(text.lower()):
-        if token.endswith("'s"):
-            word = token[:-2]
-        elif "'" in token:
-            word = token.replace("'", "")
-        else:
+        head, apostrophe, tail = token.partition("'")
+        if not apostrophe:
             word = token
+        elif tail == "t" and head.endswith("n"):
+            continue  # can't, don't, isn't: a negated auxiliary, no topic
+        elif tail in _CLITICS:
+            word = head  # Jen's -> jen, I'm -> i, we've -> we
+        else:
+            word = head + tail  # o'clock, rock'n'roll: one word
         if len(word) > 1 and word not in STOPWORDS:
             seen[word] = None
     return list(seen)

@@ -44,8 +44,10 @@ class RetrievalSettings:
     shared with a long question weighs little) or ``max`` (the best lexical hit counts fully,
     however little of the query it matched). Below ``lexical_trusted_size`` memories
     searched, partial keyword matches are muted by trust = log(size) /
-    log(lexical_trusted_size): keyword statistics over a handful of memories say little,
-    while a memory holding every word of the question still counts fully. See
+    log(lexical_trusted_size): keyword statistics over a handful of memories say little.
+    ``small_field`` ``backed`` also weighs the whole keyword list by that trust and mutes
+    matches the dense retriever does not back; ``partial`` only mutes partial matches (a
+    memory holding every word of the question still counts fully). See
     :mod:`domain.retrieval.fusion`.
 
     Sessions: conversation turns are numbered into sessions when stored (a silence longer
@@ -79,6 +81,7 @@ class RetrievalSettings:
     lexical_norm: str = "coverage"
     lexical_full: float = 0.4
     lexical_trusted_size: int = 300
+    small_field: str = "backed"
     candidates: int = 500
     neighbour_hits: int = 30
     neighbour_weight: float = 0.5

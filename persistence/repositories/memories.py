@@ -7,13 +7,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import String, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from domain.entities import ChangeKind, Memory, MemoryChange, MemoryKind, MemoryLayer
 from domain.ports import Vector
+from domain.ports.memories import SearchContext
 from domain.sessions import number_sessions
+from persistence.repositories import search_context
 from persistence.repositories.turns import turns_around
 from persistence.session import Transaction
+from persistence.sqlite_driver import BatchingTransaction
 from persistence.tables.memories import memories, memory_fields, memory_history
 from persistence.types import UTCDateTime
 
@@ -36,6 +40,14 @@ _TURN_BEFORE = (
 # Built once, with the ids as one expanding parameter: an ``in_()`` of literal ids built a
 # bind parameter per id on every call (most of a search's cost of reading its hits).
 _BY_IDS = select(*_COLUMNS).where(memories.c.id.in_(bindparam("ids", expanding=True)))
+# PostgreSQL: the ids as one text[] parameter instead. One statement text whatever their
+# number (an expanding IN is a new prepared statement per count) and one bound value: reading
+# the 200 sessions of a search took 0.4 ms of client CPU instead of 1.2-1.4 ms here.
+_IDS = bindparam("ids", type_=ARRAY(String()))
+_PG_BY_IDS = select(*_COLUMNS).where(memories.c.id == any_(_IDS))
+_PG_SESSIONS_BY_IDS = select(
+    memories.c.id, memories.c.user_id, memories.c.field_id, memories.c.turn_session
+).where(memories.c.id == any_(_IDS))
 
 
 def _memory(row: Any) -> Memory:
@@ -94,6 +106,7 @@ class SqlMemoryRepository:
     def __init__(self, tx: Transaction, journal: VectorJournal) -> None:
         self._tx = tx
         self._journal = journal
+        self._postgres = tx.conn.dialect.name == "postgresql"
 
     async def add(self, memory: Memory, embedding: Vector) -> None:
         await self.add_many([(memory, embedding)])
@@ -184,7 +197,10 @@ class SqlMemoryRepository:
             return []
         # Only the primary key in SQL: with `user_id = ?` beside it SQLite's planner may scan
         # the user's whole (user_id) index instead. Tenancy is enforced on the rows read.
-        rows = await self._tx.read(_BY_IDS, {"ids": list(memory_ids)})
+        if isinstance(self._tx, BatchingTransaction):
+            return await search_context.memories_by_id(self._tx, memory_ids, user_id=user_id)
+        by_ids = _PG_BY_IDS if self._postgres else _BY_IDS
+        rows = await self._tx.read(by_ids, {"ids": list(memory_ids)})
         return [_memory(r) for r in rows if r.user_id == user_id]
 
     async def count(self, *, user_id: str, field_id: str | None = None) -> int:
@@ -228,7 +244,8 @@ class SqlMemoryRepository:
     ) -> dict[str, int]:
         if not memory_ids:
             return {}
-        rows = await self._tx.read(_SESSIONS_BY_IDS, {"ids": list(memory_ids)})
+        by_ids = _PG_SESSIONS_BY_IDS if self._postgres else _SESSIONS_BY_IDS
+        rows = await self._tx.read(by_ids, {"ids": list(memory_ids)})
         return {
             row.id: int(row.turn_session)
             for row in rows
@@ -252,6 +269,39 @@ class SqlMemoryRepository:
             steps=steps,
             max_span_seconds=max_span_seconds,
         )
+
+    async def search_context(
+        self,
+        *,
+        field_id: str,
+        user_id: str,
+        load: Sequence[str],
+        anchors: Sequence[str],
+        steps: int,
+        max_span_seconds: float,
+        session_of: Sequence[str],
+    ) -> SearchContext:
+        if isinstance(self._tx, BatchingTransaction):  # SQLite: one driver-thread call
+            return await search_context.search_context(
+                self._tx,
+                field_id=field_id,
+                user_id=user_id,
+                load=load,
+                anchors=anchors,
+                steps=steps,
+                max_span_seconds=max_span_seconds,
+                session_of=session_of,
+            )
+        loaded = await self.get_many(load, user_id=user_id)
+        around = await self.turns_around(
+            field_id=field_id,
+            user_id=user_id,
+            memory_ids=anchors,
+            steps=steps,
+            max_span_seconds=max_span_seconds,
+        )
+        sessions = await self.sessions(field_id=field_id, user_id=user_id, memory_ids=session_of)
+        return SearchContext(memories={m.id: m for m in loaded}, around=around, sessions=sessions)
 
     async def short_term_ids(
         self, *, field_id: str, user_id: str, occurred_before: datetime, min_importance: float

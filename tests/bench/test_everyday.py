@@ -17,10 +17,12 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "everyday.py"
 
 # The engine's tune-split figures (minilm, top_k 5, 81 fields / 259 questions): P@1 0.792
 # when the suite was written, 0.842 with coverage-scored, family-matched keywords muted in
-# small fields. The floor is today's less 0.03, so a ranking change that loses about eight
-# tune questions fails here. Raise it when the engine gets better; never tune on the
-# held-out fields.
-P_AT_1_FLOOR = 0.81
+# small fields, 0.900 with keywords and feedback weighed by how far a small field's
+# statistics are trusted (``small_field="backed"``) and recurring weekdays and clock times
+# counted as stated times. The floor is today's less 0.03, so a ranking change that loses
+# about eight tune questions fails here. Raise it when the engine gets better; never tune on
+# the held-out fields.
+P_AT_1_FLOOR = 0.87
 
 
 def _load_bench() -> ModuleType:

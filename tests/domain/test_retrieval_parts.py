@@ -159,6 +159,13 @@ def test_mentions_time() -> None:
     assert mentions_time("back in October")
     assert not mentions_time("I love pottery and clay")
     assert not mentions_time("You may like it")  # "may" the verb, not the month
+    # Recurring days, clock times, and the two ambiguous months after a preposition.
+    assert mentions_time("Emma has ballet on Tuesdays")
+    assert mentions_time("Haircut at 10am")
+    assert mentions_time("stand-up at 9:30")
+    assert mentions_time("Her booster is due in March")
+    assert not mentions_time("They march on")
+    assert not mentions_time("3 amazing goals")
 
 
 def test_fused_ties_are_ordered_by_id() -> None:

@@ -135,8 +135,12 @@ async def test_feedback_reorders_found_hits_and_adds_none(engine: Engine) -> Non
     ]
     await engine.add(*[MemoryDraft(t, kind="fact") for t in texts])
     settings = engine.runtime.deps.memories.retrieval
-    plain = await engine.search("pottery", settings=replace(settings, prf_terms=0))
-    fed = await engine.search("pottery", settings=replace(settings, prf_terms=10))
+    plain = await engine.search(
+        "pottery", settings=replace(settings, prf_terms=0, lexical_trusted_size=0)
+    )
+    fed = await engine.search(
+        "pottery", settings=replace(settings, prf_terms=10, lexical_trusted_size=0)
+    )
     before = {h.memory.content: h.score for h in plain}
     after = {h.memory.content: h.score for h in fed}
     assert set(after) == set(before)  # feedback brings in nothing new

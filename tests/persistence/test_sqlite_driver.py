@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,32 @@ async def test_a_unit_of_work_holds_the_write_lock_only_for_its_commit(db: Datab
         assert not db.write_lock.locked()
     async with db.engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 2
+
+
+def _values(conn: sqlite3.Connection, above: int) -> list[str]:
+    return [v for (v,) in conn.execute("SELECT v FROM t WHERE id > ? ORDER BY id", (above,))]
+
+
+async def test_a_function_call_runs_after_the_queue_inside_the_transaction(db: Database) -> None:
+    from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+
+    from persistence.sqlite_driver import BatchingTransaction
+
+    t = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("v", String))
+    assert db.write_lock is not None
+    async with db.unit_of_work() as uow:
+        tx = uow._tx
+        assert isinstance(tx, BatchingTransaction)
+        assert await tx.call(_values, 0) == []  # a read alone: no transaction, no lock
+        assert not db.write_lock.locked()
+        await tx.write(insert(t).values(v="queued"))
+        # The queued insert runs first, in the same call, under the write lock.
+        assert await tx.call(_values, 0) == ["queued"]
+        assert db.write_lock.locked()
+        await uow.rollback()
+        assert not db.write_lock.locked()
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 0
 
 
 async def test_a_failing_queued_insert_fails_the_commit_and_frees_the_lock(db: Database) -> None:

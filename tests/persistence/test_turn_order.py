@@ -10,6 +10,7 @@ import pytest
 from engine_support import Engine, engine
 
 from domain.memory_drafts import MemoryDraft
+from domain.ports.memories import SearchContext
 
 __all__ = ["engine"]  # the fixture, used by name
 
@@ -170,8 +171,9 @@ async def test_speaker_is_stored_and_prefers_the_named_speakers_turns(engine: En
         MemoryDraft(
             "I read a novel about lighthouses", kind="episode", occurred_at=session, speaker="Maria"
         ),
+        # The same words: only who said them can put Jon's turn first.
         MemoryDraft(
-            "I read a novel about lighthouses too",
+            "I read a novel about lighthouses",
             kind="episode",
             occurred_at=session,
             speaker="  Jon  ",
@@ -181,3 +183,75 @@ async def test_speaker_is_stored_and_prefers_the_named_speakers_turns(engine: En
     hits = await engine.search("which novel did Jon read")
     assert hits[0].memory.id == added[1].id
     assert hits[0].memory.speaker == "Jon"
+    # Ties go by id, the same way for both questions: only the prior can flip the order.
+    hits = await engine.search("which novel did Maria read")
+    assert hits[0].memory.id == added[0].id
+
+
+async def test_search_context_reads_what_the_separate_reads_give(engine: Engine) -> None:
+    """One round trip on SQLite (persistence/repositories/search_context.py), separate
+    statements on PostgreSQL: the same memories, turn windows and sessions either way."""
+    day1 = datetime(2023, 5, 8, 13, 0, tzinfo=UTC)
+    day2 = day1 + timedelta(days=3)
+    added = await engine.add(
+        *[
+            MemoryDraft(f"Alex: turn {i} of day one", kind="episode", occurred_at=day1)
+            for i in range(4)  # one shared timestamp: the stored order decides
+        ],
+        *[
+            MemoryDraft(
+                f"Sam: turn {i} of day two",
+                kind="episode",
+                occurred_at=day2 + timedelta(minutes=i),
+                tags=["later"],
+                metadata={"dia_id": f"D2:{i}"},
+            )
+            for i in range(3)
+        ],
+        MemoryDraft("Alex likes beagles", kind="fact", occurred_at=day1),
+    )
+    ids = [m.id for m in added]
+    asked = [ids[1], ids[5], ids[7], "no-such-memory"]
+    user = engine.actor.user_id
+    async with engine.runtime.deps.uow_factory() as uow:
+        q = uow.memory_query
+        context = await q.search_context(
+            field_id=engine.field_id,
+            user_id=user,
+            load=asked,
+            anchors=asked,
+            steps=2,
+            max_span_seconds=7 * 86400,
+            session_of=ids,
+        )
+        stranger = await q.search_context(
+            field_id=engine.field_id,
+            user_id="someone-else",
+            load=asked,
+            anchors=asked,
+            steps=2,
+            max_span_seconds=7 * 86400,
+            session_of=ids,
+        )
+        loaded = {m.id: m for m in await uow.memories.get_many(asked, user_id=user)}
+        around = await q.turns_around(
+            field_id=engine.field_id,
+            user_id=user,
+            memory_ids=asked,
+            steps=2,
+            max_span_seconds=7 * 86400,
+        )
+        sessions = await q.sessions(field_id=engine.field_id, user_id=user, memory_ids=ids)
+    assert context.memories == loaded
+    assert set(loaded) == {ids[1], ids[5], ids[7]}
+    assert loaded[ids[5]].tags == ["later"]
+    assert loaded[ids[5]].metadata == {"dia_id": "D2:1"}
+    assert loaded[ids[5]].occurred_at == day2 + timedelta(minutes=1)
+    assert context.around == around
+    assert [m for m, _ in around[ids[1]]] == ids[:4]  # two each side, within day one
+    assert [m for m, _ in around[ids[5]]] == ids[3:7]  # the window crosses to day one
+    assert set(around) == {ids[1], ids[5]}  # the fact and the unknown id are not turns
+    assert context.sessions == sessions
+    assert len(set(sessions.values())) == 2
+    assert ids[7] not in sessions
+    assert stranger == SearchContext(memories={}, around={}, sessions={})
