@@ -79,9 +79,16 @@ async def setup(base: str, provider_port: int, users: int) -> list[str]:
         return tokens
 
 
-async def open_socket(url: str, token: str) -> Any:
-    """A graphql-transport-ws connection, initialised (connection_ack received)."""
-    ws = await connect(url, subprotocols=["graphql-transport-ws"], max_queue=None, compression=None)  # type: ignore[list-item]
+async def open_socket(url: str, token: str, *, compression: str | None = "deflate") -> Any:
+    """A graphql-transport-ws connection, initialised (connection_ack received).
+    ``compression="deflate"`` offers permessage-deflate, as browsers and websockets do by
+    default; the server decides whether to use it."""
+    ws = await connect(
+        url,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        max_queue=None,
+        compression=compression,
+    )
     await ws.send(
         json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
     )
@@ -93,7 +100,13 @@ ACTIVE = {"now": 0, "peak": 0}  # streams between their first and last token
 
 
 async def one_subscription(
-    url: str, token: str, expected: int, *, memory: bool = True, ws: Any = None
+    url: str,
+    token: str,
+    expected: int,
+    *,
+    memory: bool = True,
+    ws: Any = None,
+    compression: str | None = "deflate",
 ) -> dict[str, Any]:
     """One ``chat`` turn: on ``ws`` if given (already connected), else on a new socket."""
     result: dict[str, Any] = {
@@ -104,7 +117,7 @@ async def one_subscription(
         "failed": None,
     }
     if ws is None:
-        ws = await open_socket(url, token)
+        ws = await open_socket(url, token, compression=compression)
     async with ws:
         variables = {
             "i": {"message": "What topics do I like, and on which day?", "includeMemory": memory}

@@ -20,12 +20,11 @@ from domain.entities import Message as MessageEntity
 from domain.errors import MemoriaError, NotFound
 from domain.event_bus import EventBus
 from domain.events import MESSAGE_CREATED, DomainEvent
-from domain.services.chat import coalesced
+from domain.services.chat_events import ChatDelta as DomainChatDelta
 from domain.services.llm_admin import ModelDraft, ProviderDraft
 from graph.context import OperationContext
 from graph.delta_lane import DeltaLane
 from graph.types.chat import (
-    ChatDelta,
     ChatEvent,
     ChatInput,
     ChatResult,
@@ -196,16 +195,20 @@ class ChatSubscription:
         lane: DeltaLane | None = None
         looked = False
         try:
-            async for event in coalesced(stream):
-                rendered = render_event(event)
-                if type(rendered) is ChatDelta:
+            # Iterated directly, in this operation's task: a token costs one task wake-up.
+            # Tokens that pile up while the task is busy are merged where they wait (the
+            # provider turns everything one network read brought into one chunk), so a
+            # stream never falls behind by the per-frame cost.
+            async for event in stream:
+                if type(event) is DomainChatDelta:
                     # After ChatStarted was sent: deltas go straight to the socket when
-                    # they can (graph/delta_lane.py), else through the normal path.
+                    # they can (graph/delta_lane.py), else through the normal path. The
+                    # lane reads ``text`` and ``index``, the same on both types.
                     if not looked:
                         lane, looked = DeltaLane.current(), True
-                    if lane is not None and await lane.send(rendered):
+                    if lane is not None and await lane.send(event):
                         continue
-                yield rendered
+                yield render_event(event)
         except MemoriaError as exc:  # refused before it started (balance, input, model)
             raise subscription_error(exc) from None
         finally:

@@ -37,6 +37,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     Operation,
 )
 
+from domain.services.chat_events import ChatDelta as DomainChatDelta
 from graph.executor import EventStableExecutor
 from graph.types.chat import ChatDelta
 
@@ -114,14 +115,14 @@ class DeltaLane:
         key, fields = plan
         return cls(handler, operation, executor, key, fields)
 
-    def frame(self, delta: ChatDelta) -> str:
+    def frame(self, delta: ChatDelta | DomainChatDelta) -> str:
         parts = [
             out + ('"ChatDelta"' if serialize is None else _json(serialize(getattr(delta, name))))
             for out, name, serialize in self._fields
         ]
         return self._head + ",".join(parts) + "}}}}"
 
-    async def send(self, delta: ChatDelta) -> bool:
+    async def send(self, delta: ChatDelta | DomainChatDelta) -> bool:
         """Write the delta's frame; False when it must take the normal path instead (the
         operation is over or being aborted: the normal path knows what to do then)."""
         operation = self._operation

@@ -30,8 +30,9 @@ Contract of :meth:`ChatService.stream_reply` (surface-neutral; GraphQL renders i
 
 :meth:`ChatService.reply` consumes the stream and returns the :class:`ChatCompleted` (or raises
 the domain error a :class:`ChatFailed` stands for): the non-streaming turn.
-:func:`coalesced` wraps a stream for an edge that sends frames (WebSocket, SSE): deltas that
-pile up behind a slow client are merged instead of queued one frame each.
+Deltas never queue behind a slow consumer one frame each: while the consumer is busy,
+what the upstream sends waits in the provider's read buffer, and the next read turns all of
+it into one chunk, hence one delta (``providers/llm``: one chunk per network read).
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ from domain.services.chat_events import (
     ReplyObserver,
     Usage,
 )
-from domain.services.chat_relay import coalesced
 from domain.services.chat_turn import ChatTurn, settle_turn
 from domain.services.context import ContextBuilder, ContextPack
 from domain.services.conversations import ConversationService, message_event
@@ -76,7 +76,6 @@ __all__ = [
     "HistoryMessage",
     "MemoryUsed",
     "Usage",
-    "coalesced",
 ]
 
 ChatOptions = GenerationOptions

@@ -78,6 +78,9 @@ def _run(app: Any, settings: Settings, args: argparse.Namespace, **extra: Any) -
         log_config=None,
         access_log=False,
         ws_max_size=settings.max_request_bytes,  # /graphql's body limit, on its socket too
+        # Token frames are small and compress poorly; deflate costs CPU on every frame and
+        # about 300 KB of zlib state per socket.
+        ws_per_message_deflate=False,
         **extra,
     )
 

@@ -58,6 +58,8 @@ class _Connection(asyncio.Protocol):
         self.error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
+        self._deadline = 0.0  # loop time by which the current read must have data
+        self._timer: asyncio.TimerHandle | None = None
 
     # asyncio.Protocol
 
@@ -93,8 +95,11 @@ class _Connection(asyncio.Protocol):
         return not self.eof and self.transport is not None and not self.transport.is_closing()
 
     async def more(self, timeout: float | None) -> None:  # noqa: ASYNC109  # one cheap timer
-        """Wait until more bytes arrived (or the peer closed); TimedOut after ``timeout``
-        (a single ``call_later`` timer: a cancel scope per read is what made httpx slow)."""
+        """Wait until more bytes arrived (or the peer closed); TimedOut after ``timeout``.
+
+        A read only moves the connection's deadline forward: the one timer, when it fires
+        early, re-arms itself for what is left. A timer scheduled and cancelled per read
+        (let alone a cancel scope, what made httpx slow) costs more than the read."""
         if self.eof:
             raise Broken("connection closed") from self.error
         if self._paused and self.transport is not None:
@@ -102,13 +107,28 @@ class _Connection(asyncio.Protocol):
             self.transport.resume_reading()
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(timeout, _expire, waiter) if timeout is not None else None
+        if timeout is not None:
+            self._deadline = deadline = loop.time() + timeout
+            timer = self._timer
+            if timer is None or deadline < timer.when():  # none yet, or set for a longer wait
+                if timer is not None:
+                    timer.cancel()
+                self._timer = loop.call_at(deadline, self._check_deadline)
         try:
             await waiter
         finally:
             self._waiter = None
-            if timer is not None:
-                timer.cancel()
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # not reading now: the next read sets a new deadline and timer
+        loop = waiter.get_loop()
+        if loop.time() < self._deadline:
+            self._timer = loop.call_at(self._deadline, self._check_deadline)
+        else:
+            waiter.set_exception(TimedOut("read timed out"))
 
     def take(self, n: int | None = None) -> bytes:
         if n is None or n >= len(self.buffer):
@@ -120,13 +140,11 @@ class _Connection(asyncio.Protocol):
         return data
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.transport is not None:
             self.transport.close()
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimedOut("read timed out"))
 
 
 class StreamResponse:
@@ -157,13 +175,17 @@ class StreamResponse:
             self._chunked or self._remaining is not None
         )
 
-    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        # A chunked body (what streaming servers send) is read by ``_chunks`` itself, not
+        # relayed through a second generator: one frame less to resume per token.
+        if self._chunked and not self.complete:
+            return self._chunks()
+        return self._unchunked()
+
+    async def _unchunked(self) -> AsyncIterator[bytes]:
         if self.complete:
             return
-        if self._chunked:
-            async for piece in self._chunks():
-                yield piece
-        elif self._remaining is not None:
+        if self._remaining is not None:
             conn = self._conn
             while self._remaining > 0:
                 if not conn.buffer:
