@@ -49,6 +49,8 @@ from persistence.session import Transaction
 from persistence.tables.memories import memories
 
 EF_SEARCH = 100
+# Advisory lock keys of index creation, one per dimension ("memoidx" + dimension).
+_INDEX_LOCK = 0x6D656D6F696478 << 8
 # pgvector's HNSW limit for `halfvec`.
 MAX_HNSW_DIMENSION = 4000
 
@@ -70,7 +72,14 @@ async def ensure_hnsw_index(engine: AsyncEngine, dimension: int) -> None:
         return
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(hnsw_index_sql(dimension)))
+        # Processes starting together would race: CREATE INDEX IF NOT EXISTS is not atomic
+        # in PostgreSQL (the loser fails on pg_class's unique name), so one at a time.
+        lock = {"key": _INDEX_LOCK + dimension}
+        await conn.execute(text("SELECT pg_advisory_lock(:key)"), lock)
+        try:
+            await conn.execute(text(hnsw_index_sql(dimension)))
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), lock)
 
 
 # The HNSW settings every search needs, as PostgreSQL session settings: given to each
@@ -83,9 +92,8 @@ CONNECTION_SETTINGS = {"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search":
 class PgVectorIndex:
     """Runs on the unit of work's own transaction, so it sees that transaction's writes.
 
-    ``preset``: the
-    connection was opened with :data:`CONNECTION_SETTINGS`; otherwise the first search of
-    the transaction sets them (one more statement)."""
+    ``preset``: the connection was opened with :data:`CONNECTION_SETTINGS`; otherwise the
+    first search of the transaction sets them (one more statement)."""
 
     def __init__(self, tx: Transaction, *, preset: bool = False) -> None:
         self._tx = tx
