@@ -169,3 +169,14 @@ class Server:
         shutil.rmtree(self.data_dir, ignore_errors=True)
         if self.proc.returncode in (0, -signal.SIGTERM):
             self.log_path.unlink(missing_ok=True)
+
+
+async def vacuum_analyze(database_url: str) -> None:
+    """``VACUUM ANALYZE`` the seeded database (visibility map and planner statistics)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
