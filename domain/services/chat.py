@@ -199,6 +199,7 @@ class ChatService:
                     uow_factory=self._uow_factory,
                     clock=self._clock,
                     counter=self._context.counter,
+                    observer=self._observer,
                 )
             )
             stored, usage = await asyncio.shield(outcome)
@@ -207,13 +208,7 @@ class ChatService:
             return
         assert stored is not None  # a finished turn always stores its message
         if self._observer is not None:
-            self._observer.reply_finished(
-                actor=actor,
-                conversation=turn.conversation,
-                field_id=turn.field_id,
-                user_message=turn.user_message,
-                assistant_message=stored,
-            )
+            self._observer.reply_committed()
         yield ChatCompleted(
             message=stored,
             usage=usage,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from domain.entities import Actor, Conversation, Message
+from domain.ports import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +68,20 @@ ChatEvent = ChatStarted | ChatDelta | ChatCompleted | ChatFailed
 
 
 class ReplyObserver(Protocol):
-    """Told about each completed exchange (e.g. memory extraction). Must return at once:
-    slow work belongs in a background task, never in the reply's path."""
+    """Told about each completed exchange (e.g. memory extraction), twice: inside the unit
+    of work that stores the reply, to queue durable work with it (the work then exists
+    exactly when the reply committed), and once that unit of work committed. Both must
+    return at once: slow work belongs in the background, never in the reply's path."""
 
-    def reply_finished(
+    async def reply_settling(
         self,
         *,
+        uow: UnitOfWork,
         actor: Actor,
         conversation: Conversation,
         field_id: str | None,
         user_message: Message,
         assistant_message: Message,
     ) -> None: ...
+
+    def reply_committed(self) -> None: ...

@@ -10,7 +10,7 @@ from domain.clock import Clock
 from domain.entities import Actor, Conversation, Message, MessageRole, new_id
 from domain.llm import TokenCounter, UsageRecord
 from domain.ports import UnitOfWorkFactory
-from domain.services.chat_events import Usage
+from domain.services.chat_events import ReplyObserver, Usage
 from domain.services.context import ContextPack
 from domain.services.conversations import message_event
 from domain.services.importance import score_importance
@@ -42,9 +42,10 @@ async def settle_turn(
     uow_factory: UnitOfWorkFactory,
     clock: Clock,
     counter: TokenCounter,
+    observer: ReplyObserver | None = None,
 ) -> tuple[Message | None, Usage]:
     """A turn's last unit of work: the assistant message (incomplete if cut), usage and
-    charge, committed together."""
+    charge, and for a complete turn what ``observer`` queues with it, committed together."""
     text = "".join(turn.pieces)
     if turn.pieces or complete:
         prompt = turn.prompt_tokens if turn.prompt_tokens is not None else turn.pack.tokens
@@ -93,5 +94,14 @@ async def settle_turn(
             )
         if cost:
             await uow.spend.charge(user_id=actor.user_id, micros=cost)
+        if complete and stored is not None and observer is not None:
+            await observer.reply_settling(
+                uow=uow,
+                actor=actor,
+                conversation=turn.conversation,
+                field_id=turn.field_id,
+                user_message=turn.user_message,
+                assistant_message=stored,
+            )
         await uow.commit()
     return stored, usage

@@ -1,16 +1,15 @@
 """Learning from chat: after a reply, facts from the exchange become memories.
 
-It never delays a reply: :meth:`MemoryExtractor.reply_finished` only decides whether the
-turn can teach anything (most chit-chat cannot: no job at all) and queues a durable job,
-which the extraction loop of any server process claims. With a generating model the job
-asks it for facts (added, or updated with history when they revise a stored one), at most
-once per ``llm_interval`` seconds per user (per process); otherwise, and whenever the model
-call fails, first-person statements are picked out by rules.
+It never delays a reply: :meth:`MemoryExtractor.reply_settling` only decides whether the
+turn can teach anything (most chit-chat cannot: no job at all) and queues a durable job in
+the reply's own transaction, which the extraction loop of any server process claims. With a
+generating model the job asks it for facts (added, or updated with history when they revise
+a stored one), at most once per ``llm_interval`` seconds per user (per process); otherwise,
+and whenever the model call fails, first-person statements are picked out by rules.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -87,7 +86,7 @@ class MemoryExtractor:
         self._monotonic = monotonic
         self.on_queued = on_queued  # wakes this process's job loop
         self._last_llm_call: dict[str, float] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._planned = False  # a reply queued a job since the last wake-up
         self._default_fields: dict[str, str] = {}  # user id -> id of their "default" field
         # The policy's batch bounds concurrent extractions per process: background work
         # must not crowd out replies for database connections.
@@ -98,15 +97,18 @@ class MemoryExtractor:
             policy=policy or JobPolicy(batch=2),
         )
 
-    def reply_finished(
+    async def reply_settling(
         self,
         *,
+        uow: UnitOfWork,
         actor: Actor,
         conversation: Conversation,
         field_id: str | None,
         user_message: Message,
         assistant_message: Message,
     ) -> None:
+        """Queue the extraction job in the reply's own unit of work: it exists exactly
+        when the reply committed, so no process death between the two loses it."""
         model = assistant_message.model
         use_llm = bool(model) and self._may_call_llm(actor.user_id, str(model))
         if not use_llm and not rule_facts(user_message.content):
@@ -121,43 +123,32 @@ class MemoryExtractor:
                 "model": str(model) if use_llm else None,
             },
         )
-        task = asyncio.get_running_loop().create_task(self._queue(draft))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await uow.jobs.add([draft], now=self._clock.now())
+        self._planned = True
+
+    def reply_committed(self) -> None:
+        """Wake this process's job loop when the committed reply queued a job."""
+        if self._planned:
+            self._planned = False
+            if self.on_queued is not None:
+                self.on_queued()
 
     @property
     def pending(self) -> int:
-        """Extractions being queued or running in this process (a depth for monitoring)."""
-        return len(self._tasks) + self.jobs.running
+        """Extractions running in this process (a depth for monitoring)."""
+        return self.jobs.running
 
     async def drain(self) -> None:
         """Run the extractions queued so far to the end (tests, and a process that wants
         its turns learnt from before it exits)."""
-        await self.settle()
         while await self.jobs.run_once():
             pass
         await self.jobs.settle()
 
     async def settle(self) -> None:
-        """Wait for the jobs being queued or run by this process (shutdown): the queue
-        behind them stays in the database for the next claimer."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait for the jobs being run by this process (shutdown): the queue behind them
+        stays in the database for the next claimer."""
         await self.jobs.settle()
-
-    async def _queue(self, draft: JobDraft) -> None:
-        """The job is written just after the turn committed, in a transaction of its own:
-        the reply's observer is told after that commit, so a process that dies in the
-        milliseconds between the two loses that one turn's extraction (as before jobs)."""
-        try:
-            async with self._uow_factory() as uow:
-                await uow.jobs.add([draft], now=self._clock.now())
-                await uow.commit()
-        except Exception:  # extraction is best-effort and must never surface to the chat
-            log.exception("could not queue memory extraction for message %s", draft.payload)
-            return
-        if self.on_queued is not None:
-            self.on_queued()
 
     async def handle(self, job: Job) -> bool:
         """Run one extraction job; True when the job was removed with the stored facts."""
