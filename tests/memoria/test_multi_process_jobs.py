@@ -13,16 +13,13 @@ import collections
 import contextlib
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from conftest import PgServer, RunningServer
 from fake_llm import FakeLLM, Reply
+from server_processes import Server, deployment_env
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
@@ -49,66 +46,16 @@ FACTS = """query { searchMemories(namespace: "default", query: "baker Lyon", top
   memory { content source } } }"""
 
 
-class Server:
-    """One `memoria serve` process (with its workers), on its own port (as in
-    test_multi_process.py)."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.http = httpx.AsyncClient(timeout=30)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "memoria.cli", "serve", "--port", str(self.port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def wait_healthy(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited: {self.stop()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("server did not start in 60 s")
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=30)
-        return out
-
-    async def gql(self, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = await self.http.post(
-            f"{self.url}/graphql", json={"query": query, "variables": variables}, headers=headers
-        )
-        return response.json()
-
-
 def _env(pg_server: PgServer, data_dir: Path, database: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMORIA_", "DATABASE_"))}
-    env.update(
-        MEMORIA_DATA_DIR=str(data_dir),
-        DATABASE_URL=pg_server.url(database),
-        MEMORIA_EMBEDDER="hashing",
-        MEMORIA_ENV="test",
-        MEMORIA_JWT_SECRET="a-shared-jwt-secret-for-the-test-deployment",
-        MEMORIA_ENCRYPTION_KEY="8Q2PZ1zJ3lQX0l0W7cQn0Y9n6mZ2v4x5bK1c3d4e5fA=",
-        MEMORIA_ADMIN_PASSWORD="admin-password-123",
+    return deployment_env(
+        pg_server,
+        data_dir,
+        database,
         MEMORIA_BACKGROUND_WORKERS="on",
         # The receiver and the fake LLM listen on loopback, listed as an operator would.
         MEMORIA_ALLOWED_PRIVATE_HOSTS="127.0.0.1",
         MEMORIA_JOB_LEASE_SECONDS=str(LEASE_SECONDS),  # a dead process's claim lapses fast
     )
-    return env
 
 
 class CallingLLM:
