@@ -56,6 +56,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # and p99 61.6 -> 47.7 ms in alternating runs (docs/BENCHMARKS.md). Pages are taken as
     # they are read, so a small database costs no more than before.
     cursor.execute("PRAGMA cache_size=-65536")
+    # Reads through a memory map of up to 1 GiB (address space; the pages are the OS's file
+    # cache, shared by every connection): the keyword ranking reads each match's row, and at
+    # 100k turns (a 200 MB table) those reads no longer fit the page cache. 100k LoCoMo turns
+    # as EPISODE, alternating runs: p50 38.1 / 41.7 -> 32.6 / 31.5 ms, p99 104.6 / 147.2 ->
+    # 83.7 / 87.2 ms; 20k: the same within noise (docs/BENCHMARKS.md).
+    cursor.execute("PRAGMA mmap_size=1073741824")
     cursor.close()
 
 
