@@ -11,7 +11,6 @@ PostgreSQL keeps the separate statements (``SqlMemoryRepository``).
 
 from __future__ import annotations
 
-import functools
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from typing import Any
 
 from domain.entities import Memory, MemoryKind, MemoryLayer
 from domain.ports.memories import SearchContext
+from persistence.repositories.turns import turns_near_sql
 from persistence.sqlite_driver import BatchingTransaction
 from persistence.tables.memories import memories
 
@@ -89,25 +89,6 @@ def _memory(row: tuple[Any, ...]) -> Memory:
     )
 
 
-@functools.lru_cache(maxsize=128)
-def _near(anchors: int) -> str:
-    """Up to ``:steps`` turns before and after each of ``anchors`` anchors in the field's
-    turn order, each side one seek on the covering partial index ``ix_memories_field_turns``
-    (the statement of ``persistence.repositories.turns._turns_near``, in plain sqlite3)."""
-    parts = []
-    for i in range(anchors):
-        bounds = {"<": f"AND occurred_at >= :lo{i} ", ">": f"AND occurred_at <= :hi{i} "}
-        for op, order in (("<", "DESC"), (">", "ASC")):
-            parts.append(
-                # Only placeholder names and constant operators are interpolated.
-                f"SELECT * FROM (SELECT :a{i} AS anchor, id, occurred_at, turn_seq "  # noqa: S608
-                "FROM memories WHERE field_id = :field_id AND turn_seq IS NOT NULL "
-                f"AND (occurred_at, turn_seq) {op} (:t{i}, :s{i}) {bounds[op]}"
-                f"ORDER BY occurred_at {order}, turn_seq {order} LIMIT :steps) AS w{i}{op == '<'}"
-            )
-    return " UNION ALL ".join(parts)
-
-
 _Raw = tuple[list[Any], list[Any], list[Any]]
 
 
@@ -138,7 +119,7 @@ def _read(
             when = _when(at)
             params[f"a{i}"], params[f"t{i}"], params[f"s{i}"] = memory_id, _stored(when), seq
             params[f"lo{i}"], params[f"hi{i}"] = _stored(when - span), _stored(when + span)
-        near = conn.execute(_near(len(placed)), params).fetchall()
+        near = conn.execute(turns_near_sql(len(placed)), params).fetchall()
     rows = conn.execute(_ROWS, (json.dumps(list(load)),)).fetchall() if load else []
     return turns, near, rows
 

@@ -41,14 +41,12 @@ async def _anchors(
 
 
 @functools.lru_cache(maxsize=128)
-def _turns_near_statement(anchors: int) -> TextualSelect:
-    """The statement of :func:`_turns_near` for ``anchors`` anchors. Built once per count:
-    constructing it (and SQLAlchemy's cache key of its ~5 x ``anchors`` typed parameters)
-    cost more than running it."""
+def turns_near_sql(anchors: int) -> str:
+    """The SQL of :func:`_turns_near` for ``anchors`` anchors, with named placeholders (SQLite
+    and SQLAlchemy alike; persistence/repositories/search_context.py runs it on the raw
+    driver connection)."""
     parts: list[str] = []
-    binds = []
     for i in range(anchors):
-        binds += [bindparam(k, type_=UTCDateTime()) for k in (f"t{i}", f"lo{i}", f"hi{i}")]
         bounds = {"<": f"AND occurred_at >= :lo{i} ", ">": f"AND occurred_at <= :hi{i} "}
         for op, order in (("<", "DESC"), (">", "ASC")):
             parts.append(
@@ -58,8 +56,21 @@ def _turns_near_statement(anchors: int) -> TextualSelect:
                 f"AND (occurred_at, turn_seq) {op} (:t{i}, :s{i}) {bounds[op]}"
                 f"ORDER BY occurred_at {order}, turn_seq {order} LIMIT :steps) AS w{i}{op == '<'}"
             )
+    return " UNION ALL ".join(parts)
+
+
+@functools.lru_cache(maxsize=128)
+def _turns_near_statement(anchors: int) -> TextualSelect:
+    """The statement of :func:`_turns_near` for ``anchors`` anchors. Built once per count:
+    constructing it (and SQLAlchemy's cache key of its ~5 x ``anchors`` typed parameters)
+    cost more than running it."""
+    binds = [
+        bindparam(k, type_=UTCDateTime())
+        for i in range(anchors)
+        for k in (f"t{i}", f"lo{i}", f"hi{i}")
+    ]
     return (
-        text(" UNION ALL ".join(parts))
+        text(turns_near_sql(anchors))
         .bindparams(*binds)
         .columns(anchor=String(), id=String(), occurred_at=UTCDateTime(), turn_seq=BigInteger())
     )
