@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from domain.errors import BadUserInput
 
@@ -22,6 +23,18 @@ class Limits:
     max_name_chars: int = 200
     max_tags: int = 50
     min_password_chars: int = 8
+
+
+def holds_nul(value: Any) -> bool:
+    """Whether a decoded JSON input (strings, keys, lists, objects) holds a NUL character.
+    Both edges refuse such input: PostgreSQL text cannot hold NUL, and no field needs one."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(holds_nul(item) for item in value)
+    return False
 
 
 def require_text(value: str | None, *, name: str, max_chars: int) -> str:

@@ -9,6 +9,8 @@ from typing import Any
 from graphql import DocumentNode, GraphQLError, StringValueNode, visit
 from graphql.language import Visitor
 
+from domain.policy import holds_nul
+
 MESSAGE = "Input must not contain NUL characters"
 
 
@@ -24,16 +26,6 @@ class _FindNul(Visitor):
         return None
 
 
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
-
-
 def nul_input_error(
     query: str | None, document: DocumentNode | None, variables: Any
 ) -> GraphQLError | None:
@@ -45,6 +37,6 @@ def nul_input_error(
         finder = _FindNul()
         visit(document, finder)
         in_document = finder.found
-    if in_document or _holds_nul(variables):
+    if in_document or holds_nul(variables):
         return GraphQLError(MESSAGE, extensions={"code": "BAD_USER_INPUT"})
     return None

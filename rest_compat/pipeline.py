@@ -22,6 +22,7 @@ from starlette.routing import Route
 from domain.entities import Actor
 from domain.errors import MemoriaError, RateLimited, Unauthenticated
 from domain.json_depth import JsonTooDeep, load_json
+from domain.policy import holds_nul
 from domain.ports import UnitOfWork
 from domain.rate_policy import LOGIN
 from domain.services.rate_limits import RateDecision, RequestRateLimited
@@ -305,18 +306,9 @@ def parse_json(raw: bytes, media: str) -> Any:
 
 
 def reject_nul(value: Any, where: str = "body") -> None:
-    """NUL characters are refused everywhere: PostgreSQL text cannot hold them, and no
-    document's field needs one."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise HttpError(f"{where} must not contain NUL characters", status=400)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            reject_nul(key, where)
-            reject_nul(item, where)
-    elif isinstance(value, list):
-        for item in value:
-            reject_nul(item, where)
+    """NUL characters are refused everywhere (see :func:`domain.policy.holds_nul`)."""
+    if holds_nul(value):
+        raise HttpError(f"{where} must not contain NUL characters", status=400)
 
 
 async def parse_multipart(
