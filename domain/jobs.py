@@ -88,6 +88,12 @@ class JobPolicy:
     retry_cap: timedelta = timedelta(minutes=5)
     batch: int = 4
 
+    @property
+    def renew_every(self) -> timedelta:
+        """How often a running job's lease is extended: three times a lease, so one late or
+        failed renewal does not let the lease lapse under a job that is still running."""
+        return self.lease / 3
+
     def retry_delay(self, attempts: int) -> timedelta:
         seconds = self.retry_base.total_seconds() * 2 ** max(attempts - 1, 0)
         return timedelta(seconds=min(seconds, self.retry_cap.total_seconds()))
@@ -150,17 +156,40 @@ class JobRunner:
             await asyncio.gather(*list(self._running), return_exceptions=True)
 
     async def _run(self, job: Job) -> None:
+        heartbeat = asyncio.ensure_future(self._renew(job))
         try:
             finished = await self._handlers[job.kind](job)
         except asyncio.CancelledError:
             raise  # shutdown: the lease lapses and another claim runs the job again
         except Exception as exc:  # noqa: BLE001  # logged by _failed; one job never stops the loop
+            heartbeat.cancel()
             await self._failed(job, exc)
             return
+        finally:
+            heartbeat.cancel()
         if not finished:
             async with self._uow_factory() as uow:
                 await uow.jobs.finish(job)
                 await uow.commit()
+
+    async def _renew(self, job: Job) -> None:
+        """Keep the lease of a job that is still running (an extraction waiting on a slow
+        model may outlast one lease): without it another process would claim the job and
+        run it a second time. Stops when the claim no longer holds the job."""
+        pause = self.policy.renew_every.total_seconds()
+        while True:
+            await asyncio.sleep(pause)
+            try:
+                async with self._uow_factory() as uow:
+                    until = self._clock.now() + self.policy.lease
+                    held = await uow.jobs.renew(job, lease_until=until)
+                    await uow.commit()
+            except Exception:  # the next round tries again; the lease still holds
+                log.warning("%s job %s: could not renew its lease", job.kind, job.id, exc_info=True)
+                continue
+            if not held:
+                log.warning("%s job %s: its lease lapsed while it ran", job.kind, job.id)
+                return
 
     async def _failed(self, job: Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"[:1000]

@@ -30,6 +30,9 @@ class JobRepository(Protocol):
     async def finish(self, job: Job) -> bool:
         """Remove a done job; False if this claim no longer holds it."""
 
+    async def renew(self, job: Job, *, lease_until: datetime) -> bool:
+        """Extend this claim's lease while its job runs; False if it no longer holds it."""
+
     async def release(self, job: Job, *, available_at: datetime, error: str) -> None:
         """Give a failed job back, to be claimed again from ``available_at``."""
 

@@ -140,6 +140,14 @@ class SqlJobRepository:
         result = await self._tx.write(jobs.delete().where(self._held(job)))
         return bool(result.rowcount)
 
+    async def renew(self, job: Job, *, lease_until: datetime) -> bool:
+        result = await self._tx.write(
+            jobs.update()
+            .where(self._held(job), jobs.c.status == PENDING)
+            .values(lease_until=lease_until)
+        )
+        return bool(result.rowcount)
+
     async def release(self, job: Job, *, available_at: datetime, error: str) -> None:
         await self._tx.write(
             jobs.update()

@@ -17,6 +17,7 @@ import pytest
 from conftest import PgServer
 from sqlalchemy import select
 
+from domain.clock import SystemClock
 from domain.entities import new_id
 from domain.events import MESSAGE_CREATED, DomainEvent
 from domain.jobs import Job, JobDraft, JobPolicy, JobRunner
@@ -165,6 +166,42 @@ async def test_the_runner_retries_a_failing_job_with_backoff_then_fails_it(store
     assert await always.run_once() == 1
     (row,) = await store.rows()
     assert (row.status, row.attempts, row.last_error) == ("failed", 1, "ValueError: bad payload")
+
+
+async def test_a_running_job_keeps_its_lease_past_its_length(store: Store) -> None:
+    """A job running longer than its lease renews it, so no other claim takes it meanwhile."""
+    clock = SystemClock()
+    lease = timedelta(seconds=0.6)
+    running = asyncio.Event()
+    release = asyncio.Event()
+    seen: list[int] = []
+
+    async def slow(job: Job) -> bool:
+        seen.append(job.attempts)
+        running.set()
+        await release.wait()
+        return False
+
+    runner = JobRunner(
+        uow_factory=store.db.unit_of_work,
+        clock=clock,
+        handlers={"a": slow},
+        policy=JobPolicy(lease=lease),
+    )
+    async with store.db.unit_of_work() as uow:
+        await uow.jobs.add([JobDraft(kind="a", user_id=store.user_id)], now=clock.now())
+        await uow.commit()
+    task = asyncio.ensure_future(runner.run_once())
+    await asyncio.wait_for(running.wait(), timeout=10)
+    for _ in range(4):  # past three leases, each claim sees it held
+        await asyncio.sleep(0.4)
+        assert (await store.claim(clock.now())).jobs == []
+        (row,) = await store.rows()
+        assert row.lease_until > clock.now()
+    release.set()
+    assert await asyncio.wait_for(task, timeout=10) == 1
+    assert seen == [1]
+    assert await store.rows() == []
 
 
 async def _raise(job: Job) -> bool:
