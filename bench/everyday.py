@@ -42,7 +42,7 @@ from domain.memory_drafts import MemoryDraft
 from memoria.bootstrap import migrate
 from memoria.runtime import build_runtime
 from memoria.runtime import make_embedder as build_embedder
-from memoria.settings import Settings
+from memoria.settings import EMBEDDERS, Settings
 
 DATA = Path(__file__).resolve().with_name("everyday_data.json")
 SPLITS = ("tune", "heldout")
@@ -262,7 +262,8 @@ async def main(argv: Sequence[str]) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--split", default="all", choices=[*SPLITS, "all"])
-    parser.add_argument("--embedder", default="minilm", choices=["minilm", "e5-small", "hashing"])
+    local = [name for name in EMBEDDERS if name != "openai"]  # offline ones
+    parser.add_argument("--embedder", default="minilm", choices=local)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--show-failures", action="store_true")

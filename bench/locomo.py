@@ -47,7 +47,7 @@ from domain.retrieval.settings import RetrievalSettings
 from memoria.bootstrap import migrate
 from memoria.runtime import build_runtime
 from memoria.runtime import make_embedder as build_embedder
-from memoria.settings import Settings
+from memoria.settings import EMBEDDERS, Settings
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo10.json"
 TUNE = ("conv-26", "conv-30", "conv-41", "conv-42", "conv-43", "conv-44")
@@ -283,7 +283,8 @@ async def main(argv: Sequence[str]) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--keep", type=Path, default=None, help="data dir to reuse between runs")
-    parser.add_argument("--embedder", default="minilm", choices=["minilm", "e5-small", "hashing"])
+    local = [name for name in EMBEDDERS if name != "openai"]  # offline ones
+    parser.add_argument("--embedder", default="minilm", choices=local)
     parser.add_argument("--variant", action="append", default=[], help="NAME:key=value,...")
     parser.add_argument("--only", default="", help="comma-separated variant names to run")
     parser.add_argument("--tune-only", action="store_true", help="skip the held-out conversations")

@@ -65,13 +65,18 @@ def make_embedder(settings: Settings) -> Embedder:
             api_key=settings.embeddings_api_key,
             guard=OutboundGuard(settings.integrations.outbound_policy),
         )
-    if settings.embedder == "e5-small":
-        from providers.embedders.e5_small import E5SmallEmbedder
-
-        return E5SmallEmbedder()
     from providers.embedders.minilm import MiniLMEmbedder
 
-    return MiniLMEmbedder()
+    if settings.embedder == "minilm":
+        return MiniLMEmbedder()
+    from providers.embedders.e5_small import E5SmallEmbedder
+
+    if settings.embedder == "e5-small":
+        return E5SmallEmbedder()
+    from providers.embedders.ensemble import EnsembleEmbedder
+
+    # Weights chosen on the tuning sets, dense retrieval alone (providers/embedders/ensemble.py).
+    return EnsembleEmbedder([(MiniLMEmbedder(), 0.2), (E5SmallEmbedder(), 0.8)])
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,21 @@ class Similarity:
 
 
 SIMILARITY = {"multilingual-e5-small-q4": Similarity(0.985, 0.95, 0.88)}
+
+
+def similarity(embedder: Embedder) -> Similarity:
+    """The thresholds of ``embedder``; an ensemble's cosine is the weighted mean of its
+    parts', and so are its thresholds."""
+    parts = getattr(embedder, "parts", None)
+    if not parts:
+        return SIMILARITY.get(embedder.name, Similarity())
+    each = [(similarity(part), weight) for part, weight in parts]
+    return Similarity(
+        *(
+            sum(getattr(s, name) * weight for s, weight in each)
+            for name in ("near_duplicate", "same_request", "semantic_trigger")
+        )
+    )
 
 
 @dataclass
@@ -148,7 +168,7 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
     mfa = MfaService(totp=PyotpTotp(), cipher=cipher, clock=clock)
     conversations = ConversationService(clock=clock, limits=settings.limits, quotas=quotas)
     fields = FieldService(embedder=embedder, clock=clock, limits=settings.limits)
-    similar = SIMILARITY.get(embedder.name, Similarity())
+    similar = similarity(embedder)
     memories = memory_service(
         metrics,
         embedder=embedder,

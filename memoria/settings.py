@@ -13,7 +13,7 @@ from memoria.integration_settings import IntegrationSettings
 from memoria.rate_limit_settings import request_limit_values_from_env
 
 ENVIRONMENTS = ("development", "test", "production")
-EMBEDDERS = ("minilm", "e5-small", "openai", "hashing")
+EMBEDDERS = ("minilm", "e5-small", "minilm+e5-small", "openai", "hashing")
 LOG_FORMATS = ("text", "json")
 _SWITCHES = {"on": True, "true": True, "yes": True, "1": True}
 _SWITCHES.update({"off": False, "false": False, "no": False, "0": False})
