@@ -18,7 +18,7 @@ from domain.entities import Memory, MemoryField, MemoryHit
 from domain.ports import UnitOfWork, Vector
 from domain.ports.memories import SearchContext
 from domain.retrieval.feedback import feedback_scores, feedback_terms
-from domain.retrieval.fusion import FusedHit, Fusion, convex, rrf
+from domain.retrieval.fusion import Fused, Fusion, convex, rrf
 from domain.retrieval.query_analysis import QueryAnalysis, TimeIntent, content_terms, mentions_time
 from domain.retrieval.settings import RetrievalSettings, SearchFilter
 from domain.retrieval.speakers import named_speakers, speaker_of
@@ -91,14 +91,16 @@ class HybridRetriever:
         lexical: Sequence[tuple[str, float]],
         *,
         searched: int | None,
-    ) -> list[FusedHit]:
+        head: int | None,
+    ) -> Fused:
         """``searched``: how many memories the search ran over, when known (a field, or a
-        filter's allowed set, smaller than the candidate depth)."""
+        filter's allowed set, smaller than the candidate depth). ``head``: how many of the
+        best hits to keep in the list (see :meth:`_reach`)."""
         s = self.settings
         lists = {"dense": dense, "lexical": lexical}
         weights = {"dense": s.dense_weight, "lexical": s.lexical_weight}
         if Fusion(s.fusion) is Fusion.RRF:
-            return rrf(lists, weights, k=s.rrf_k)
+            return rrf(lists, weights, k=s.rrf_k, head=head)
         return convex(
             lists,
             weights,
@@ -108,6 +110,7 @@ class HybridRetriever:
             lexical_full=s.lexical_full,
             lexical_trust=_lexical_confidence(searched, s.lexical_trusted_size),
             small_field=s.small_field,
+            head=head,
         )
 
     async def _field_hits(
@@ -149,11 +152,8 @@ class HybridRetriever:
         # The dense retriever returns every memory it searched when there are fewer than
         # ``depth``: then their number is known for free.
         searched = len(dense) if vector is not None and len(dense) < depth else None
-        fused = self._fuse(dense, lexical, searched=searched)
-        cut = self._head(fused, top_k)
-        hits = [_Candidate(h.memory_id, h.score, h.reason) for h in fused[:cut]]
-        # The rest cannot reach the results unless expansion reaches them as neighbours.
-        tail = {h.memory_id: h for h in fused[cut:]}
+        fused = self._fuse(dense, lexical, searched=searched, head=self._reach(top_k))
+        hits = [_Candidate(h.memory_id, h.score, h.reason) for h in fused]
         loaded: dict[str, Memory] = {}
         feedback = s.prf_terms > 0 and s.mode == "hybrid" and bool(hits) and bool(analysis.terms)
         expand = bool(hits) and (self._neighbours_on or self._sessions_on)
@@ -166,7 +166,8 @@ class HybridRetriever:
             trust = _lexical_confidence(searched, s.lexical_trusted_size)
             await self._feedback(uow, user_id, analysis, hits, loaded, trust=trust)
         if expand:
-            hits = self._expand(hits, tail, allowed, context)
+            # The rest cannot reach the results unless expansion reaches them as neighbours.
+            hits = self._expand(hits, fused, allowed, context)
         if s.speaker_weight > 0 and hits and analysis.terms:
             # After expansion: the turns it brought in are mostly replies by the other side.
             await self._speaker_prior(
@@ -174,13 +175,14 @@ class HybridRetriever:
             )
         return hits, loaded
 
-    def _head(self, fused: Sequence[FusedHit], top_k: int) -> int:
-        """How many of the best ``fused`` hits can end up among the results. Every later step
-        only raises scores (none of its weights is negative) and reads or reranks at most the
-        best ``reach`` hits; hits are ordered by (score, id), so the hits kept stay ahead of
-        every hit cut, and a hit ranked after the ``reach``-th can only be returned if
-        expansion makes it a neighbour (see ``tail`` in :meth:`_expand`). Carrying the ~1,000
-        candidates of a search through those steps was most of their cost."""
+    def _reach(self, top_k: int) -> int | None:
+        """How many of the best fused hits can end up among the results (None: all). Every
+        later step only raises scores (none of its weights is negative) and reads or reranks
+        at most the best ``reach`` hits; hits are ordered by (score, id), so the hits kept
+        stay ahead of every hit cut, and a hit ranked after the ``reach``-th can only be
+        returned if expansion makes it a neighbour (see ``fused`` in :meth:`_expand`).
+        Carrying the ~1,000 candidates of a search through those steps was most of their
+        cost."""
         s = self.settings
         weights = (
             s.neighbour_weight,
@@ -191,8 +193,8 @@ class HybridRetriever:
             s.when_weight,
         )
         if min(weights) < 0:
-            return len(fused)
-        reach = max(
+            return None
+        return max(
             s.session_pool,
             s.session_hits,
             s.neighbour_hits,
@@ -202,7 +204,6 @@ class HybridRetriever:
             3 * top_k,
             30,  # the time rerank's pool: see search
         )
-        return min(len(fused), reach)
 
     async def _context(
         self,
@@ -324,7 +325,7 @@ class HybridRetriever:
     def _expand(
         self,
         hits: list[_Candidate],
-        tail: dict[str, FusedHit],
+        fused: Fused,
         allowed: Sequence[str] | None,
         context: SearchContext,
     ) -> list[_Candidate]:
@@ -338,8 +339,8 @@ class HybridRetriever:
           best score, from one read of the candidates' session numbers.
 
         Both come from ``context`` (:meth:`_context`), whose reads cost the same however
-        large the field is. ``tail``: the fused hits not in ``hits`` (see :meth:`_head`); a
-        neighbour among them joins ``hits``.
+        large the field is. ``fused``: every fused candidate (see :meth:`_reach`); a
+        neighbour among those not in ``hits`` joins ``hits`` with its fused score.
         """
         s = self.settings
         by_id = {h.memory_id: h for h in hits}
@@ -360,9 +361,11 @@ class HybridRetriever:
                         bonus[other] = max(bonus.get(other, 0.0), hit.score * s.neighbour_weight)
             for memory_id, extra in bonus.items():
                 found = by_id.get(memory_id)
-                if found is None and memory_id in tail:
-                    fused = tail[memory_id]
-                    found = by_id[memory_id] = _Candidate(memory_id, fused.score, fused.reason)
+                fused_hit = fused.other(memory_id) if found is None else None
+                if fused_hit is not None:
+                    found = by_id[memory_id] = _Candidate(
+                        memory_id, fused_hit.score, fused_hit.reason
+                    )
                 if found is None:
                     by_id[memory_id] = _Candidate(memory_id, extra, "neighbour")
                 elif found.score <= 0.0:  # no evidence of its own: here as a neighbour

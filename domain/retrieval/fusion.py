@@ -13,6 +13,7 @@ Two methods, both measured on LoCoMo (docs/BENCHMARKS.md):
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
@@ -53,7 +54,41 @@ def _bit_of(name: str, bits: dict[str, int]) -> int:
     return bits[name]
 
 
-def rrf(lists: Mapping[str, Ranked], weights: Mapping[str, float], k: int = 60) -> list[FusedHit]:
+class Fused(list[FusedHit]):
+    """The best fused hits, best first (all of them unless a ``head`` was asked for), and
+    :meth:`other` for any candidate, kept or not. A search fuses ~1,000 candidates but
+    carries only its best few hundred further: building, sorting and indexing the rest was
+    a third of fusion's cost."""
+
+    def __init__(
+        self,
+        best: list[FusedHit],
+        scores: dict[str, float],
+        found: dict[str, int],
+        sources: dict[int, tuple[frozenset[str], str]],
+    ) -> None:
+        super().__init__(best)
+        self._scores = scores
+        self._found = found
+        self._sources = sources
+        self.candidates = len(scores)  # every candidate fused, kept or not
+
+    def other(self, memory_id: str) -> FusedHit | None:
+        """The fused hit of any candidate, kept among the best or not; None for an id no
+        retriever returned."""
+        score = self._scores.get(memory_id)
+        if score is None:
+            return None
+        return FusedHit(memory_id, score, *self._sources[self._found[memory_id]])
+
+
+def rrf(
+    lists: Mapping[str, Ranked],
+    weights: Mapping[str, float],
+    k: int = 60,
+    *,
+    head: int | None = None,
+) -> Fused:
     scores: dict[str, float] = {}
     found: dict[str, int] = {}
     bits: dict[str, int] = {"dense": _DENSE_BIT}
@@ -63,7 +98,7 @@ def rrf(lists: Mapping[str, Ranked], weights: Mapping[str, float], k: int = 60) 
         for rank, (memory_id, _score) in enumerate(ranked, start=1):
             scores[memory_id] = scores.get(memory_id, 0.0) + weight / (k + rank)
             found[memory_id] = found.get(memory_id, 0) | bit
-    return _sorted(scores, found, bits)
+    return _sorted(scores, found, bits, head)
 
 
 def _zscores(ranked: Ranked) -> list[tuple[str, float]]:
@@ -128,7 +163,8 @@ def convex(
     lexical_full: float = 0.4,
     lexical_trust: float = 1.0,
     small_field: str = "backed",
-) -> list[FusedHit]:
+    head: int | None = None,
+) -> Fused:
     """With ``cosine``, ``dense_floor`` is subtracted from cosines (clamped at 0): unrelated
     texts of most sentence encoders still score ~0.1-0.2, which is not evidence of anything.
     With ``zscore`` the floor is not used (the list's own mean is the floor).
@@ -148,7 +184,9 @@ def convex(
     keywords find nothing the sentence encoder has not scored: a word shared with a
     distractor ("Where does my brother work?" and "I work remotely") must not outrank the
     encoder's clear choice, while a match the encoder backs still breaks its near-ties.
-    ``partial`` is the earlier rule (only the coverage mute)."""
+    ``partial`` is the earlier rule (only the coverage mute).
+
+    ``head``: keep only the best ``head`` hits in the list (see :class:`Fused`)."""
     scores: dict[str, float] = {}
     found: dict[str, int] = {}
     bits: dict[str, int] = {"dense": _DENSE_BIT}
@@ -179,27 +217,30 @@ def convex(
                 continue
             scores[memory_id] = get(memory_id, 0.0) + weight * value
             found[memory_id] = seen(memory_id, 0) | bit
-    return _sorted(scores, found, bits)
+    return _sorted(scores, found, bits, head)
 
 
 def _sorted(
-    scores: dict[str, float], found: dict[str, int], bits: dict[str, int]
-) -> list[FusedHit]:
+    scores: dict[str, float], found: dict[str, int], bits: dict[str, int], head: int | None
+) -> Fused:
     names = {bit: name for name, bit in bits.items()}
     # Found by nothing: only a weak nearest neighbour, reported as dense.
     shared: dict[int, tuple[frozenset[str], str]] = {0: (frozenset({"dense"}), "dense")}
-
-    def sources(mask: int) -> tuple[frozenset[str], str]:
-        combination = shared.get(mask)
-        if combination is None:
+    for mask in set(found.values()):
+        if mask not in shared:
             found_by = frozenset(names[b] for b in names if mask & b)
-            reason = "both" if len(found_by) > 1 else next(iter(found_by))
-            combination = shared[mask] = (found_by, reason)
-        return combination
-
+            shared[mask] = (found_by, "both" if len(found_by) > 1 else next(iter(found_by)))
+    items: list[tuple[str, float]] | dict[str, float] = scores
+    if head is not None and head < len(scores):
+        # Every hit scoring at least the head-th best score: ties with it are all kept, so
+        # the best ``head`` by (score, id) are among them.
+        floor = heapq.nlargest(head, scores.values())[-1]
+        items = [(m, score) for m, score in scores.items() if score >= floor]
     # Best score first, equal scores by id: sorted by id, then stably by score (two sorts
     # without a Python key function cost a third of one with a (-score, id) key).
-    order = sorted(scores.items())
+    order = sorted(items.items() if isinstance(items, dict) else items)
     order.sort(key=itemgetter(1), reverse=True)
-    combos = {mask: sources(mask) for mask in set(found.values())}
-    return [FusedHit(m, score, *combos[found[m]]) for m, score in order]
+    if head is not None:
+        del order[head:]
+    best = [FusedHit(m, score, *shared[found[m]]) for m, score in order]
+    return Fused(best, scores, found, shared)
