@@ -173,6 +173,33 @@ def recall_vs_exact(n: int) -> tuple[float, float]:
     return statistics.mean(hits), build
 
 
+async def pg_recall(runtime: Any, field_id: str) -> float:
+    """Recall@10 of the vector index the service searches (HNSW, then the exact re-sort of
+    what it returns) against an exact scan of the field, for synthetic query vectors drawn
+    as the stored ones are."""
+    from sqlalchemy import text
+
+    centres = np.random.default_rng(1).standard_normal((2000, DIM)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    queries = synthetic(200, 999, centres)
+    exact_sql = text(
+        "SELECT id FROM memories WHERE field_id = :f "
+        "ORDER BY embedding <=> CAST(CAST(:v AS real[]) AS vector) LIMIT 10"
+    )
+    shares = []
+    for query in queries:
+        async with runtime.deps.uow_factory() as uow:
+            found = await uow.vectors.search(field_id=field_id, vector=query, k=10)
+        async with runtime.db.engine.connect() as conn:
+            # No index: a sequential scan is the exact answer.
+            await conn.exec_driver_sql("SET enable_indexscan = off")
+            await conn.exec_driver_sql("SET enable_bitmapscan = off")
+            rows = await conn.execute(exact_sql, {"f": field_id, "v": query.tolist()})
+            exact = {row.id for row in rows}
+        shares.append(len({m for m, _ in found} & exact) / 10)
+    return statistics.mean(shares)
+
+
 async def ingest_throughput(runtime: Any, actor: Actor, limit: int) -> float:
     samples = json.loads(LOCOMO.read_text())
     texts = [
@@ -308,6 +335,13 @@ async def run_size(
         report.append(
             f"| {mode} | service | {n:,} | {clients} "
             f"| {p50:.1f} | {p95:.1f} | {p99:.1f} | {qps:.0f} |"
+        )
+        print(report[-1], flush=True)
+    if database_url:
+        recall = await pg_recall(runtime, field.id)
+        report.append(
+            f"pgvector HNSW recall@10 vs exact at {n:,} (the service's vector search, "
+            f"200 synthetic queries): {recall:.3f}"
         )
         print(report[-1], flush=True)
     report.append(
