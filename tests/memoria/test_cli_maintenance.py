@@ -46,8 +46,8 @@ def test_migrate_doctor_and_a_schema_behind(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     cli = _cli(database_url, tmp_path, monkeypatch, capsys)
-    assert "from an empty schema to 0008" in cli.ok("migrate")
-    assert "already at the newest revision, 0008" in cli.ok("migrate")
+    assert "from an empty schema to 0009" in cli.ok("migrate")
+    assert "already at the newest revision, 0009" in cli.ok("migrate")
     cli.ok("user", "create", "alice")
 
     healthy = cli("doctor")
@@ -75,12 +75,12 @@ def test_migrate_doctor_and_a_schema_behind(
     behind = cli("doctor")
     assert behind.status == 1
     assert (
-        "FAIL migrations: the database is at revision 0007, this version needs 0008" in behind.out
+        "FAIL migrations: the database is at revision 0007, this version needs 0009" in behind.out
     )
     refused = cli("user", "list")
     assert refused.status == 1
     assert "run `memoria migrate` first" in refused.err
-    assert "from 0007 to 0008" in cli.ok("migrate")
+    assert "from 0007 to 0009" in cli.ok("migrate")
     assert cli("doctor").status == 0
     assert "alice" in cli.ok("user", "list")  # data kept across the down and up
 

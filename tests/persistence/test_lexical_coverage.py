@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from domain.entities import Actor, Role
 from domain.memory_drafts import MemoryDraft
 from memoria.bootstrap import migrate
 from memoria.runtime import build_runtime
 from memoria.settings import Settings
+from persistence.lexical_index import SCOPE_RATIO
 from providers.embedders.hashing import HashingEmbedder
 
 
@@ -106,3 +108,41 @@ async def test_word_families_match_across_forms(field: Five) -> None:
     assert found["am"] == 1.0
     assert set(await _scores(field, ["switching"])) == {"switched"}
     assert await _scores(field, ["allegory"]) == {}  # a different family
+
+
+async def test_a_small_field_among_many_scores_the_same_and_matches_words_in_text_only(
+    field: Five,
+) -> None:
+    """Once other tenants' memories outnumber the field many times over, SQLite searches the
+    field through its own postings (persistence/lexical_index.py, SCOPE_RATIO): the scores
+    stay what they were, and a word is matched in memories' text, never in their field's id."""
+    queries = [
+        ["foods", "avoid", "allergies", "peanuts"],
+        ["salmon", "cat", "miso"],
+        ["sister", "works", "monday"],
+    ]
+    alone = [await _scores(field, q) for q in queries]
+    deps = field.runtime.deps
+    async with deps.uow_factory() as uow:
+        result = await deps.auth.register(
+            uow=uow, username="crowd", email="crowd@example.com", password="correct-horse-1"
+        )
+        crowd = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
+        other = await deps.fields.create(uow=uow, actor=crowd, name="crowd")
+        await deps.memories.add_many(
+            uow=uow,
+            actor=crowd,
+            field_id=other.id,
+            drafts=[
+                MemoryDraft(f"Note {i}: peanuts, salmon and the cat Miso again, {field.field_id}")
+                for i in range(80)
+            ],
+        )
+        await uow.commit()
+    async with field.runtime.db.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT count(*) FROM memories"))).scalar_one()
+    assert rows >= 5 * SCOPE_RATIO  # the field is searched through its own postings now
+    among = [await _scores(field, q) for q in queries]
+    assert among == alone
+    for part in field.field_id.split("-"):
+        assert await _scores(field, [part.lower()]) == {}
