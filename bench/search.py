@@ -184,6 +184,22 @@ def recall_vs_exact(n: int) -> tuple[float, float]:
     return statistics.mean(hits), build
 
 
+async def user_with_field(runtime: Any, username: str, field_name: str) -> tuple[Actor, Any]:
+    """A new user (password ``bench-password-1``, as LOGIN signs in) and one field of theirs."""
+    deps = runtime.deps
+    async with deps.uow_factory() as uow:
+        result = await deps.auth.register(
+            uow=uow,
+            username=username,
+            email=f"{username}@example.com",
+            password="bench-password-1",
+        )
+        actor = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
+        field = await deps.fields.create(uow=uow, actor=actor, name=field_name)
+        await uow.commit()
+    return actor, field
+
+
 async def beside(runtime: Any, total: int) -> list[tuple[int, float, float, float, float]]:
     """Search latency in a small field of another user, in the same database as the big one:
     one LoCoMo conversation (conv-26's 419 turns) added as a client adds it (one
@@ -191,13 +207,7 @@ async def beside(runtime: Any, total: int) -> list[tuple[int, float, float, floa
     with that conversation's own questions. What one tenant's search costs beside a large
     tenant."""
     deps = runtime.deps
-    async with deps.uow_factory() as uow:
-        result = await deps.auth.register(
-            uow=uow, username="neighbour", email="n@example.com", password="bench-password-1"
-        )
-        actor = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
-        field = await deps.fields.create(uow=uow, actor=actor, name="conversation")
-        await uow.commit()
+    actor, field = await user_with_field(runtime, "neighbour", "conversation")
     sample = json.loads(LOCOMO.read_text())[0]
     conversation = sample["conversation"]
     for key in sorted(
@@ -349,13 +359,7 @@ async def run_size(
     runtime = build_runtime(settings)
     await migrate(runtime.db)
     deps = runtime.deps
-    async with deps.uow_factory() as uow:
-        result = await deps.auth.register(
-            uow=uow, username="bench", email="bench@example.com", password="bench-password-1"
-        )
-        actor = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
-        field = await deps.fields.create(uow=uow, actor=actor, name="big")
-        await uow.commit()
+    actor, field = await user_with_field(runtime, "bench", "big")
     hnsw_build = 0.0
     if database_url:
         # Loading with the HNSW index in place maintains it row by row (387 s for 100k

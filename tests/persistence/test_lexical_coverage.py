@@ -57,6 +57,19 @@ async def field(settings: Settings) -> AsyncIterator[Five]:
         await runtime.db.dispose()
 
 
+async def _another_user(five: Five, name: str, drafts: list[MemoryDraft]) -> None:
+    """Another user, with one field holding ``drafts``, in the same database."""
+    deps = five.runtime.deps
+    async with deps.uow_factory() as uow:
+        result = await deps.auth.register(
+            uow=uow, username=name, email=f"{name}@example.com", password="correct-horse-1"
+        )
+        actor = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
+        theirs = await deps.fields.create(uow=uow, actor=actor, name=name)
+        await deps.memories.add_many(uow=uow, actor=actor, field_id=theirs.id, drafts=drafts)
+        await uow.commit()
+
+
 async def _scores(five: Five, terms: list[str]) -> dict[str, float]:
     """Lexical scores by the second word of each memory's content."""
     async with five.runtime.deps.uow_factory() as uow:
@@ -84,20 +97,9 @@ async def test_scores_are_coverage_of_the_query(field: Five) -> None:
 async def test_another_tenants_memories_move_no_score(field: Five) -> None:
     question = ["cat", "food", "allergies", "sister"]
     before = await _scores(field, question)
-    deps = field.runtime.deps
-    async with deps.uow_factory() as uow:
-        other = await deps.auth.register(
-            uow=uow, username="noisy", email="noisy@example.com", password="correct-horse-1"
-        )
-        actor = Actor(user_id=other.user.id, role=Role.USER, via="jwt")
-        theirs = await deps.fields.create(uow=uow, actor=actor, name="cats")
-        await deps.memories.add_many(
-            uow=uow,
-            actor=actor,
-            field_id=theirs.id,
-            drafts=[MemoryDraft(f"My cat number {i} likes cat food") for i in range(40)],
-        )
-        await uow.commit()
+    await _another_user(
+        field, "noisy", [MemoryDraft(f"My cat number {i} likes cat food") for i in range(40)]
+    )
     assert await _scores(field, question) == before
 
 
@@ -122,23 +124,14 @@ async def test_a_small_field_among_many_scores_the_same_and_matches_words_in_tex
         ["sister", "works", "monday"],
     ]
     alone = [await _scores(field, q) for q in queries]
-    deps = field.runtime.deps
-    async with deps.uow_factory() as uow:
-        result = await deps.auth.register(
-            uow=uow, username="crowd", email="crowd@example.com", password="correct-horse-1"
-        )
-        crowd = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
-        other = await deps.fields.create(uow=uow, actor=crowd, name="crowd")
-        await deps.memories.add_many(
-            uow=uow,
-            actor=crowd,
-            field_id=other.id,
-            drafts=[
-                MemoryDraft(f"Note {i}: peanuts, salmon and the cat Miso again, {field.field_id}")
-                for i in range(80)
-            ],
-        )
-        await uow.commit()
+    await _another_user(
+        field,
+        "crowd",
+        [
+            MemoryDraft(f"Note {i}: peanuts, salmon and the cat Miso again, {field.field_id}")
+            for i in range(80)
+        ],
+    )
     async with field.runtime.db.engine.connect() as conn:
         rows = (await conn.execute(text("SELECT count(*) FROM memories"))).scalar_one()
     assert rows >= 5 * SCOPE_RATIO  # the field is searched through its own postings now
