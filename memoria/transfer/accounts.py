@@ -1,6 +1,7 @@
 """Which account and which memory field of this database an imported record belongs to.
 
-Users are matched by username (after ``--user-map old=new``): an existing account receives
+Users are matched by username, ignoring case as registration does (after ``--user-map
+old=new``): an existing account receives
 the data, whatever its id. A user the database lacks is created without a usable password
 (an administrator sets one), keeping the exported id unless it was renamed or the id is
 taken. Fields are matched by id, then by name within the account (the "default" field a
@@ -54,9 +55,9 @@ class AccountMap:
         """Map the exported user to an account here; True if one had to be created."""
         exported, name = values["id"], values["username"]
         renamed = self._renames.get(name, name)
-        existing = await uow.users.by_login(renamed)
-        if existing is not None and existing.username == renamed:
-            self._users[exported] = existing.id
+        existing = await uow.rows.user_named(renamed)
+        if existing is not None:
+            self._users[exported] = existing
             return False
         if renamed == name and await uow.users.get(exported) is not None:
             self._users[exported] = exported  # the same account, renamed since the export

@@ -12,6 +12,7 @@ from sqlalchemy import Table, bindparam, func, select
 
 from persistence.database import SqlUnitOfWork
 from persistence.session import Transaction, upsert
+from persistence.tables.accounts import users
 from persistence.tables.memories import memories, memory_fields
 
 
@@ -26,6 +27,13 @@ class TableRows:
             return set()
         stmt = select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True)))
         return {row.id for row in await self._tx.read(stmt, {"ids": list(ids)})}
+
+    async def user_named(self, username: str) -> str | None:
+        """The id of the account called ``username``, ignoring case: registration keeps
+        usernames unique that way, so "Alice" here is the exported "alice"."""
+        stmt = select(users.c.id).where(func.lower(users.c.username) == username.lower())
+        row = (await self._tx.read(stmt)).first()
+        return None if row is None else str(row.id)
 
     async def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """Insert ``rows``; a row whose id exists already is left alone (a concurrent import

@@ -326,6 +326,40 @@ async def test_other_embedder_reembeds_and_user_map_renames(
         await target.aclose()
 
 
+async def test_an_account_differing_only_in_case_receives_the_import(
+    source: Runtime, target_settings: Settings, tmp_path: Path
+) -> None:
+    """Registration refuses "Alice" beside "alice"; an import must not create that pair."""
+    await _seed(source, "alice", memories=5)
+    await _export(source, tmp_path / "alice.jsonl", users=["alice"])
+    target = await _runtime(target_settings)
+    try:
+        async with target.db.unit_of_work() as uow:
+            registered = await target.deps.auth.register(
+                uow=uow, username="Alice", email="a@example.org", password="pw-123456789"
+            )
+            await uow.commit()
+        actor = Actor(user_id=registered.user.id, role=Role.USER, via="jwt")
+        importer = Importer(
+            target.db, embedder=target.deps.memories.embedder, renames={}, quiet=True
+        )
+        with open_input(str(tmp_path / "alice.jsonl")) as (stream, size):
+            report = await importer.run(stream, size)
+        assert report.created_users == []
+        async with target.db.unit_of_work() as uow:
+            accounts = await uow.users.list_all()
+            notes = await uow.fields.by_name("notes", user_id=actor.user_id)
+        assert [a.username for a in accounts if a.username.lower() == "alice"] == ["Alice"]
+        assert notes is not None
+        async with target.db.unit_of_work() as uow:
+            hits = await target.deps.memories.search(
+                uow=uow, actor=actor, field_ids=[notes.id], query="kettle"
+            )
+        assert hits
+    finally:
+        await target.aclose()
+
+
 async def test_reindex_restores_search_without_index_files(
     settings: Settings, tmp_path: Path
 ) -> None:
