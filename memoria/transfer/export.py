@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.ports import Embedder
@@ -78,12 +78,15 @@ async def export_jsonl(
         field_embedders: dict[str, str] = {}  # one entry per field: small
         with progress_bar(total=total, unit="rec", description="export", quiet=quiet) as bar:
             for kind in KINDS:
-                after = ""
+                after: tuple[Any, ...] | None = None
                 while True:
-                    stmt = select(*kind.columns).where(kind.table.c.id > after)
+                    stmt = select(*kind.columns)
+                    if after is not None:
+                        stmt = stmt.where(tuple_(*kind.key) > tuple_(*after))
                     if owners is not None:
                         stmt = stmt.where(_owner(kind).in_(owners))
-                    rows = list(await conn.execute(stmt.order_by(kind.table.c.id).limit(page_size)))
+                    page = min(page_size, kind.page_size or page_size)
+                    rows = list(await conn.execute(stmt.order_by(*kind.key).limit(page)))
                     if not rows:
                         break
                     chunk = bytearray()
@@ -97,6 +100,6 @@ async def export_jsonl(
                     out.write(chunk)
                     counts[kind.name] += len(rows)
                     bar.update(len(rows))
-                    after = rows[-1].id
+                    after = tuple(getattr(rows[-1], c.name) for c in kind.key)
         out.write(dumps({"type": "end", "counts": counts}))
     return counts

@@ -202,8 +202,10 @@ class Importer:
             self._pending.append((kind.name, created, len(run) - created))
             return
         rows = [self._mapped(kind, line) for line in run]
-        existing = await uow.rows.existing_ids(kind.table, [row["id"] for row, _ in rows])
-        fresh = [(row, line) for (row, line) in rows if row["id"] not in existing]
+        names = [column.name for column in kind.key]
+        keys = [tuple(row[name] for name in names) for row, _ in rows]
+        existing = await uow.rows.existing_keys(kind.table, keys)
+        fresh = [pair for pair, key in zip(rows, keys, strict=True) if key not in existing]
         if kind.name == "memory":
             await self._attach_vectors(fresh)
             self._touched_fields.update(row["field_id"] for row, _ in fresh)

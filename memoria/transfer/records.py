@@ -4,14 +4,16 @@ An export is JSON Lines: a ``header`` record, then one record per row (users, fi
 memories, ...) in an order where every row comes after the rows it refers to, then an
 ``end`` record with the counts. A record is its table's columns by name, plus ``type``.
 Times are ISO 8601 in UTC; a memory's vector is base64 of little-endian float32, with the
-name of the embedder that made it. Secrets never appear: users carry no password hash, TOTP
-secret or balance, and the tables of API keys, provider keys, webhooks and data sources are
-not exported.
+name of the embedder that made it; an uploaded attachment's bytes are a ``blob`` record
+(base64, checked against its SHA-256 on import). Secrets never appear: users carry no
+password hash, TOTP secret or balance, and the tables of API keys, provider keys, webhooks
+and data sources are not exported.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,12 +23,12 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, Boolean, Column, Float, Integer, String, Table
+from sqlalchemy import JSON, Boolean, Column, Float, Integer, LargeBinary, String, Table
 
 from domain.entities import ChangeKind, MemoryKind, MemoryLayer, MessageRole, Role, Tier
 from domain.patterns import PatternChangeKind, PatternKind, PatternStatus
 from persistence.tables.accounts import users
-from persistence.tables.conversations import conversations, messages
+from persistence.tables.conversations import attachments, blobs, conversations, messages
 from persistence.tables.memories import memories, memory_fields, memory_history
 from persistence.tables.patterns import pattern_history, patterns
 from persistence.types import Embedding, UTCDateTime
@@ -51,6 +53,13 @@ class RecordKind:
     table: Table
     omitted: frozenset[str] = frozenset()
     enums: Mapping[str, type[StrEnum]] = field(default_factory=dict)
+    page_size: int = 0  # rows per export page; 0: the exporter's default
+
+    @cached_property
+    def key(self) -> list[Column[Any]]:
+        """The columns that identify a row (its primary key): pages follow their order, and
+        an import skips rows whose key is there already."""
+        return list(self.table.primary_key.columns)
 
     @cached_property
     def columns(self) -> list[Column[Any]]:
@@ -67,7 +76,7 @@ class RecordKind:
 
     @cached_property
     def codecs(self) -> list[tuple[str, str]]:
-        """(column, how its value is written): "vector", "time" or "plain"."""
+        """(column, how its value is written): "vector", "time", "bytes" or "plain"."""
         return [
             (
                 c.name,
@@ -75,6 +84,8 @@ class RecordKind:
                 if isinstance(c.type, Embedding)
                 else "time"
                 if isinstance(c.type, UTCDateTime)
+                else "bytes"
+                if isinstance(c.type, LargeBinary)
                 else "plain",
             )
             for c in self.columns
@@ -90,11 +101,14 @@ KINDS = (
         frozenset({"password_hash", "mfa_secret", "balance_micros"}),
         {"role": Role, "tier": Tier},
     ),
+    # Uploaded bytes, few per page: one can be megabytes.
+    RecordKind("blob", blobs, page_size=16),
     RecordKind("field", memory_fields),
     RecordKind("memory", memories, enums={"kind": MemoryKind, "layer": MemoryLayer}),
     RecordKind("memory_change", memory_history, enums={"change": ChangeKind}),
     RecordKind("conversation", conversations),
     RecordKind("message", messages, enums={"role": MessageRole}),
+    RecordKind("attachment", attachments),
     RecordKind("pattern", patterns, enums={"kind": PatternKind, "status": PatternStatus}),
     RecordKind("pattern_change", pattern_history, enums={"change": PatternChangeKind}),
 )
@@ -129,6 +143,8 @@ def encode(kind: RecordKind, row: Sequence[Any], *, embedder: str | None = None)
             record[name] = value
         elif codec == "time":
             record[name] = value.isoformat()
+        elif codec == "bytes":
+            record[name] = base64.b64encode(value).decode("ascii")
         else:
             record["vector"] = None if value is None else encode_vector(value)
             record["embedder"] = embedder
@@ -196,6 +212,17 @@ def _checker(column: Column[Any], enum: type[StrEnum] | None) -> Check:
         return string
     if isinstance(kind, JSON):
         return lambda value, _line: value
+    if isinstance(kind, LargeBinary):
+
+        def data(value: Any, line: int) -> Any:
+            if not isinstance(value, str):
+                raise RecordError(line, f"{name} must be a base64 string")
+            try:
+                return base64.b64decode(value, validate=True)
+            except ValueError:
+                raise RecordError(line, f"{name} is not valid base64") from None
+
+        return data
     raise AssertionError(f"no record codec for column {column}")  # a new column type
 
 
@@ -211,4 +238,9 @@ def decode(kind: RecordKind, record: Mapping[str, Any], line: int) -> dict[str, 
             values[name] = None
         else:
             values[name] = check(value, line)
+    if kind.table is blobs:
+        # A damaged copy must not hand a user other bytes under a digest they trust.
+        data = values["data"]
+        if hashlib.sha256(data).hexdigest() != values["sha256"] or len(data) != values["size"]:
+            raise RecordError(line, "blob data does not match its sha256 and size")
     return values

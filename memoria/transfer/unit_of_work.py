@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Table, bindparam, func, select, tuple_
 
 from persistence.database import SqlUnitOfWork
 from persistence.session import Transaction, upsert
@@ -27,6 +27,18 @@ class TableRows:
             return set()
         stmt = select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True)))
         return {row.id for row in await self._tx.read(stmt, {"ids": list(ids)})}
+
+    async def existing_keys(
+        self, table: Table, keys: Sequence[tuple[Any, ...]]
+    ) -> set[tuple[Any, ...]]:
+        """Which of ``keys`` (primary-key values, in the key's column order) are there."""
+        columns = list(table.primary_key.columns)
+        if len(columns) == 1:
+            return {(found,) for found in await self.existing_ids(table, [k[0] for k in keys])}
+        if not keys:
+            return set()
+        stmt = select(*columns).where(tuple_(*columns).in_(list(keys)))
+        return {tuple(row) for row in await self._tx.read(stmt)}
 
     async def user_named(self, username: str) -> str | None:
         """The id of the account called ``username``, ignoring case: registration keeps

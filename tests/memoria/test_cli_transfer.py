@@ -7,7 +7,9 @@ batch unwritten, and reindex restores search after the index files are gone."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
+import hashlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_support import Cli, deployment_env
+from sqlalchemy import select
 
 from domain.entities import Actor, Role, new_id
 from domain.memory_drafts import MemoryDraft, MemoryPatchInput
@@ -30,10 +33,12 @@ from memoria.transfer.export import ExportError, export_jsonl
 from memoria.transfer.importer import Importer, ImportReport
 from memoria.transfer.indexes import hnsw_deferred
 from memoria.transfer.jsonl import open_input, open_output
-from memoria.transfer.records import RecordError
+from memoria.transfer.records import BY_NAME, RecordError, decode, encode
 from memoria.transfer.reindex import reindex
+from persistence.tables.conversations import conversations
 from providers.embedders.hashing import HashingEmbedder
 
+PICTURE = bytes(range(256)) * 9 + b"\x00\xff harbour"  # every byte value, and then some
 TOPICS = ["kettle", "violin", "glacier", "saffron", "harbour", "lantern", "orchid", "tundra"]
 QUERIES = ["violin code qaxb", "saffron code qbxr", "what about qcxd"]
 
@@ -133,9 +138,21 @@ async def _seed(runtime: Runtime, username: str = "alice", memories: int = 240) 
             uow=uow, actor=actor, title="Trip", tags=["travel"], field_id=chat.id
         )
         for i in range(5):
-            await deps.conversations.add_message(
+            said = await deps.conversations.add_message(
                 uow=uow, actor=actor, conversation_id=talk.id, role="user", content=f"hello {i}"
             )
+        # Uploaded bytes (kept in the blob store) and a file only referred to by its path.
+        await deps.attachments.upload(
+            uow=uow,
+            actor=actor,
+            message_id=said.id,
+            file_type="image/png",
+            data=PICTURE,
+            filename="harbour.png",
+        )
+        await deps.attachments.add_reference(
+            uow=uow, actor=actor, message_id=said.id, file_type="text/plain", file_path="/notes/a"
+        )
         await uow.patterns.add(
             Pattern(
                 id=new_id(),
@@ -202,6 +219,25 @@ async def _pg_indexes(runtime: Runtime) -> set[str]:
         return {row.indexname for row in rows}
 
 
+async def _uploaded(runtime: Runtime, actor: Actor) -> list[bytes]:
+    """The bytes of every uploaded attachment of ``actor``'s conversations."""
+    deps = runtime.deps
+    async with runtime.db.engine.connect() as conn:
+        talks = (
+            await conn.execute(
+                select(conversations.c.id).where(conversations.c.user_id == actor.user_id)
+            )
+        ).scalars()
+        talk_ids = list(talks)
+    async with runtime.db.unit_of_work() as uow:
+        attached = await uow.attachments.for_conversations(talk_ids, user_id=actor.user_id)
+        return [
+            await deps.attachments.content(uow=uow, actor=actor, attachment=a)
+            for a in attached
+            if a.sha256 is not None
+        ]
+
+
 def _body(records: list[dict]) -> list[dict]:  # type: ignore[type-arg]
     return [r for r in records if r["type"] != "header"]
 
@@ -219,8 +255,8 @@ async def test_round_trip_resume_and_reimport(
     assert stored > 250  # a few restated facts merged at ingest
     assert end["counts"]["memory_change"] >= stored  # an ADD each, an UPDATE per merge and edit
     assert dict(end["counts"], memory_change=0) == {
-        "user": 1, "field": 2, "memory": stored, "memory_change": 0, "conversation": 1,
-        "message": 5, "pattern": 1, "pattern_change": 0,
+        "user": 1, "blob": 1, "field": 2, "memory": stored, "memory_change": 0,
+        "conversation": 1, "message": 5, "attachment": 2, "pattern": 1, "pattern_change": 0,
     }  # fmt: skip
     user = next(r for r in exported if r["type"] == "user")
     assert not {"password_hash", "mfa_secret", "balance_micros"} & set(user)
@@ -253,6 +289,7 @@ async def test_round_trip_resume_and_reimport(
         assert await _top_hits(target, seeded.actor, seeded.fields[0]) == await _top_hits(
             source, seeded.actor, seeded.fields[0]
         )
+        assert await _uploaded(target, seeded.actor) == [PICTURE]
         again = await _import(target, tmp_path / "all.jsonl")
         assert sum(again.imported.values()) == 0
         assert sum(again.skipped.values()) == sum(end["counts"].values())
@@ -360,6 +397,20 @@ async def test_an_account_differing_only_in_case_receives_the_import(
         await target.aclose()
 
 
+def test_a_blob_whose_bytes_do_not_match_its_digest_is_refused() -> None:
+    kind = BY_NAME["blob"]
+    good = encode(
+        kind,
+        ("u1", hashlib.sha256(PICTURE).hexdigest(), len(PICTURE), PICTURE, datetime.now(UTC)),
+    )
+    assert decode(kind, good, 7)["data"] == PICTURE
+    bad = dict(good, data=base64.b64encode(PICTURE[:-1] + b"?").decode())
+    with pytest.raises(RecordError, match="line 7: blob data does not match"):
+        decode(kind, bad, 7)
+    with pytest.raises(RecordError, match="line 7: data is not valid base64"):
+        decode(kind, dict(good, data="not base64!"), 7)
+
+
 async def test_reindex_restores_search_without_index_files(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -414,7 +465,8 @@ def test_commands(
     done = cli("export", "--out", str(out), "--quiet")
     assert (done.status, done.err.strip()) == (
         0,
-        "exported 1 user, 2 field, 50 memory, 51 memory_change, 1 conversation, 5 message, 1 pattern",
+        "exported 1 user, 1 blob, 2 field, 50 memory, 51 memory_change, 1 conversation, "
+        "5 message, 2 attachment, 1 pattern",
     )
     assert out.stat().st_mode & 0o777 == 0o600
     with gzip.open(out) as packed:
@@ -437,12 +489,12 @@ def test_commands(
     cli.ok("migrate")
     imported = cli.ok("import", str(out), "--quiet")
     assert imported.splitlines() == [
-        "imported 1 user, 2 field, 50 memory, 51 memory_change, 1 conversation, 5 message, "
-        "1 pattern; skipped 0 records already here",
+        "imported 1 user, 1 blob, 2 field, 50 memory, 51 memory_change, 1 conversation, "
+        "5 message, 2 attachment, 1 pattern; skipped 0 records already here",
         "created accounts without a password (they cannot log in until one is set): alice",
     ]
     again = cli.ok("import", str(out), "--quiet")
-    assert again.strip() == "imported nothing; skipped 111 records already here"
+    assert again.strip() == "imported nothing; skipped 114 records already here"
     assert cli.ok("reindex", "--quiet").strip() == "reindexed 2 fields; full-text index rebuilt"
     unknown = cli("reindex", "--field", "nope")
     assert (unknown.status, unknown.err) == (1, "memoria: no memory field with id 'nope'\n")
