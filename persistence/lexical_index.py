@@ -3,7 +3,8 @@
 
 Both run on the unit of work's own transaction, so they see its uncommitted writes, and
 both are kept in sync with ``memories`` by the database itself (FTS5 triggers, a generated
-column): there is nothing to rebuild after a crash. Migration 0002 creates them.
+column): there is nothing to rebuild after a crash. Migration 0002 creates them; 0009 adds
+each memory's field id to the FTS5 index, beside its text.
 """
 
 from __future__ import annotations
@@ -212,7 +213,12 @@ class SqliteLexicalIndex:
     The IDFs of the score are the field's own for fields up to ``LOCAL_IDF_MAX_FIELD``
     memories (a user's own name is rare across all tenants but in half of that user's
     memories), so no other tenant's data moves a score. Ranking, the terms each found row
-    holds and the counts not cached yet (:class:`FieldSizes`) are one statement."""
+    holds and the counts not cached yet (:class:`FieldSizes`) are one statement.
+
+    Words match memories' text only (``{content} :``). A field at most ``1 / SCOPE_RATIO`` of
+    the table ANDs its id's phrase (:func:`field_phrase`) into every MATCH, so FTS5 reads its
+    postings only; a larger one matches the whole index and keeps its own rows, which is
+    faster when they are most of it. Both give the same rows and scores."""
 
     def __init__(self, tx: Transaction, sizes: FieldSizes | None = None) -> None:
         self._tx = tx
