@@ -71,7 +71,6 @@ class Fused(list[FusedHit]):
         self._scores = scores
         self._found = found
         self._sources = sources
-        self.candidates = len(scores)  # every candidate fused, kept or not
 
     def other(self, memory_id: str) -> FusedHit | None:
         """The fused hit of any candidate, kept among the best or not; None for an id no
