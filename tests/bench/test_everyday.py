@@ -4,16 +4,12 @@ tune split. The held-out split is never scored here."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "everyday.py"
+from bench_modules import load_bench
 
 # The engine's tune-split figures (minilm, top_k 5, 81 fields / 259 questions): P@1 0.792
 # when the suite was written, 0.842 with coverage-scored, family-matched keywords muted in
@@ -25,17 +21,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "everyday.py"
 P_AT_1_FLOOR = 0.87
 
 
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("everyday_bench", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-everyday = _load_bench()
+everyday = load_bench("everyday")
 
 
 @pytest.fixture(scope="module")

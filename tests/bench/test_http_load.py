@@ -4,27 +4,13 @@ number in every measured column."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
-from types import ModuleType
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "http_load.py"
-
-
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("http_load_bench", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+from bench_modules import load_bench
 
 
 async def test_smallest_configuration_reports_numbers() -> None:
-    http_load = _load_bench()
+    http_load = load_bench("http_load")
     argv = "--backend sqlite --processes 1 --clients 1 --requests 4 --seed 40 --embedder hashing"
     report: list[str] = await http_load.main(argv.split())
 
