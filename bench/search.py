@@ -46,6 +46,7 @@ from domain.entities import Actor, Role  # after the sys.path fix-up above
 from domain.memory_drafts import MemoryDraft
 from domain.retrieval.settings import RetrievalSettings
 from memoria.bootstrap import migrate
+from memoria.collector import settle_after_startup
 from memoria.runtime import build_runtime
 from memoria.settings import Settings
 from persistence.faiss_field import FieldIndex
@@ -399,6 +400,7 @@ async def run_size(
         # (1.5 GB at 1M). Measured from here: a server that has been up a while.
         await runtime.db.faiss.settled()
     grown = rss_mb() - before
+    settle_after_startup()  # as `memoria serve` does once it is ready
     for clients in (1, 8):
         p50, p95, p99, qps = await measure(call, clients, total)
         report.append(

@@ -4,7 +4,6 @@ REST, health and static assets, with the lifespan that migrates and runs the wor
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 from collections.abc import AsyncIterator
 
@@ -19,6 +18,7 @@ from domain.ports import Embedder
 from graph.app import STATIC_DIR, STATIC_URL, MemoriaGraphQL
 from graph.schema import build_schema
 from memoria.bootstrap import ensure_admin, migrate
+from memoria.collector import settle_after_startup
 from memoria.maintenance import prepare_embedder
 from memoria.observability.graphql_ops import operation_observer
 from memoria.observability.logging_setup import configure_logging
@@ -68,10 +68,7 @@ def build_app(settings: Settings, *, embedder: Embedder | None = None) -> Starle
             runtime.promotion.start()
         else:
             await prepare_embedder(runtime.deps.memories.embedder, runtime.db)
-        # Start-up objects (modules, schema, caches) live for the whole process: moving them
-        # out of the collector's generations keeps full collections short mid-stream
-        # (docs/BENCHMARKS.md, chat streaming, --gc-freeze).
-        gc.freeze()
+        settle_after_startup()  # start-up objects live as long as the process
         try:
             yield
         finally:
