@@ -117,7 +117,7 @@ class AuthService:
         if not password:
             raise BadUserInput("password is required", details={"field": "password"})
         user = await uow.users.by_login(login)
-        account = user.id if user else login  # one count whichever name the user typed
+        account = user.id if user else login.lower()  # one count however the name is typed
         if self._throttle is not None:
             # Before the password is checked: a locked account is refused even when right.
             self._throttle.guard(account=account)

@@ -32,7 +32,7 @@ class UserAdminService:
 
     async def get(self, *, uow: UnitOfWork, username: str) -> User:
         user = await uow.users.by_login(username)
-        if user is None or user.username != username.strip():
+        if user is None or user.username.lower() != username.strip().lower():
             # by_login also matches e-mail addresses; an operator names users by username.
             raise NotFound(f"no user named {username.strip()!r}")
         return user

@@ -55,7 +55,16 @@ class SqlUserRepository:
 
     async def by_login(self, username_or_email: str) -> User | None:
         login = username_or_email.strip()
-        stmt = select(users).where(or_(users.c.username == login, users.c.email == login.lower()))
+        # Usernames ignore case, as registration's uniqueness does; an account that differs
+        # only in case from another (made before that rule) is still reached by its exact name.
+        stmt = (
+            select(users)
+            .where(
+                or_(func.lower(users.c.username) == login.lower(), users.c.email == login.lower())
+            )
+            .order_by((users.c.username == login).desc())
+            .limit(1)
+        )
         row = (await self._tx.read(stmt)).first()
         return _user(row) if row else None
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
 )
 
 from persistence.tables.base import ID, metadata
@@ -31,6 +32,8 @@ users = Table(
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+# Usernames are matched ignoring case (registration, sign-in, operator commands): migration 0010.
+Index("ix_users_username_lower", func.lower(users.c.username))
 
 
 api_keys = Table(

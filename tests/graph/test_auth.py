@@ -105,3 +105,25 @@ async def test_duplicate_registration_is_refused(gql: GraphQLClient) -> None:
              password: "correct-horse-1"}) { accessToken } }"""
     )
     assert error.code == "BAD_USER_INPUT"
+
+
+async def test_sign_in_ignores_the_case_of_the_username(
+    gql: GraphQLClient, server: RunningServer
+) -> None:
+    alice = await gql.register("Alice", "correct-horse-1")
+    alice_id = (await alice.data(ME))["me"]["id"]
+    for typed in ("alice", "ALICE", " Alice "):
+        login = (await gql.data(LOGIN, {"u": typed, "p": "correct-horse-1"}))["login"]
+        assert login["user"]["username"] == "Alice"
+        assert (await gql.as_(login["accessToken"]).data(ME))["me"]["id"] == alice_id
+    # Two accounts that differ only in case (made before registration refused that) are
+    # each reached by their exact name.
+    await gql.register("bob", "correct-horse-2")
+    carol = await gql.register("carol", "correct-horse-3")
+    carol_id = (await carol.data(ME))["me"]["id"]
+    async with server.runtime.db.engine.begin() as conn:
+        await conn.execute(users.update().where(users.c.id == carol_id).values(username="Bob"))
+    named = (await gql.data(LOGIN, {"u": "Bob", "p": "correct-horse-3"}))["login"]
+    assert named["user"]["username"] == "Bob"
+    exact = (await gql.data(LOGIN, {"u": "bob", "p": "correct-horse-2"}))["login"]
+    assert exact["user"]["username"] == "bob"
