@@ -47,6 +47,7 @@ from domain.memory_drafts import MemoryDraft
 from domain.retrieval.settings import RetrievalSettings
 from memoria.bootstrap import migrate
 from memoria.collector import settle_after_startup
+from memoria.maintenance import prepare_embedder
 from memoria.runtime import build_runtime
 from memoria.settings import Settings
 from persistence.faiss_field import FieldIndex
@@ -538,6 +539,8 @@ async def main(argv: Sequence[str]) -> None:
             )
             await uow.commit()
         actor = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
+        # The model loads at start-up, as in `memoria serve`: not part of the rate.
+        await prepare_embedder(runtime.deps.memories.embedder, runtime.db)
         rate = await ingest_throughput(runtime, actor, args.ingest)
         report.append(
             f"ingest through MemoryService.add_many, default embedder, {args.ingest} LoCoMo "

@@ -33,11 +33,15 @@ log = logging.getLogger("memoria.reembed")
 
 
 async def prepare_embedder(embedder: Embedder, db: Database) -> bool:
-    """Detect a remote embedder's dimension and index it; False if it is unreachable."""
+    """Detect a remote embedder's dimension and index it, or load a local model, so the first
+    request does not wait for either; False if the embedder is unreachable."""
     detect = getattr(embedder, "detect", None)
+    load = getattr(embedder, "load", None)
     try:
         if detect is not None:
             await detect()
+        if load is not None:
+            await load()
         dimension = embedder.dimension
     except Exception as exc:  # noqa: BLE001  # whatever the endpoint does, the server starts
         log.warning("embedder %s not ready yet: %s", embedder.name, exc)

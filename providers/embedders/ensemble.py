@@ -57,6 +57,13 @@ class EnsembleEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return cast("NDArray[np.float32]", out / np.maximum(norms, np.float32(1e-12)))
 
+    async def load(self) -> None:
+        """Load every part that loads lazily (see ``BertEmbedder.load``)."""
+        for embedder, _ in self.parts:
+            load = getattr(embedder, "load", None)
+            if load is not None:
+                await load()
+
     async def embed(self, texts: Sequence[str]) -> Sequence[Vector]:
         if not texts:
             return []

@@ -6,6 +6,7 @@ sweeps move short-term memories that stayed important to the long-term layer."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from conftest import GraphQLClient, RunningServer
@@ -14,8 +15,11 @@ from rest_helpers import loopback
 from worker_support import eventually
 
 from memoria.app import build_app
+from memoria.maintenance import prepare_embedder
 from memoria.settings import Settings
+from persistence.database import Database
 from providers.embedders.hashing import HashingEmbedder
+from providers.embedders.minilm import MiniLMEmbedder
 
 FIELD = 'mutation { createMemoryField(name: "notes") { id embedder dimension } }'
 ADD = """mutation($f: ID!, $c: String!) { addMemory(fieldId: $f, input: {content: $c}) { id } }"""
@@ -122,3 +126,15 @@ async def test_promotion_sweep_moves_important_old_short_term_memories(
         layer = (await client.data(LAYER, {"id": memory_id}))["memory"]["layer"]
         assert layer == ("LONG_TERM" if label == "old" else "SHORT_TERM")
     assert await server.runtime.promotion.sweep() == 0  # nothing left to move
+
+
+async def test_start_up_loads_a_local_model_before_the_first_request(tmp_path: Path) -> None:
+    embedder = MiniLMEmbedder()
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'memoria.db'}")
+    try:
+        assert not embedder.loaded
+        assert await prepare_embedder(embedder, db)  # what the server runs at start-up
+        assert embedder.loaded
+    finally:
+        embedder.close()
+        await db.dispose()

@@ -136,3 +136,16 @@ async def test_query_vectors_are_comparable_with_stored_ones(embedder: MiniLMEmb
         assert int(np.argmax(stored @ query)) == i
     if embedder.backend == "numpy":  # no int8 encoder there: the very same vectors
         np.testing.assert_allclose(await embedder.embed_query(MIXED[0]), stored[0], atol=1e-6)
+
+
+@pytest.mark.asyncio
+async def test_load_builds_the_model_before_the_first_embedding() -> None:
+    model = MiniLMEmbedder()
+    try:
+        assert not model.loaded  # construction only checks that the weights exist
+        await model.load()
+        assert model.loaded
+        vector = await model.embed_query("where is the kettle?")
+        assert len(vector) == model.dimension
+    finally:
+        model.close()
