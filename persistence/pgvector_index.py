@@ -19,11 +19,17 @@ instead of 7.7 ms at k = 10, recall@10 1.000 for both):
   took a median 21 ms instead of 50 ms (k = 100: 3 ms instead of 10 ms) for the same
   ~13k buffer visits, at recall@10 0.993 (1.000 with full precision). Scores, and the
   final order, come from the full-precision column.
-- ``m = 16``, ``ef_construction = 64`` (pgvector's defaults): recall is already above 0.99,
-  and a build takes ~80 s per 100k memories here; larger values would only slow builds.
-- ``ef_search = 100``: recall@10 0.993 (0.993 at 40 too, for 1.1 ms instead of 2.2 ms at
-  k = 10, but less margin on real embeddings). Raising it to k for deep searches changed
-  nothing measurable (iterative scans already go on until k rows are found).
+- ``m = 16``, ``ef_construction = 128``: at 100k pgvector's defaults (16, 64) already gave
+  recall above 0.99, but at a million (bench/search.py's synthetic vectors, 200 queries, the
+  engine's 500-deep search then its exact re-sort) they gave recall@10 0.901 whatever
+  ``ef_search`` (0.901 / 0.906 / 0.902 at 100 / 200 / 500): the graph, not the search, missed
+  the neighbours. Built with 128: recall@10 0.995, and the 500-deep search takes a median
+  12.2 ms instead of ~17 ms (a better graph takes fewer detours). A build takes ~1.7x as long
+  (669 instead of 385 s per million here, ``maintenance_work_mem`` 2 GB).
+- ``ef_search = 100``: recall@10 0.993 at 100k (0.993 at 40 too, for 1.1 ms instead of 2.2
+  ms at k = 10, but less margin on real embeddings). Raising it to k for deep searches
+  changed nothing measurable, at 100k or at 1M (iterative scans already go on until k rows
+  are found).
 
 Depth. An HNSW search costs in proportion to the rows it returns, not to the table: ~27
 buffer visits per row at 100k (k = 100: 2.7k visits, ~3 ms; k = 500: 13k, ~21 ms; an
@@ -49,6 +55,9 @@ from persistence.session import Transaction
 from persistence.tables.memories import memories
 
 EF_SEARCH = 100
+# The graph's parameters (migration 0011 builds existing indexes with them too).
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 128
 # Advisory lock keys of index creation, one per dimension ("memoidx" + dimension).
 _INDEX_LOCK = 0x6D656D6F696478 << 8
 # pgvector's HNSW limit for `halfvec`.
@@ -61,6 +70,7 @@ def hnsw_index_sql(dimension: int) -> str:
     return (
         f"CREATE INDEX IF NOT EXISTS ix_memories_hnsw_{dimension} ON memories "
         f"USING hnsw ((embedding::halfvec({dimension})) halfvec_cosine_ops) "
+        f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) "
         f"WHERE vector_dims(embedding) = {dimension}"
     )
 

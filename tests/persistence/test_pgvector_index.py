@@ -94,7 +94,7 @@ async def _fill(engine: Engine, vectors: np.ndarray[Any, Any]) -> list[str]:
 
 
 async def test_index_is_half_precision(engine: Engine) -> None:
-    """As migration 0007 leaves it (ensure_hnsw_index makes the same, see below)."""
+    """As migrations 0007 and 0011 leave it (ensure_hnsw_index makes the same, see below)."""
     async with engine.runtime.db.engine.connect() as conn:
         definition = (
             await conn.execute(
@@ -103,6 +103,7 @@ async def test_index_is_half_precision(engine: Engine) -> None:
         ).scalar_one()
     assert "halfvec(384)" in definition
     assert "halfvec_cosine_ops" in definition
+    assert "ef_construction='128'" in definition  # recall at a million (pgvector_index.py)
 
 
 async def test_recall_at_10_against_exact_search(
