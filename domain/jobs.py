@@ -15,6 +15,7 @@ in the transaction of their effect do so (see :data:`JobHandler`) and are exactl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -156,29 +157,42 @@ class JobRunner:
             await asyncio.gather(*list(self._running), return_exceptions=True)
 
     async def _run(self, job: Job) -> None:
-        heartbeat = asyncio.ensure_future(self._renew(job))
+        stop = asyncio.Event()
+        heartbeat = asyncio.ensure_future(self._renew(job, stop))
         try:
             finished = await self._handlers[job.kind](job)
         except asyncio.CancelledError:
+            heartbeat.cancel()
             raise  # shutdown: the lease lapses and another claim runs the job again
         except Exception as exc:  # noqa: BLE001  # logged by _failed; one job never stops the loop
-            heartbeat.cancel()
+            await self._stop(heartbeat, stop)
             await self._failed(job, exc)
             return
-        finally:
-            heartbeat.cancel()
+        await self._stop(heartbeat, stop)
         if not finished:
             async with self._uow_factory() as uow:
                 await uow.jobs.finish(job)
                 await uow.commit()
 
-    async def _renew(self, job: Job) -> None:
+    @staticmethod
+    async def _stop(heartbeat: asyncio.Future[None], stop: asyncio.Event) -> None:
+        """Stop renewing, letting a renewal already under way commit first: cancelled inside
+        its transaction, it could leave SQLite's write lock held, and the job's own last
+        write then waited for it forever (seen once in CI)."""
+        stop.set()
+        await heartbeat
+
+    async def _renew(self, job: Job, stop: asyncio.Event) -> None:
         """Keep the lease of a job that is still running (an extraction waiting on a slow
         model may outlast one lease): without it another process would claim the job and
-        run it a second time. Stops when the claim no longer holds the job."""
+        run it a second time. Stops when ``stop`` is set or the claim no longer holds the
+        job."""
         pause = self.policy.renew_every.total_seconds()
         while True:
-            await asyncio.sleep(pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=pause)
+            if stop.is_set():
+                return
             try:
                 async with self._uow_factory() as uow:
                     until = self._clock.now() + self.policy.lease
