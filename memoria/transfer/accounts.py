@@ -55,9 +55,10 @@ class AccountMap:
         """Map the exported user to an account here; True if one had to be created."""
         exported, name = values["id"], values["username"]
         renamed = self._renames.get(name, name)
-        existing = await uow.rows.user_named(renamed)
-        if existing is not None:
-            self._users[exported] = existing
+        existing = await uow.users.by_login(renamed)
+        # by_login also matches e-mail addresses; an export names its users by username.
+        if existing is not None and existing.username.lower() == renamed.lower():
+            self._users[exported] = existing.id
             return False
         if renamed == name and await uow.users.get(exported) is not None:
             self._users[exported] = exported  # the same account, renamed since the export

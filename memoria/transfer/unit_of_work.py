@@ -12,7 +12,6 @@ from sqlalchemy import Table, bindparam, func, select, tuple_
 
 from persistence.database import SqlUnitOfWork
 from persistence.session import Transaction, upsert
-from persistence.tables.accounts import users
 from persistence.tables.memories import memories, memory_fields
 
 
@@ -39,13 +38,6 @@ class TableRows:
             return set()
         stmt = select(*columns).where(tuple_(*columns).in_(list(keys)))
         return {tuple(row) for row in await self._tx.read(stmt)}
-
-    async def user_named(self, username: str) -> str | None:
-        """The id of the account called ``username``, ignoring case: registration keeps
-        usernames unique that way, so "Alice" here is the exported "alice"."""
-        stmt = select(users.c.id).where(func.lower(users.c.username) == username.lower())
-        row = (await self._tx.read(stmt)).first()
-        return None if row is None else str(row.id)
 
     async def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """Insert ``rows``; a row whose id exists already is left alone (a concurrent import
