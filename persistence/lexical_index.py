@@ -363,7 +363,7 @@ class PgLexicalIndex:
             "k": k,
             "cap": LOCAL_IDF_MAX_FIELD,
         }
-        counts, matched, idf = [], [], []
+        counts, weights, matched = [], [], []
         for i, word in enumerate(words):
             params[f"w{i}"] = tsquery_term(word)
             counts.append(
@@ -371,19 +371,26 @@ class PgLexicalIndex:
                 f"(SELECT count(*) FROM (SELECT 1 FROM memories WHERE field_id = :field_id "  # noqa: S608
                 f"AND content_tsv @@ to_tsquery('english', :w{i}) LIMIT :cap) AS c{i}) AS d{i}"
             )
-            idf.append(f"greatest(1e-6, ln((s.n - s.d{i} + 0.5) / (s.d{i} + 0.5)))")
-            matched.append(
-                f"CASE WHEN m.content_tsv @@ to_tsquery('english', :w{i}) THEN {idf[-1]} ELSE 0 END"
+            weights.append(
+                f"CAST(greatest(1e-6, ln((s.n - s.d{i} + 0.5) / (s.d{i} + 0.5))) AS float8) "
+                f"AS i{i}, "
+                f"to_tsquery('english', :w{i}) AS q{i}"
             )
+            matched.append(f"CASE WHEN m.content_tsv @@ w.q{i} THEN w.i{i} ELSE 0 END")
         restrict = ""
         if allowed is not None:
             restrict = "AND m.id = ANY(CAST(:allowed AS varchar[]))"
             params["allowed"] = list(allowed)
+        whole = " + ".join(f"w.i{i}" for i in range(len(words)))
+        # MATERIALIZED: each term's weight and query are computed once. Inlined, the planner
+        # copied every count subquery into each reference (six per term) and ran the
+        # numeric logarithms and to_tsquery per matching row: 18 ms instead of 6 at 4k turns.
         stmt = text(
-            f"""WITH s AS (SELECT (SELECT count(*) FROM (SELECT 1 FROM memories
-                WHERE field_id = :field_id LIMIT :cap) AS f) AS n, {", ".join(counts)})
-            SELECT m.id AS id, ({" + ".join(matched)}) / ({" + ".join(idf)}) AS coverage
-            FROM memories AS m, s, to_tsquery('english', :q) AS q
+            f"""WITH s AS MATERIALIZED (SELECT (SELECT count(*) FROM (SELECT 1 FROM memories
+                WHERE field_id = :field_id LIMIT :cap) AS f) AS n, {", ".join(counts)}),
+            w AS MATERIALIZED (SELECT {", ".join(weights)} FROM s)
+            SELECT m.id AS id, ({" + ".join(matched)}) / ({whole}) AS coverage
+            FROM memories AS m, w, to_tsquery('english', :q) AS q
             WHERE m.field_id = :field_id AND m.content_tsv @@ q {restrict}
             ORDER BY coverage DESC, ts_rank(m.content_tsv, q, 1) DESC, m.id
             LIMIT :k"""  # noqa: S608  # only placeholder names and constants are interpolated
