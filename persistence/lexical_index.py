@@ -352,18 +352,18 @@ _PG_FIELD_SIZE = (
 
 @functools.lru_cache(maxsize=2 * MAX_TERMS)
 def _pg_statement(terms: int, *, restricted: bool) -> TextClause:
-    # Every f-string below interpolates term indexes and constant SQL only (S608).
     """:class:`PgLexicalIndex`'s statement for ``terms`` terms.
 
     Without a restriction, a term's count in the field is counted among the rows that match
     any term, which the ranking reads anyway: separate counts read each term's rows again
-    (three quarters of the statement at 20k turns). With one, the counts stay the field's
+    (a third of the statement at 20k LoCoMo turns). With one, the counts stay the field's
     (separate capped counts), as the scores must not depend on which ids were allowed.
 
     The weights are MATERIALIZED and read through scalar subqueries: computed once, and
     only when a row needs them (a query that matches nothing counts nothing). Inlined, the
     planner copied every count into each of its references and ran the numeric logarithms
     per matching row (18 ms instead of 6 at 4k turns)."""
+    # The f-strings below interpolate term indexes and constant SQL only; values are bound.
     ids = range(terms)
     whole = " + ".join(f"i{i}" for i in ids)
     if restricted:
@@ -377,7 +377,6 @@ def _pg_statement(terms: int, *, restricted: bool) -> TextClause:
             f"THEN (SELECT i{i} FROM w) ELSE 0 END"
             for i in ids
         )
-        # Only placeholder names and constants are interpolated; values are bound.
         return text(
             f"""WITH s AS MATERIALIZED (SELECT {_PG_FIELD_SIZE} AS n, {counts}),
             w AS MATERIALIZED (SELECT {_pg_weights(terms)} FROM s)
