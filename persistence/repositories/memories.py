@@ -15,7 +15,7 @@ from domain.ports import Vector
 from domain.ports.memories import SearchContext
 from domain.sessions import number_sessions
 from persistence.repositories import search_context
-from persistence.repositories.turns import turns_around
+from persistence.repositories.turns import pg_turn_context, turns_around
 from persistence.session import Transaction
 from persistence.sqlite_driver import BatchingTransaction
 from persistence.tables.memories import memories, memory_fields, memory_history
@@ -293,6 +293,19 @@ class SqlMemoryRepository:
                 session_of=session_of,
             )
         loaded = await self.get_many(load, user_id=user_id)
+        if self._postgres:
+            around, sessions = await pg_turn_context(
+                self._tx,
+                field_id=field_id,
+                user_id=user_id,
+                anchors=anchors,
+                steps=steps,
+                max_span_seconds=max_span_seconds,
+                session_of=session_of,
+            )
+            return SearchContext(
+                memories={m.id: m for m in loaded}, around=around, sessions=sessions
+            )
         around = await self.turns_around(
             field_id=field_id,
             user_id=user_id,

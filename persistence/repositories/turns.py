@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, String, bindparam, select, text
+from sqlalchemy import BigInteger, Integer, String, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.selectable import TextualSelect
 
@@ -164,3 +164,100 @@ async def turns_around(
         anchor: [(m, at) for m, at, _ in sorted(around, key=lambda t: (t[1], t[2]))]
         for anchor, around in found.items()
     }
+
+
+# PostgreSQL: the turn columns of a search's anchors and session candidates and the turns
+# around the anchors in one statement (three round trips before). ``part`` 0 rows are the
+# turns asked about, part 1 rows the neighbours of ``anchor``.
+_PG_TURN_CONTEXT = (
+    text(
+        """WITH t AS MATERIALIZED (
+            SELECT id, user_id, field_id, occurred_at, turn_seq, turn_session FROM memories
+            WHERE id = ANY(CAST(:ids AS varchar[])))
+        SELECT 0 AS part, NULL AS anchor, id, user_id, field_id, occurred_at, turn_seq,
+            turn_session
+        FROM t
+        UNION ALL
+        SELECT 1, a.id, w.id, NULL, NULL, w.occurred_at, w.turn_seq, NULL
+        FROM t AS a CROSS JOIN LATERAL (
+            (SELECT id, occurred_at, turn_seq FROM memories
+            WHERE field_id = :field_id AND turn_seq IS NOT NULL
+            AND (occurred_at, turn_seq) < (a.occurred_at, a.turn_seq)
+            AND occurred_at >= a.occurred_at - make_interval(secs => :span)
+            ORDER BY occurred_at DESC, turn_seq DESC LIMIT :steps)
+            UNION ALL
+            (SELECT id, occurred_at, turn_seq FROM memories
+            WHERE field_id = :field_id AND turn_seq IS NOT NULL
+            AND (occurred_at, turn_seq) > (a.occurred_at, a.turn_seq)
+            AND occurred_at <= a.occurred_at + make_interval(secs => :span)
+            ORDER BY occurred_at ASC, turn_seq ASC LIMIT :steps)
+        ) AS w
+        WHERE a.id = ANY(CAST(:anchors AS varchar[])) AND a.user_id = :user_id
+            AND a.field_id = :field_id AND a.turn_seq IS NOT NULL"""
+    )
+    .bindparams(
+        bindparam("ids", type_=ARRAY(String())), bindparam("anchors", type_=ARRAY(String()))
+    )
+    .columns(
+        part=Integer(),
+        anchor=String(),
+        id=String(),
+        user_id=String(),
+        field_id=String(),
+        occurred_at=UTCDateTime(),
+        turn_seq=BigInteger(),
+        turn_session=BigInteger(),
+    )
+)
+
+
+async def pg_turn_context(
+    tx: Transaction,
+    *,
+    field_id: str,
+    user_id: str,
+    anchors: Sequence[str],
+    steps: int,
+    max_span_seconds: float,
+    session_of: Sequence[str],
+) -> tuple[dict[str, list[tuple[str, datetime]]], dict[str, int]]:
+    """``turns_around`` of ``anchors`` and ``sessions`` of ``session_of`` on PostgreSQL, in
+    one round trip; the results equal theirs."""
+    asked = list(dict.fromkeys([*anchors, *session_of]))
+    if not asked:
+        return {}, {}
+    rows = await tx.read(
+        _PG_TURN_CONTEXT,
+        {
+            "ids": asked,
+            "anchors": list(anchors) if steps > 0 else [],
+            "field_id": field_id,
+            "user_id": user_id,
+            "steps": int(steps),
+            "span": float(max_span_seconds),
+        },
+    )
+    mine: dict[str, Any] = {}
+    near: list[Any] = []
+    for row in rows:
+        if row.part == 1:
+            near.append(row)
+        elif row.user_id == user_id and row.field_id == field_id:
+            mine[row.id] = row
+    found: dict[str, list[tuple[str, datetime, int]]] = {}
+    for memory_id in anchors:
+        turn = mine.get(memory_id)
+        if turn is not None and turn.turn_seq is not None:
+            found[memory_id] = [(memory_id, turn.occurred_at, int(turn.turn_seq))]
+    for row in near:
+        found[row.anchor].append((row.id, row.occurred_at, int(row.turn_seq)))
+    around = {
+        anchor: [(m, at) for m, at, _ in sorted(turns, key=lambda t: (t[1], t[2]))]
+        for anchor, turns in found.items()
+    }
+    sessions = {
+        memory_id: int(mine[memory_id].turn_session)
+        for memory_id in session_of
+        if memory_id in mine and mine[memory_id].turn_session is not None
+    }
+    return around, sessions
