@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, String, bindparam, select, text
@@ -77,33 +77,6 @@ def _turns_near_statement(anchors: int) -> TextualSelect:
     )
 
 
-# PostgreSQL: one statement whatever the number of anchors, each anchor's two seeks a
-# lateral subquery. The text above, with 60 subqueries for 30 anchors, took PostgreSQL
-# ~8-12 ms to plan for ~0.3 ms of work (20k turns).
-_PG_TURNS_NEAR = (
-    text(
-        """SELECT a.anchor AS anchor, w.id AS id, w.occurred_at AS occurred_at,
-            w.turn_seq AS turn_seq
-        FROM unnest(CAST(:anchors AS varchar[]), CAST(:ats AS timestamptz[]),
-            CAST(:seqs AS bigint[]), CAST(:los AS timestamptz[]), CAST(:his AS timestamptz[]))
-            AS a(anchor, t, s, lo, hi)
-        CROSS JOIN LATERAL (
-            (SELECT id, occurred_at, turn_seq FROM memories
-            WHERE field_id = :field_id AND turn_seq IS NOT NULL
-            AND (occurred_at, turn_seq) < (a.t, a.s) AND occurred_at >= a.lo
-            ORDER BY occurred_at DESC, turn_seq DESC LIMIT :steps)
-            UNION ALL
-            (SELECT id, occurred_at, turn_seq FROM memories
-            WHERE field_id = :field_id AND turn_seq IS NOT NULL
-            AND (occurred_at, turn_seq) > (a.t, a.s) AND occurred_at <= a.hi
-            ORDER BY occurred_at ASC, turn_seq ASC LIMIT :steps)
-        ) AS w"""
-    )
-    .bindparams(bindparam("anchors", type_=ARRAY(String())))
-    .columns(anchor=String(), id=String(), occurred_at=UTCDateTime(), turn_seq=BigInteger())
-)
-
-
 async def _turns_near(
     tx: Transaction,
     *,
@@ -117,18 +90,6 @@ async def _turns_near(
     ``ix_memories_field_turns`` that reads at most ``steps`` entries, so the cost does not
     grow with the field. One round trip for all anchors. Plain SQL text: building this with
     Core expressions cost more than running it."""
-    if tx.conn.dialect.name == "postgresql":
-        places = [(memory_id, at.astimezone(UTC), seq) for memory_id, (at, seq) in anchors.items()]
-        pg_params = {
-            "field_id": field_id,
-            "steps": int(steps),
-            "anchors": [memory_id for memory_id, _, _ in places],
-            "ats": [at for _, at, _ in places],
-            "seqs": [seq for _, _, seq in places],
-            "los": [at - span for _, at, _ in places],
-            "his": [at + span for _, at, _ in places],
-        }
-        return list(await tx.read(_PG_TURNS_NEAR, pg_params))
     params: dict[str, Any] = {"field_id": field_id, "steps": int(steps)}
     for i, (memory_id, (at, seq)) in enumerate(anchors.items()):
         params[f"a{i}"], params[f"t{i}"], params[f"s{i}"] = memory_id, at, seq
@@ -145,6 +106,17 @@ async def turns_around(
     steps: int,
     max_span_seconds: float,
 ) -> dict[str, list[tuple[str, datetime]]]:
+    if tx.conn.dialect.name == "postgresql":
+        around, _ = await pg_turn_context(
+            tx,
+            field_id=field_id,
+            user_id=user_id,
+            anchors=memory_ids,
+            steps=steps,
+            max_span_seconds=max_span_seconds,
+            session_of=[],
+        )
+        return around
     anchors = await _anchors(tx, field_id=field_id, user_id=user_id, memory_ids=memory_ids)
     if not anchors or steps <= 0:
         return {m: [(m, at)] for m, (at, _) in anchors.items()}
@@ -167,8 +139,10 @@ async def turns_around(
 
 
 # PostgreSQL: the turn columns of a search's anchors and session candidates and the turns
-# around the anchors in one statement (three round trips before). ``part`` 0 rows are the
-# turns asked about, part 1 rows the neighbours of ``anchor``.
+# around the anchors in one statement (three round trips before). The SQLite text of
+# ``turns_near_sql``, with 60 subqueries for 30 anchors, took PostgreSQL ~8-12 ms to plan
+# for ~0.3 ms of work (20k turns); here each anchor's two seeks are a lateral subquery.
+# ``part`` 0 rows are the turns asked about, part 1 rows the neighbours of ``anchor``.
 _PG_TURN_CONTEXT = (
     text(
         """WITH t AS MATERIALIZED (
