@@ -19,7 +19,7 @@ from typing import Any
 
 from domain.entities import Memory, MemoryKind, MemoryLayer
 from domain.ports.memories import SearchContext
-from persistence.repositories.turns import turns_near_sql
+from persistence.repositories.turns import in_turn_order, turns_near_sql
 from persistence.sqlite_driver import BatchingTransaction
 from persistence.tables.memories import memories
 
@@ -163,10 +163,7 @@ async def search_context(
             found[memory_id] = [(memory_id, _when(turn[3]), int(turn[4]))]
     for anchor, memory_id, at, seq in near:
         found[anchor].append((memory_id, _when(at), int(seq)))
-    around = {
-        anchor: [(m, at) for m, at, _ in sorted(rows, key=lambda t: (t[1], t[2]))]
-        for anchor, rows in found.items()
-    }
+    around = in_turn_order(found)
     sessions = {}
     for memory_id in session_of:
         turn = mine.get(memory_id)

@@ -97,6 +97,17 @@ async def _turns_near(
     return list(await tx.read(_turns_near_statement(len(anchors)), params))
 
 
+def in_turn_order(
+    found: dict[str, list[tuple[str, datetime, int]]],
+) -> dict[str, list[tuple[str, datetime]]]:
+    """Each anchor's turns, itself included, as (id, occurred_at) in the field's turn order
+    ``(occurred_at, turn_seq)``: what ``turns_around`` returns."""
+    return {
+        anchor: [(m, at) for m, at, _ in sorted(turns, key=lambda t: (t[1], t[2]))]
+        for anchor, turns in found.items()
+    }
+
+
 async def turns_around(
     tx: Transaction,
     *,
@@ -132,10 +143,7 @@ async def turns_around(
     }
     for row in rows:
         found[row.anchor].append((row.id, row.occurred_at, int(row.turn_seq)))
-    return {
-        anchor: [(m, at) for m, at, _ in sorted(around, key=lambda t: (t[1], t[2]))]
-        for anchor, around in found.items()
-    }
+    return in_turn_order(found)
 
 
 # PostgreSQL: the turn columns of a search's anchors and session candidates and the turns
@@ -225,10 +233,7 @@ async def pg_turn_context(
             found[memory_id] = [(memory_id, turn.occurred_at, int(turn.turn_seq))]
     for row in near:
         found[row.anchor].append((row.id, row.occurred_at, int(row.turn_seq)))
-    around = {
-        anchor: [(m, at) for m, at, _ in sorted(turns, key=lambda t: (t[1], t[2]))]
-        for anchor, turns in found.items()
-    }
+    around = in_turn_order(found)
     sessions = {
         memory_id: int(mine[memory_id].turn_session)
         for memory_id in session_of
