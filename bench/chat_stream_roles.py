@@ -85,10 +85,13 @@ def server_main(port: int, data_dir: str, embedder: str, database_url: str | Non
     import uvicorn
 
     from memoria.app import build_app
+    from memoria.cli.serve import uvicorn_options
     from memoria.integration_settings import IntegrationSettings
     from memoria.settings import Settings
 
     settings = Settings(
+        host="127.0.0.1",
+        port=port,
         data_dir=Path(data_dir),
         database_url=database_url,
         environment="test",
@@ -102,14 +105,8 @@ def server_main(port: int, data_dir: str, embedder: str, database_url: str | Non
         sys.setswitchinterval(float(os.environ["MEMORIA_BENCH_SWITCH_INTERVAL"]))
     app = build_app(settings)
     count_statements(app.state.runtime.db.engine.sync_engine, Path(data_dir) / "sql-count")
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        ws_ping_interval=None,
-        ws_max_queue=1024,
-    )
+    # As `memoria serve` runs it (per-message deflate off, among others).
+    uvicorn.run(app, **uvicorn_options(settings, log_level="warning"))
 
 
 def count_statements(sync_engine: Any, out: Path) -> None:

@@ -68,21 +68,25 @@ def _serve(args: argparse.Namespace) -> int:
 def _run(app: Any, settings: Settings, args: argparse.Namespace, **extra: Any) -> None:
     import uvicorn
 
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=args.log_level,
+    uvicorn.run(app, **uvicorn_options(settings, log_level=args.log_level), **extra)
+
+
+def uvicorn_options(settings: Settings, *, log_level: str) -> dict[str, Any]:
+    """How ``memoria serve`` runs uvicorn (benches that start the app themselves take the
+    same, so they measure what an operator runs)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": log_level,
         # uvicorn's loggers go through our handler (format, request ids); request lines come
         # from memoria.access, which logs route templates, never raw paths and query strings.
-        log_config=None,
-        access_log=False,
-        ws_max_size=settings.max_request_bytes,  # /graphql's body limit, on its socket too
+        "log_config": None,
+        "access_log": False,
+        "ws_max_size": settings.max_request_bytes,  # /graphql's body limit, on its socket too
         # Token frames are small and compress poorly; deflate costs CPU on every frame and
         # about 300 KB of zlib state per socket.
-        ws_per_message_deflate=False,
-        **extra,
-    )
+        "ws_per_message_deflate": False,
+    }
 
 
 def _schema(_args: argparse.Namespace) -> int:
