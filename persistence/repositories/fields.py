@@ -25,6 +25,9 @@ def field_of_row(row: Any) -> MemoryField:
 
 
 # Built once, the ids one expanding parameter (an in_() of literals is rebuilt per call).
+_BY_ID = select(memory_fields).where(
+    memory_fields.c.id == bindparam("id"), memory_fields.c.user_id == bindparam("user_id")
+)
 _BY_IDS = select(memory_fields).where(
     memory_fields.c.id.in_(bindparam("ids", expanding=True)),
     memory_fields.c.user_id == bindparam("user_id"),
@@ -48,10 +51,7 @@ class SqlMemoryFieldRepository:
         )
 
     async def get(self, field_id: str, *, user_id: str) -> MemoryField | None:
-        stmt = select(memory_fields).where(
-            memory_fields.c.id == field_id, memory_fields.c.user_id == user_id
-        )
-        row = (await self._tx.read(stmt)).first()
+        row = (await self._tx.read(_BY_ID, {"id": field_id, "user_id": user_id})).first()
         return field_of_row(row) if row else None
 
     async def by_name(self, name: str, *, user_id: str) -> MemoryField | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from domain.llm import LlmModel, LlmProvider, UsageRecord, UserLlmConfig
 from persistence.session import Transaction
@@ -64,6 +64,14 @@ def _usage(row: Any) -> UsageRecord:
     )
 
 
+# Written and read on every chat turn: built once, see persistence/repositories/users.py.
+_ADD_USAGE = usage_records.insert()
+_USER_CONFIG = select(user_llm_configs).where(
+    user_llm_configs.c.user_id == bindparam("user_id"),
+    user_llm_configs.c.provider_id == bindparam("provider_id"),
+)
+
+
 class SqlLlmCatalogRepository:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
@@ -120,10 +128,8 @@ class SqlLlmCatalogRepository:
         return _model(row) if row else None
 
     async def user_config(self, *, user_id: str, provider_id: str) -> UserLlmConfig | None:
-        stmt = select(user_llm_configs).where(
-            user_llm_configs.c.user_id == user_id, user_llm_configs.c.provider_id == provider_id
-        )
-        row = (await self._tx.read(stmt)).first()
+        params = {"user_id": user_id, "provider_id": provider_id}
+        row = (await self._tx.read(_USER_CONFIG, params)).first()
         return _config(row) if row else None
 
     async def save_user_config(self, config: UserLlmConfig) -> None:
@@ -157,18 +163,19 @@ class SqlSpendRepository:
     async def add_usage(self, record: UsageRecord) -> None:
         r = record
         await self._tx.write(
-            usage_records.insert().values(
-                id=r.id,
-                user_id=r.user_id,
-                conversation_id=r.conversation_id,
-                message_id=r.message_id,
-                model=r.model,
-                prompt_tokens=r.prompt_tokens,
-                completion_tokens=r.completion_tokens,
-                cost_micros=r.cost_micros,
-                incomplete=r.incomplete,
-                created_at=r.created_at,
-            )
+            _ADD_USAGE,
+            {
+                "id": r.id,
+                "user_id": r.user_id,
+                "conversation_id": r.conversation_id,
+                "message_id": r.message_id,
+                "model": r.model,
+                "prompt_tokens": r.prompt_tokens,
+                "completion_tokens": r.completion_tokens,
+                "cost_micros": r.cost_micros,
+                "incomplete": r.incomplete,
+                "created_at": r.created_at,
+            },
         )
 
     async def usage(self, *, user_id: str, limit: int = 100) -> list[UsageRecord]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from domain.patterns import (
     Pattern,
@@ -22,6 +22,14 @@ from persistence.session import Transaction
 from persistence.tables.patterns import pattern_history, pattern_observations, patterns
 
 ACTIVE = PatternStatus.ACTIVE.value
+
+
+# Read on every chat turn (pattern matching): built once, see persistence/repositories/users.py.
+_ACTIVE = (
+    select(patterns)
+    .where(patterns.c.user_id == bindparam("user_id"), patterns.c.status == ACTIVE)
+    .order_by(patterns.c.created_at, patterns.c.id)
+)
 
 
 def _triggers(raw: Any) -> list[PatternTrigger]:
@@ -103,12 +111,7 @@ class SqlPatternRepository:
         return _pattern(row) if row else None
 
     async def active(self, *, user_id: str) -> list[Pattern]:
-        stmt = (
-            select(patterns)
-            .where(patterns.c.user_id == user_id, patterns.c.status == ACTIVE)
-            .order_by(patterns.c.created_at, patterns.c.id)
-        )
-        return [_pattern(r) for r in await self._tx.read(stmt)]
+        return [_pattern(r) for r in await self._tx.read(_ACTIVE, {"user_id": user_id})]
 
     def _scope(self, user_id: str) -> Any:
         return and_(patterns.c.user_id == user_id, patterns.c.status == ACTIVE)
