@@ -5,7 +5,8 @@ index per dimension (``embedding::halfvec(D)`` where ``vector_dims(embedding) = 
 migrations 0002/0007 for 384 and by :func:`ensure_hnsw_index` for others). Queries use the
 same expression so the planner can choose it, and iterative index scans (pgvector >= 0.8)
 keep scanning until enough rows pass the field and filter conditions, so a top-k is not
-emptied by filtering.
+emptied by filtering. A field small for its table is read exactly instead, in the same
+statement (:func:`_exact_wanted`): walking the graph past other fields' rows cost more.
 
 Parameters, measured on 100k synthetic 384-d memories in one field (bench/search.py's
 vectors, 40 queries, pgserver defaults: 128 MB ``shared_buffers``, a shared 2-core machine;
@@ -46,7 +47,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import Float, String, any_, bindparam, cast, func, select, text
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Select,
+    String,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, REAL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -58,6 +72,10 @@ EF_SEARCH = 100
 # The graph's parameters (migration 0011 builds existing indexes with them too).
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 128
+# A field at most this many rows, and at most EXACT_PER_ROOT x sqrt(the table's rows), is
+# searched exactly (see _exact_wanted).
+EXACT_MAX_ROWS = 3000
+EXACT_PER_ROOT = 44
 # Advisory lock keys of index creation, one per dimension ("memoidx" + dimension).
 _INDEX_LOCK = 0x6D656D6F696478 << 8
 # pgvector's HNSW limit for `halfvec`.
@@ -97,6 +115,30 @@ async def ensure_hnsw_index(engine: AsyncEngine, dimension: int) -> None:
 # cost no statement per search. Names with a dot are accepted before pgvector is loaded and
 # take effect when it is.
 CONNECTION_SETTINGS = {"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search": str(EF_SEARCH)}
+
+
+def _exact_wanted(field_id: str) -> Select[bool]:
+    """Whether the field is better searched exactly than through HNSW.
+
+    An exact search reads every row of the field (~7 buffer visits a row: the vector is
+    stored out of line); an iterative HNSW scan reads ~13.5k per 500 rows returned, divided
+    by the field's share of the table, as it passes over other fields' rows (10 LoCoMo
+    conversations of ~600 turns in one table: 17-24 ms for HNSW against ~4 ms exactly). So
+    exact wins while rows^2 < ~1,930 x table rows, i.e. rows < 44 x sqrt(table rows), capped
+    at EXACT_MAX_ROWS (~15 ms exactly). The planner cannot weigh this itself: it prices the
+    distance per row far below its cost, and ``vector_dims(embedding) = D`` at 0.5 % of
+    rows, so it picked HNSW for a 700-row field beside 5,000 rows, and an exact scan of a
+    4,000-row table (21 ms against 4 ms) once given real statistics. The field's rows are
+    counted up to the cap (an index-only scan, ~0.2 us a row); the table's come from
+    ``pg_class.reltuples`` (the last ANALYZE's estimate, -1 before one: then the field's)."""
+    capped = (
+        select(literal(1)).where(memories.c.field_id == field_id).limit(EXACT_MAX_ROWS + 1)
+    ).subquery()
+    counted = select(func.count().label("n")).select_from(capped).subquery()
+    rows = counted.c.n
+    table_rows = text("(SELECT reltuples FROM pg_class WHERE oid = 'memories'::regclass)")
+    limit = func.least(EXACT_MAX_ROWS, EXACT_PER_ROOT * func.sqrt(func.greatest(table_rows, rows)))
+    return select((rows <= limit).label("exact")).select_from(counted)
 
 
 class PgVectorIndex:
@@ -152,17 +194,25 @@ class PgVectorIndex:
             cast(bound, HALFVEC(dimension))
         )
         # ...and the full-precision distance scores them.
-        stmt = select(memories.c.id, (1 - exact).label("score")).where(
+        base = select(memories.c.id, (1 - exact).label("score")).where(
             memories.c.field_id == field_id,
             func.vector_dims(memories.c.embedding) == dimension,
         )
         if allowed is not None:
             # One array parameter, however many ids (asyncpg caps bound parameters at 32k).
             ids = bindparam("allowed_ids", list(allowed), type_=ARRAY(String()))
-            stmt = stmt.where(memories.c.id == any_(ids))
-        # relaxed_order and half precision may return rows slightly out of order: sort the
-        # final k exactly.
-        rows = await self._tx.read(stmt.order_by(approximate).limit(k))
+            base = base.where(memories.c.id == any_(ids))
+        # Decided once (a CTE read by both branches); each branch runs only when its
+        # condition holds (a one-time filter), so one statement takes either path. Ordered
+        # by the full-precision distance, which no index serves, the exact branch reads the
+        # field's rows through its own index.
+        decision = _exact_wanted(field_id).cte("decision")
+        wanted = select(decision.c.exact).scalar_subquery()
+        exactly = base.where(wanted).order_by(exact).limit(k)
+        # relaxed_order and half precision may return rows slightly out of order: the
+        # final k are sorted exactly below.
+        indexed = base.where(~cast(wanted, Boolean)).order_by(approximate).limit(k)
+        rows = await self._tx.read(union_all(exactly, indexed))
         hits = [(row.id, float(row.score)) for row in rows]
         hits.sort(key=lambda hit: -hit[1])
         return hits
