@@ -91,7 +91,9 @@ async def _plan(tx: Transaction, statement: Any) -> str:
 
 def _branch_rows(plan: str) -> list[float]:
     """Rows each branch of the search statement returned: [exactly, through the index]."""
-    found = re.findall(r'Subquery Scan on "\*SELECT\* (\d)[^"]*".*actual time=\S+ rows=([\d.]+)', plan)
+    found = re.findall(
+        r'Subquery Scan on "\*SELECT\* (\d)[^"]*".*actual time=\S+ rows=([\d.]+)', plan
+    )
     return [float(rows) for _, rows in sorted(found)]
 
 
