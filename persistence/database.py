@@ -17,7 +17,7 @@ from persistence.faiss_index import FaissStore, FaissVectorIndex
 from persistence.lexical_index import FieldSizes, PgLexicalIndex, SqliteLexicalIndex
 from persistence.outbox import SubscriptionCache
 from persistence.pgvector_index import CONNECTION_SETTINGS as PG_CONNECTION_SETTINGS
-from persistence.pgvector_index import PgVectorIndex
+from persistence.pgvector_index import PgVectorIndex, SearchPaths
 from persistence.repositories.blobs import SqlBlobRepository
 from persistence.repositories.conversations import (
     SqlAttachmentRepository,
@@ -107,6 +107,8 @@ class Database:
         self.subscriptions = SubscriptionCache()
         # Field sizes for FTS5's local-IDF decision (see persistence/lexical_index.py).
         self.field_sizes = FieldSizes()
+        # Which fields pgvector searches exactly rather than through HNSW (PostgreSQL).
+        self.vector_paths = SearchPaths()
         # Run inside the transaction just before commit (e.g. the webhook outbox writer).
         self.before_commit: list[Callable[[Transaction, list[DomainEvent]], Awaitable[None]]] = []
         # Run after a successful commit (e.g. the in-process event bus for subscriptions).
@@ -179,7 +181,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.vectors = (
             FaissVectorIndex(self._db.faiss)
             if self._db.faiss is not None
-            else PgVectorIndex(tx, preset=self._db.pg_search_preset)
+            else PgVectorIndex(tx, preset=self._db.pg_search_preset, paths=self._db.vector_paths)
         )
         self.lexical = (
             SqliteLexicalIndex(tx, self._db.field_sizes)
@@ -213,6 +215,8 @@ class SqlUnitOfWork(UnitOfWork):
         self._journal.deletes.clear()
         if self._db.faiss is not None and (upserts or deletes):
             await self._db.faiss.apply(upserts, deletes)
+        elif upserts:  # grown fields may have outgrown an exact search
+            self._db.vector_paths.forget({field_id for field_id, _, _ in upserts})
         for listener in self._db.after_commit if events else ():
             await listener(events)
 

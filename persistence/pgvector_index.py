@@ -5,8 +5,8 @@ index per dimension (``embedding::halfvec(D)`` where ``vector_dims(embedding) = 
 migrations 0002/0007 for 384 and by :func:`ensure_hnsw_index` for others). Queries use the
 same expression so the planner can choose it, and iterative index scans (pgvector >= 0.8)
 keep scanning until enough rows pass the field and filter conditions, so a top-k is not
-emptied by filtering. A field small for its table is read exactly instead, in the same
-statement (:func:`_exact_wanted`): walking the graph past other fields' rows cost more.
+emptied by filtering. A field small for its table is read exactly instead (see
+:class:`SearchPaths`): walking the graph past other fields' rows cost more.
 
 Parameters, measured on 100k synthetic 384-d memories in one field (bench/search.py's
 vectors, 40 queries, pgserver defaults: 128 MB ``shared_buffers``, a shared 2-core machine;
@@ -44,23 +44,11 @@ depth stands; docs/BENCHMARKS.md has the measurements.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
-from sqlalchemy import (
-    Boolean,
-    Float,
-    Select,
-    String,
-    any_,
-    bindparam,
-    cast,
-    func,
-    literal,
-    select,
-    text,
-    union_all,
-)
+from sqlalchemy import Float, String, any_, bindparam, cast, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, REAL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -117,39 +105,85 @@ async def ensure_hnsw_index(engine: AsyncEngine, dimension: int) -> None:
 CONNECTION_SETTINGS = {"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search": str(EF_SEARCH)}
 
 
-def _exact_wanted(field_id: str) -> Select[bool]:
-    """Whether the field is better searched exactly than through HNSW.
+# Whether a field is better searched exactly than through HNSW.
+#
+# An exact search reads every row of the field (~7 buffer visits a row: the vector is stored
+# out of line); an iterative HNSW scan reads ~13.5k per 500 rows returned, divided by the
+# field's share of the table, as it passes over other fields' rows (10 LoCoMo conversations of
+# ~600 turns in one table: 17-24 ms for HNSW against ~4 ms exactly). So exact wins while
+# rows^2 < ~1,930 x table rows, i.e. rows < 44 x sqrt(table rows), capped at EXACT_MAX_ROWS
+# (~15 ms exactly). The planner cannot weigh this itself: it prices the distance per row far
+# below its cost, and ``vector_dims(embedding) = D`` at 0.5 % of rows, so it picked HNSW for a
+# 700-row field beside 5,000 rows, and an exact scan of a 4,000-row table (21 ms against 4 ms)
+# once given real statistics. The field's rows are counted up to the cap (an index-only scan,
+# ~0.2 us a row); the table's come from ``pg_class.reltuples`` (the last ANALYZE's estimate,
+# -1 before one: then the field's).
+_EXACT_WANTED = text(
+    "SELECT n <= least(:most, :per_root * sqrt(greatest("
+    "(SELECT reltuples FROM pg_class WHERE oid = 'memories'::regclass), n))) AS exact "
+    "FROM (SELECT count(*) AS n FROM (SELECT 1 FROM memories WHERE field_id = :field_id "
+    "LIMIT :cap) AS f) AS c"
+)
 
-    An exact search reads every row of the field (~7 buffer visits a row: the vector is
-    stored out of line); an iterative HNSW scan reads ~13.5k per 500 rows returned, divided
-    by the field's share of the table, as it passes over other fields' rows (10 LoCoMo
-    conversations of ~600 turns in one table: 17-24 ms for HNSW against ~4 ms exactly). So
-    exact wins while rows^2 < ~1,930 x table rows, i.e. rows < 44 x sqrt(table rows), capped
-    at EXACT_MAX_ROWS (~15 ms exactly). The planner cannot weigh this itself: it prices the
-    distance per row far below its cost, and ``vector_dims(embedding) = D`` at 0.5 % of
-    rows, so it picked HNSW for a 700-row field beside 5,000 rows, and an exact scan of a
-    4,000-row table (21 ms against 4 ms) once given real statistics. The field's rows are
-    counted up to the cap (an index-only scan, ~0.2 us a row); the table's come from
-    ``pg_class.reltuples`` (the last ANALYZE's estimate, -1 before one: then the field's)."""
-    capped = (
-        select(literal(1)).where(memories.c.field_id == field_id).limit(EXACT_MAX_ROWS + 1)
-    ).subquery()
-    counted = select(func.count().label("n")).select_from(capped).subquery()
-    rows = counted.c.n
-    table_rows = text("(SELECT reltuples FROM pg_class WHERE oid = 'memories'::regclass)")
-    limit = func.least(EXACT_MAX_ROWS, EXACT_PER_ROOT * func.sqrt(func.greatest(table_rows, rows)))
-    return select((rows <= limit).label("exact")).select_from(counted)
+
+_MAX_PATHS = 100_000  # decisions kept; past this the cache starts over
+
+
+class SearchPaths:
+    """Which way each field's vector search goes (exactly, or through HNSW), shared by a
+    database's units of work: decided by one small count, then kept for ``ttl`` seconds or
+    until this process commits new vectors to the field (:meth:`forget`). Another process's
+    writes are seen when the decision expires; a stale one only costs time, as both paths
+    find the field's nearest rows."""
+
+    def __init__(self, *, ttl: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._exact: dict[str, tuple[bool, float]] = {}
+
+    def get(self, field_id: str) -> bool | None:
+        known = self._exact.get(field_id)
+        if known is None or known[1] <= self._clock():
+            return None
+        return known[0]
+
+    def put(self, field_id: str, exact: bool) -> None:
+        if len(self._exact) >= _MAX_PATHS:
+            self._exact.clear()
+        self._exact[field_id] = (exact, self._clock() + self._ttl)
+
+    def forget(self, field_ids: Iterable[str]) -> None:
+        for field_id in field_ids:
+            self._exact.pop(field_id, None)
 
 
 class PgVectorIndex:
     """Runs on the unit of work's own transaction, so it sees that transaction's writes.
 
     ``preset``: the connection was opened with :data:`CONNECTION_SETTINGS`; otherwise the
-    first search of the transaction sets them (one more statement)."""
+    first search of the transaction sets them (one more statement). ``paths``: the
+    database's :class:`SearchPaths` (without, each search decides anew)."""
 
-    def __init__(self, tx: Transaction, *, preset: bool = False) -> None:
+    def __init__(
+        self, tx: Transaction, *, preset: bool = False, paths: SearchPaths | None = None
+    ) -> None:
         self._tx = tx
         self._tuned = preset
+        self._paths = paths if paths is not None else SearchPaths(ttl=0.0)
+
+    async def _exactly(self, field_id: str) -> bool:
+        """Whether to read this field's rows exactly (see _EXACT_WANTED)."""
+        exact = self._paths.get(field_id)
+        if exact is None:
+            params = {
+                "field_id": field_id,
+                "cap": EXACT_MAX_ROWS + 1,
+                "most": EXACT_MAX_ROWS,
+                "per_root": EXACT_PER_ROOT,
+            }
+            exact = bool((await self._tx.read(_EXACT_WANTED, params)).scalar_one())
+            self._paths.put(field_id, exact)
+        return exact
 
     async def _tune(self) -> None:
         if not self._tuned:
@@ -194,25 +228,19 @@ class PgVectorIndex:
             cast(bound, HALFVEC(dimension))
         )
         # ...and the full-precision distance scores them.
-        base = select(memories.c.id, (1 - exact).label("score")).where(
+        stmt = select(memories.c.id, (1 - exact).label("score")).where(
             memories.c.field_id == field_id,
             func.vector_dims(memories.c.embedding) == dimension,
         )
         if allowed is not None:
             # One array parameter, however many ids (asyncpg caps bound parameters at 32k).
             ids = bindparam("allowed_ids", list(allowed), type_=ARRAY(String()))
-            base = base.where(memories.c.id == any_(ids))
-        # Decided once (a CTE read by both branches); each branch runs only when its
-        # condition holds (a one-time filter), so one statement takes either path. Ordered
-        # by the full-precision distance, which no index serves, the exact branch reads the
-        # field's rows through its own index.
-        decision = _exact_wanted(field_id).cte("decision")
-        wanted = select(decision.c.exact).scalar_subquery()
-        exactly = base.where(wanted).order_by(exact).limit(k)
-        # relaxed_order and half precision may return rows slightly out of order: the
-        # final k are sorted exactly below.
-        indexed = base.where(~cast(wanted, Boolean)).order_by(approximate).limit(k)
-        rows = await self._tx.read(union_all(exactly, indexed))
+            stmt = stmt.where(memories.c.id == any_(ids))
+        # Ordered by the full-precision distance, which no index serves, a search reads the
+        # field's rows through its own index. relaxed_order and half precision may return
+        # rows slightly out of order: the final k are sorted exactly below.
+        order = exact if await self._exactly(field_id) else approximate
+        rows = await self._tx.read(stmt.order_by(order).limit(k))
         hits = [(row.id, float(row.score)) for row in rows]
         hits.sort(key=lambda hit: -hit[1])
         return hits
