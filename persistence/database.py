@@ -65,6 +65,23 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+# The planner's price of a random page read, for our connections when the server keeps
+# PostgreSQL's default (4, for spinning disks): our reads come from cache or SSD. At 4 the
+# keyword ranking of a 4,000-turn field scanned the whole table to test every row's words
+# (4.0-4.5 ms) instead of reading the matches through the GIN index (0.9-1.0 ms); the
+# statement took 8.2 instead of 4.9 ms a search. An operator's own setting is kept.
+_RANDOM_PAGE_COST = "1.1"
+
+
+def _pg_planner_costs(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("SELECT setting, source FROM pg_settings WHERE name = 'random_page_cost'")
+    _setting, source = cursor.fetchone()
+    if source == "default":
+        cursor.execute(f"SET random_page_cost = {_RANDOM_PAGE_COST}")
+    cursor.close()
+
+
 class Database:
     """Owns the engine and, in embedded mode, the FAISS store; hands out units of work."""
 
@@ -89,6 +106,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            event.listen(self.engine.sync_engine, "connect", _pg_planner_costs)
         # Short transactions a request makes beside its own (shared rate-limit and sign-in
         # counters) come from a pool of their own: taken from the request pool, requests
         # holding every connection would each wait for one more, and none would finish.
