@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from domain.events import DomainEvent
 from domain.ports import UnitOfWork
 from persistence.faiss_index import FaissStore, FaissVectorIndex
+from persistence.field_cache import FieldCache
 from persistence.lexical_index import FieldSizes, PgLexicalIndex, SqliteLexicalIndex
 from persistence.outbox import SubscriptionCache
 from persistence.pgvector_index import CONNECTION_SETTINGS as PG_CONNECTION_SETTINGS
-from persistence.pgvector_index import PgVectorIndex, SearchPaths
+from persistence.pgvector_index import PgVectorIndex
 from persistence.repositories.blobs import SqlBlobRepository
 from persistence.repositories.conversations import (
     SqlAttachmentRepository,
@@ -126,8 +127,10 @@ class Database:
         self.subscriptions = SubscriptionCache()
         # Field sizes for FTS5's local-IDF decision (see persistence/lexical_index.py).
         self.field_sizes = FieldSizes()
-        # Which fields pgvector searches exactly rather than through HNSW (PostgreSQL).
-        self.vector_paths = SearchPaths()
+        # PostgreSQL: which fields pgvector reads exactly rather than through HNSW, and
+        # fields' sizes for keyword IDF (see persistence/field_cache.py).
+        self.vector_paths = FieldCache[bool]()
+        self.field_rows = FieldCache[int]()
         # Run inside the transaction just before commit (e.g. the webhook outbox writer).
         self.before_commit: list[Callable[[Transaction, list[DomainEvent]], Awaitable[None]]] = []
         # Run after a successful commit (e.g. the in-process event bus for subscriptions).
@@ -205,7 +208,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.lexical = (
             SqliteLexicalIndex(tx, self._db.field_sizes)
             if self._db.is_sqlite
-            else PgLexicalIndex(tx)
+            else PgLexicalIndex(tx, self._db.field_rows)
         )
         return self
 
@@ -234,8 +237,10 @@ class SqlUnitOfWork(UnitOfWork):
         self._journal.deletes.clear()
         if self._db.faiss is not None and (upserts or deletes):
             await self._db.faiss.apply(upserts, deletes)
-        elif upserts:  # grown fields may have outgrown an exact search
-            self._db.vector_paths.forget({field_id for field_id, _, _ in upserts})
+        elif upserts or deletes:  # the fields' sizes changed
+            changed = {f for f, _, _ in upserts} | {f for f, _ in deletes}
+            self._db.vector_paths.forget(changed)
+            self._db.field_rows.forget(changed)
         for listener in self._db.after_commit if events else ():
             await listener(events)
 

@@ -6,7 +6,7 @@ migrations 0002/0007 for 384 and by :func:`ensure_hnsw_index` for others). Queri
 same expression so the planner can choose it, and iterative index scans (pgvector >= 0.8)
 keep scanning until enough rows pass the field and filter conditions, so a top-k is not
 emptied by filtering. A field small for its table is read exactly instead (see
-:class:`SearchPaths`): walking the graph past other fields' rows cost more.
+``_EXACT_WANTED``): walking the graph past other fields' rows cost more.
 
 Parameters, measured on 100k synthetic 384-d memories in one field (bench/search.py's
 vectors, 40 queries, pgserver defaults: 128 MB ``shared_buffers``, a shared 2-core machine;
@@ -44,8 +44,7 @@ depth stands; docs/BENCHMARKS.md has the measurements.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from sqlalchemy import Float, String, any_, bindparam, cast, func, select, text
@@ -53,6 +52,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, REAL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import Vector
+from persistence.field_cache import FieldCache
 from persistence.session import Transaction
 from persistence.tables.memories import memories
 
@@ -126,50 +126,20 @@ _EXACT_WANTED = text(
 )
 
 
-_MAX_PATHS = 100_000  # decisions kept; past this the cache starts over
-
-
-class SearchPaths:
-    """Which way each field's vector search goes (exactly, or through HNSW), shared by a
-    database's units of work: decided by one small count, then kept for ``ttl`` seconds or
-    until this process commits new vectors to the field (:meth:`forget`). Another process's
-    writes are seen when the decision expires; a stale one only costs time, as both paths
-    find the field's nearest rows."""
-
-    def __init__(self, *, ttl: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self._ttl = ttl
-        self._clock = clock
-        self._exact: dict[str, tuple[bool, float]] = {}
-
-    def get(self, field_id: str) -> bool | None:
-        known = self._exact.get(field_id)
-        if known is None or known[1] <= self._clock():
-            return None
-        return known[0]
-
-    def put(self, field_id: str, exact: bool) -> None:
-        if len(self._exact) >= _MAX_PATHS:
-            self._exact.clear()
-        self._exact[field_id] = (exact, self._clock() + self._ttl)
-
-    def forget(self, field_ids: Iterable[str]) -> None:
-        for field_id in field_ids:
-            self._exact.pop(field_id, None)
-
-
 class PgVectorIndex:
     """Runs on the unit of work's own transaction, so it sees that transaction's writes.
 
     ``preset``: the connection was opened with :data:`CONNECTION_SETTINGS`; otherwise the
-    first search of the transaction sets them (one more statement). ``paths``: the
-    database's :class:`SearchPaths` (without, each search decides anew)."""
+    first search of the transaction sets them (one more statement). ``paths``: which fields
+    are read exactly, kept per field (a stale choice only costs time, as both paths find the
+    field's nearest rows); without, each search decides anew."""
 
     def __init__(
-        self, tx: Transaction, *, preset: bool = False, paths: SearchPaths | None = None
+        self, tx: Transaction, *, preset: bool = False, paths: FieldCache[bool] | None = None
     ) -> None:
         self._tx = tx
         self._tuned = preset
-        self._paths = paths if paths is not None else SearchPaths(ttl=0.0)
+        self._paths = paths if paths is not None else FieldCache[bool](ttl=0.0)
 
     async def _exactly(self, field_id: str) -> bool:
         """Whether to read this field's rows exactly (see _EXACT_WANTED)."""
