@@ -76,8 +76,8 @@ _RANDOM_PAGE_COST = "1.1"
 
 def _pg_planner_costs(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
-    cursor.execute("SELECT setting, source FROM pg_settings WHERE name = 'random_page_cost'")
-    _setting, source = cursor.fetchone()
+    cursor.execute("SELECT source FROM pg_settings WHERE name = 'random_page_cost'")
+    (source,) = cursor.fetchone()
     if source == "default":
         cursor.execute(f"SET random_page_cost = {_RANDOM_PAGE_COST}")
     cursor.close()

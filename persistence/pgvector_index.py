@@ -61,7 +61,7 @@ EF_SEARCH = 100
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 128
 # A field at most this many rows, and at most EXACT_PER_ROOT x sqrt(the table's rows), is
-# searched exactly (see _exact_wanted).
+# searched exactly (see _EXACT_WANTED).
 EXACT_MAX_ROWS = 3000
 EXACT_PER_ROOT = 44
 # Advisory lock keys of index creation, one per dimension ("memoidx" + dimension).
