@@ -342,14 +342,16 @@ class SqliteLexicalIndex:
 _PG_FIELD_SIZE = (
     "(SELECT count(*) FROM (SELECT 1 FROM memories WHERE field_id = :field_id LIMIT :cap) AS f)"
 )
+_PG_EXACT_SIZE = text("SELECT count(*) FROM memories WHERE field_id = :field_id")
 
 
 @functools.lru_cache(maxsize=4 * MAX_TERMS)
 def _pg_statement(terms: int, *, restricted: bool, sized: bool) -> TextClause:
     """:class:`PgLexicalIndex`'s statement for ``terms`` terms.
 
-    ``sized``: the field's size is known (the ``:n`` parameter); otherwise the statement
-    counts it (up to the cap) and returns the count beside each row, to be kept.
+    ``sized``: the field's size is known (the ``:n`` parameter), and so a term's count among
+    the matches may exceed the cap; otherwise the statement counts the field (up to the cap)
+    and returns the count beside each row, to be kept.
 
     Without a restriction, a term's count in the field is counted among the rows that match
     any term, which the ranking reads anyway: separate counts read each term's rows again
@@ -373,7 +375,11 @@ def _pg_statement(terms: int, *, restricted: bool, sized: bool) -> TextClause:
         )
     else:
         restrict = ""
-        counts = ", ".join(f"least(count(*) FILTER (WHERE h{i}), :cap) AS d{i}" for i in ids)
+        # Unsized, the field's count stops at the cap: a term's must not pass it.
+        counted = (
+            "count(*) FILTER (WHERE h{i})" if sized else "least(count(*) FILTER (WHERE h{i}), :cap)"
+        )
+        counts = ", ".join(f"{counted.format(i=i)} AS d{i}" for i in ids)
         counts += " FROM hits"
     weights = ", ".join(
         f"CAST(greatest(1e-6, ln((s.n - s.d{i} + 0.5) / (s.d{i} + 0.5))) AS float8) AS i{i}"
@@ -403,9 +409,15 @@ def _pg_statement(terms: int, *, restricted: bool, sized: bool) -> TextClause:
 class PgLexicalIndex:
     """``content_tsv @@ to_tsquery(t1 | t2 ...)`` (the english configuration stems and drops
     stopwords), scored by IDF-weighted coverage of the terms: the sum of the IDFs of the
-    terms a memory matches over the sum for all terms, IDF counted within the field (counts
-    capped at ``LOCAL_IDF_MAX_FIELD``); ``ts_rank`` with length normalisation breaks ties.
+    terms a memory matches over the sum for all terms, IDF counted within the field (its
+    size, and each term's count among the matches; a restricted search counts each term
+    separately, up to ``cap``); ``ts_rank`` with length normalisation breaks ties.
     ``ts_rank`` alone has no IDF: a common word weighed as much as a rare one. One statement.
+
+    The statement counts the field up to ``cap`` (``LOCAL_IDF_MAX_FIELD``). A field that
+    reaches it is counted exactly once more and searched again with that size: a term found
+    in 10,000 of a 100,000-memory field weighs ln(9) ~ 2.2, where counts capped at 20,000
+    gave it ~0.
 
     ``sizes``: fields' sizes as counted here, kept for a field of at least
     ``SIZE_KEPT_FROM`` memories (:class:`~persistence.field_cache.FieldCache`; counting
@@ -413,9 +425,16 @@ class PgLexicalIndex:
     when the size expires, by what a few memories change of a thousand or more. A smaller
     field is counted by every search, for less than a fifth of a millisecond."""
 
-    def __init__(self, tx: Transaction, sizes: FieldCache[int] | None = None) -> None:
+    def __init__(
+        self,
+        tx: Transaction,
+        sizes: FieldCache[int] | None = None,
+        *,
+        cap: int = LOCAL_IDF_MAX_FIELD,
+    ) -> None:
         self._tx = tx
         self._sizes = sizes
+        self._cap = cap
 
     async def search(
         self,
@@ -432,17 +451,24 @@ class PgLexicalIndex:
             "q": " | ".join(tsquery_term(w) for w in words),
             "field_id": field_id,
             "k": k,
-            "cap": LOCAL_IDF_MAX_FIELD,
+            "cap": self._cap,
         }
         for i, word in enumerate(words):
             params[f"w{i}"] = tsquery_term(word)
         if allowed is not None:
             params["allowed"] = list(allowed)
+        restricted = allowed is not None
         size = self._sizes.get(field_id) if self._sizes is not None else None
         if size is not None:
             params["n"] = size
-        stmt = _pg_statement(len(words), restricted=allowed is not None, sized=size is not None)
+        stmt = _pg_statement(len(words), restricted=restricted, sized=size is not None)
         rows = (await self._tx.read(stmt, params)).all()
-        if rows and size is None and self._sizes is not None and rows[0].n >= SIZE_KEPT_FROM:
-            self._sizes.put(field_id, int(rows[0].n))
+        if rows and size is None:
+            size = int(rows[0].n)
+            if size >= self._cap:  # the count stopped at the cap
+                size = params["n"] = (await self._tx.read(_PG_EXACT_SIZE, params)).scalar_one()
+                stmt = _pg_statement(len(words), restricted=restricted, sized=True)
+                rows = (await self._tx.read(stmt, params)).all()
+            if self._sizes is not None and size >= SIZE_KEPT_FROM:
+                self._sizes.put(field_id, size)
         return [(row.id, min(1.0, float(row.coverage))) for row in rows]

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from domain.memory_drafts import MemoryDraft
 from persistence.field_cache import FieldCache
-from persistence.lexical_index import SIZE_KEPT_FROM
+from persistence.lexical_index import SIZE_KEPT_FROM, PgLexicalIndex
 
 __all__ = ["engine"]  # the fixture, used by name
 
@@ -84,3 +84,29 @@ async def test_a_small_fields_size_is_counted_by_every_search(engine: Engine) ->
     await engine.add(MemoryDraft("The piano is in the hall"), MemoryDraft("A bicycle shed"))
     assert await _scores(engine, ["piano"])
     assert engine.runtime.db.field_rows.get(engine.field_id) is None
+
+
+async def test_a_field_past_the_count_cap_is_weighed_by_its_exact_size(engine: Engine) -> None:
+    """Counted up to a cap of 50, a 200-memory field in which "garden" is in 60 memories
+    gives that word ln(140.5 / 60.5) ~ 0.84, as an uncapped count does, not the ~0 of a
+    count stopped at 50 for both the field and the word."""
+    notes = [
+        MemoryDraft(
+            f"{'the garden' if i < 60 else 'a kitchen'} {uuid.uuid4().hex[:8]}"
+            + (" with a piano" if i % 20 == 0 else "")
+        )
+        for i in range(200)
+    ]
+    await engine.add(*notes)
+    stored = await _size(engine)
+    async with engine.runtime.deps.uow_factory() as uow:
+        capped = PgLexicalIndex(uow._tx, cap=50)
+        uncapped = PgLexicalIndex(uow._tx, cap=10_000)
+        terms = ["garden", "piano"]
+        past_cap = await capped.search(field_id=engine.field_id, terms=terms, k=300)
+        exact = await uncapped.search(field_id=engine.field_id, terms=terms, k=300)
+    assert stored > 50
+    assert past_cap == exact
+    # A garden note without the piano covers garden's share of the two weights: well above 0.
+    gardens = {score for _, score in exact if 0.0 < score < 0.99}
+    assert min(gardens) > 0.2, gardens
