@@ -59,7 +59,7 @@ async def test_database_from_the_branched_history_upgrades(database_url: str) ->
         await upgrade(engine)
         async with engine.connect() as conn:
             rows = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
-        assert [r[0] for r in rows] == ["0011"]  # collapsed to 0005, then upgraded
+        assert [r[0] for r in rows] == ["0012"]  # collapsed to 0005, then upgraded
     finally:
         await engine.dispose()
 

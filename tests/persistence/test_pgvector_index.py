@@ -227,3 +227,24 @@ async def test_a_fields_path_is_decided_once_and_forgotten_when_it_grows(
     assert paths.get(engine.field_id) is True  # 100 rows: read exactly
     await engine.add(MemoryDraft("one more memory"))
     assert paths.get(engine.field_id) is None
+
+
+async def test_a_memorys_vector_stays_in_its_row(engine: Engine) -> None:
+    """Migration 0012: a ~2.3 KB row (a 1.5 KB vector and a long turn) is kept whole, so an
+    exact read or a re-score visits one page, not the TOAST table too."""
+    words = " ".join(f"word{i}" for i in range(80))
+    await engine.add(MemoryDraft(f"Caroline: {words}"))
+    async with engine.runtime.db.engine.connect() as conn:
+        toasted = (
+            await conn.execute(
+                text(
+                    "SELECT pg_relation_size(reltoastrelid) FROM pg_class "
+                    "WHERE relname = 'memories'"
+                )
+            )
+        ).scalar_one()
+        row = (
+            await conn.execute(text("SELECT pg_column_size(memories.*) FROM memories"))
+        ).scalar_one()
+    assert row > 2100  # past PostgreSQL's default toast target of ~2 KB
+    assert toasted == 0
