@@ -122,7 +122,7 @@ _EXACT_WANTED = text(
     "SELECT n <= least(:most, :per_root * sqrt(greatest("
     "(SELECT reltuples FROM pg_class WHERE oid = 'memories'::regclass), n))) AS exact "
     "FROM (SELECT count(*) AS n FROM (SELECT 1 FROM memories WHERE field_id = :field_id "
-    "LIMIT :cap) AS f) AS c"
+    "LIMIT :most + 1) AS f) AS c"
 )
 
 
@@ -139,20 +139,16 @@ class PgVectorIndex:
     ) -> None:
         self._tx = tx
         self._tuned = preset
-        self._paths = paths if paths is not None else FieldCache[bool](ttl=0.0)
+        self._paths = paths
 
     async def _exactly(self, field_id: str) -> bool:
         """Whether to read this field's rows exactly (see _EXACT_WANTED)."""
-        exact = self._paths.get(field_id)
+        exact = self._paths.get(field_id) if self._paths is not None else None
         if exact is None:
-            params = {
-                "field_id": field_id,
-                "cap": EXACT_MAX_ROWS + 1,
-                "most": EXACT_MAX_ROWS,
-                "per_root": EXACT_PER_ROOT,
-            }
+            params = {"field_id": field_id, "most": EXACT_MAX_ROWS, "per_root": EXACT_PER_ROOT}
             exact = bool((await self._tx.read(_EXACT_WANTED, params)).scalar_one())
-            self._paths.put(field_id, exact)
+            if self._paths is not None:
+                self._paths.put(field_id, exact)
         return exact
 
     async def _tune(self) -> None:

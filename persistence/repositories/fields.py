@@ -24,7 +24,8 @@ def field_of_row(row: Any) -> MemoryField:
     )
 
 
-# Built once, the ids one expanding parameter (an in_() of literals is rebuilt per call).
+# Built once (read by every search and chat turn), the ids one expanding parameter (an in_()
+# of literals is rebuilt per call).
 _BY_ID = select(memory_fields).where(
     memory_fields.c.id == bindparam("id"), memory_fields.c.user_id == bindparam("user_id")
 )
