@@ -400,6 +400,8 @@ async def run_size(
         # The first search built the index; its file is being written in the background
         # (1.5 GB at 1M). Measured from here: a server that has been up a while.
         await runtime.db.faiss.settled()
+    if runtime.db.terms is not None:
+        await runtime.db.terms.settled()  # the keyword postings, built after the first search
     grown = rss_mb() - before
     settle_after_startup()  # as `memoria serve` does once it is ready
     for clients in (1, 8):

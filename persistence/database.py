@@ -30,9 +30,9 @@ from persistence.repositories.jobs import SqlJobRepository
 from persistence.repositories.llm import SqlLlmCatalogRepository, SqlSpendRepository
 from persistence.repositories.maintenance import SqlMaintenanceRepository
 from persistence.repositories.memories import (
+    IndexJournal,
     SqlMemoryHistoryRepository,
     SqlMemoryRepository,
-    VectorJournal,
 )
 from persistence.repositories.mfa import SqlMfaRepository
 from persistence.repositories.patterns import SqlPatternRepository
@@ -43,6 +43,7 @@ from persistence.repositories.users import SqlApiKeyRepository, SqlUserRepositor
 from persistence.repositories.webhooks import SqlWebhookRepository
 from persistence.session import Transaction
 from persistence.sqlite_driver import BatchingTransaction, batching_transaction, one_trip_dbapi
+from persistence.term_store import TermStore
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -125,8 +126,10 @@ class Database:
         )
         # The webhook outbox's subscription lookups (embedded mode, see persistence/outbox.py).
         self.subscriptions = SubscriptionCache()
-        # Field sizes for FTS5's local-IDF decision (see persistence/lexical_index.py).
+        # Field sizes for FTS5's local-IDF decision (see persistence/lexical_index.py), and
+        # large fields' keyword postings (embedded mode: persistence/term_store.py).
         self.field_sizes = FieldSizes()
+        self.terms: TermStore | None = TermStore(self.engine) if self.is_sqlite else None
         # PostgreSQL: which fields pgvector reads exactly rather than through HNSW, and
         # fields' sizes for keyword IDF (see persistence/field_cache.py).
         self.vector_paths = FieldCache[bool]()
@@ -149,6 +152,8 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        if self.terms is not None:
+            await self.terms.close()
         if self.faiss is not None:
             await self.faiss.close()
         await self.engine.dispose()
@@ -166,7 +171,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._db = db
         self._conn: AsyncConnection | None = None
         self._tx: Transaction | None = None
-        self._journal = VectorJournal()
+        self._journal = IndexJournal()
         self._events: list[DomainEvent] = []
 
     def record(self, event: DomainEvent) -> None:
@@ -206,7 +211,7 @@ class SqlUnitOfWork(UnitOfWork):
             else PgVectorIndex(tx, preset=self._db.pg_search_preset, paths=self._db.vector_paths)
         )
         self.lexical = (
-            SqliteLexicalIndex(tx, self._db.field_sizes)
+            SqliteLexicalIndex(tx, self._db.field_sizes, self._db.terms)
             if self._db.is_sqlite
             else PgLexicalIndex(tx, self._db.field_rows)
         )
@@ -233,8 +238,10 @@ class SqlUnitOfWork(UnitOfWork):
             self._tx.release()
         self._end_writes()
         upserts, deletes = list(self._journal.upserts), list(self._journal.deletes)
-        self._journal.upserts.clear()
-        self._journal.deletes.clear()
+        texts = list(self._journal.texts)
+        self._journal.clear()
+        if self._db.terms is not None and (texts or deletes):
+            self._db.terms.apply(texts, deletes)
         if self._db.faiss is not None and (upserts or deletes):
             await self._db.faiss.apply(upserts, deletes)
         elif upserts or deletes:  # the fields' sizes changed
@@ -260,8 +267,7 @@ class SqlUnitOfWork(UnitOfWork):
         finally:
             self._tx.release()
             self._end_writes()
-            self._journal.upserts.clear()
-            self._journal.deletes.clear()
+            self._journal.clear()
             self._events.clear()
 
     async def close(self) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import TextClause, text
 from persistence.field_cache import FieldCache
 from persistence.session import Transaction
 from persistence.sqlite_driver import BatchingTransaction
+from persistence.term_store import TermStore
 
 # Terms arrive normalised by the domain; this is the last guard before query syntax.
 _SAFE_TERM = re.compile(r"^[^\W_]+$", re.UNICODE)
@@ -221,11 +222,19 @@ class SqliteLexicalIndex:
     Words match memories' text only (``{content} :``). A field at most ``1 / SCOPE_RATIO`` of
     the table ANDs its id's phrase (:func:`field_phrase`) into every MATCH, so FTS5 reads its
     postings only; a larger one matches the whole index and keeps its own rows, which is
-    faster when they are most of it. Both give the same rows and scores."""
+    faster when they are most of it. Both give the same rows and scores.
 
-    def __init__(self, tx: Transaction, sizes: FieldSizes | None = None) -> None:
+    A field of ``terms.build_from`` memories or more is searched from the process's own postings
+    (``terms``, :mod:`persistence.term_store`) once they are built, unless this transaction
+    wrote memories (they hold only committed ones): the same scores, computed for every
+    match instead of ``bm25()``'s best ``k``, without a statement."""
+
+    def __init__(
+        self, tx: Transaction, sizes: FieldSizes | None = None, terms: TermStore | None = None
+    ) -> None:
         self._tx = tx
         self._sizes = sizes or FieldSizes()
+        self._terms = terms
 
     @property
     def _shared(self) -> bool:
@@ -266,9 +275,14 @@ class SqliteLexicalIndex:
         words = _safe(terms)
         if not words or k <= 0 or (allowed is not None and not allowed):
             return []
+        kept = self._terms.get(field_id) if self._terms is not None and self._shared else None
+        if kept is not None:
+            return kept.search([(w, _family(w)) for w in words], k, allowed)
         field_size, table_rows = await self._field_size(field_id)
         if field_size == 0:
             return []  # an empty field (e.g. a default one nothing was extracted into yet)
+        if self._terms is not None and field_size >= self._terms.build_from and self._shared:
+            self._terms.build(field_id)  # FTS5 answers until it is ready
         # A field over LOCAL_IDF_MAX_FIELD memories takes table-wide counts instead (capped):
         # counting its terms' documents in the field would read long postings for nothing.
         local = field_size <= LOCAL_IDF_MAX_FIELD

@@ -94,16 +94,23 @@ def _values(memory: Memory) -> dict[str, Any]:
 
 
 @dataclass
-class VectorJournal:
-    """Vector changes of one transaction, applied to an in-process index only after commit
-    so a rollback never leaves a vector behind."""
+class IndexJournal:
+    """Changes of one transaction for the in-process indexes (vectors, keywords), applied
+    only after commit so a rollback never leaves an entry behind: (field, memory, vector)
+    and (field, memory, text) upserts, (field, memory) deletes."""
 
     upserts: list[tuple[str, str, Vector]] = field(default_factory=list)
+    texts: list[tuple[str, str, str]] = field(default_factory=list)
     deletes: list[tuple[str, str]] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.upserts.clear()
+        self.texts.clear()
+        self.deletes.clear()
 
 
 class SqlMemoryRepository:
-    def __init__(self, tx: Transaction, journal: VectorJournal) -> None:
+    def __init__(self, tx: Transaction, journal: IndexJournal) -> None:
         self._tx = tx
         self._journal = journal
         self._postgres = tx.conn.dialect.name == "postgresql"
@@ -126,6 +133,7 @@ class SqlMemoryRepository:
             )
         await self._tx.write(memories.insert(), rows)
         self._journal.upserts.extend((m.field_id, m.id, v) for m, v in items)
+        self._journal.texts.extend((m.field_id, m.id, m.content) for m, _ in items)
 
     async def _turn_order(self, batch: Sequence[Memory]) -> dict[str, tuple[int, int]]:
         """(turn_seq, turn_session) for the conversation turns in ``batch``. Sequence numbers
@@ -173,6 +181,7 @@ class SqlMemoryRepository:
         if embedding is not None:
             values["embedding"] = embedding
             self._journal.upserts.append((memory.field_id, memory.id, embedding))
+        self._journal.texts.append((memory.field_id, memory.id, memory.content))
         await self._tx.write(
             memories.update()
             .where(memories.c.id == memory.id, memories.c.user_id == memory.user_id)

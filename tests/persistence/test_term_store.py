@@ -1,0 +1,153 @@
+"""Embedded mode's in-process keyword postings on a real SQLite database: built in the
+background on a large field's first search (FTS5 answers meanwhile), kept in step with
+committed writes, never with rolled-back or uncommitted ones, and giving FTS5's scores."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from domain.entities import Actor, Role
+from domain.memory_drafts import MemoryDraft
+from memoria.bootstrap import migrate
+from memoria.runtime import build_runtime
+from memoria.settings import Settings
+from persistence.term_store import TermStore
+from providers.embedders.hashing import HashingEmbedder
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+_TEXTS = [
+    "My sister Lena lives in Porto and works as a nurse.",
+    "I am allergic to peanuts and shellfish.",
+    "The quarterly budget review is on the first Monday of next month.",
+    "Our cat Miso only eats salmon-flavoured food.",
+    "I switched from Vim to Emacs last year and never looked back.",
+    "Lena's cat is called Pip and she hates the vet.",
+    "Porto has the best custard tarts; my sister sends me some every spring.",
+]
+_QUERIES = [
+    ["sister", "porto"],
+    ["allergies", "food"],
+    ["cat", "vet", "salmon"],
+    ["budget", "monday"],
+    ["lena"],
+    ["emacs", "vim", "editor"],
+]
+
+
+@dataclass
+class Field:
+    runtime: Any
+    actor: Actor
+    field_id: str
+    store: TermStore
+
+    async def add(self, *texts: str, commit: bool = True) -> list[str]:
+        deps = self.runtime.deps
+        async with deps.uow_factory() as uow:
+            added = await deps.memories.add_many(
+                uow=uow,
+                actor=self.actor,
+                field_id=self.field_id,
+                drafts=[MemoryDraft(t) for t in texts],
+            )
+            if commit:
+                await uow.commit()
+        return [m.id for m in added]
+
+    async def lexical(self, terms: list[str]) -> list[tuple[str, float]]:
+        async with self.runtime.deps.uow_factory() as uow:
+            return await uow.lexical.search(field_id=self.field_id, terms=terms, k=20)
+
+
+@pytest.fixture
+async def field(settings: Settings) -> AsyncIterator[Field]:
+    runtime = build_runtime(settings, embedder=HashingEmbedder())
+    await migrate(runtime.db)
+    # Every field is large enough here: the store's threshold is its constructor's.
+    store = runtime.db.terms = TermStore(runtime.db.engine, build_from=1)
+    deps = runtime.deps
+    async with deps.uow_factory() as uow:
+        result = await deps.auth.register(
+            uow=uow, username="terms", email="terms@example.com", password="correct-horse-1"
+        )
+        actor = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
+        created = await deps.fields.create(uow=uow, actor=actor, name="notes")
+        await uow.commit()
+    made = Field(runtime, actor, created.id, store)
+    await made.add(*_TEXTS)
+    try:
+        yield made
+    finally:
+        await runtime.db.dispose()
+
+
+def _same(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> None:
+    assert dict(a).keys() == dict(b).keys()
+    for memory_id, score in a:
+        assert abs(dict(b)[memory_id] - score) < 1e-9
+    # The order may differ only among equal coverage (BM25's statistics differ).
+    assert [round(s, 9) for _, s in a] == [round(s, 9) for _, s in b]
+
+
+async def test_first_search_is_fts5s_and_builds_the_postings(field: Field) -> None:
+    assert field.store.get(field.field_id) is None
+    by_fts5 = [await field.lexical(q) for q in _QUERIES]
+    await field.store.settled()
+    assert field.store.get(field.field_id) is not None
+    from_memory = [await field.lexical(q) for q in _QUERIES]
+    for a, b in zip(by_fts5, from_memory, strict=True):
+        assert a  # every query matches something
+        _same(a, b)
+
+
+async def test_committed_writes_reach_the_postings_and_rollbacks_do_not(field: Field) -> None:
+    await field.lexical(["cat"])
+    await field.store.settled()
+    (kept,) = await field.add("The parrot Kiwi whistles the news theme.")
+    assert [m for m, _ in await field.lexical(["parrot"])] == [kept]
+    await field.add("A parrot that was never stored.", commit=False)
+    assert [m for m, _ in await field.lexical(["parrot"])] == [kept]
+
+    deps = field.runtime.deps
+    async with deps.uow_factory() as uow:
+        await deps.memories.delete(uow=uow, actor=field.actor, memory_id=kept)
+        await uow.commit()
+    assert await field.lexical(["parrot"]) == []
+
+
+async def test_a_transaction_sees_its_own_uncommitted_memories(field: Field) -> None:
+    await field.lexical(["cat"])
+    await field.store.settled()
+    deps = field.runtime.deps
+    async with deps.uow_factory() as uow:
+        (added,) = await deps.memories.add_many(
+            uow=uow,
+            actor=field.actor,
+            field_id=field.field_id,
+            drafts=[MemoryDraft("The heron fishes at the pond.")],
+        )
+        hits = await uow.lexical.search(field_id=field.field_id, terms=["heron"], k=5)
+        assert [m for m, _ in hits] == [added.id]  # FTS5, inside the transaction
+    assert await field.lexical(["heron"]) == []  # rolled back: in neither index
+
+
+async def test_writes_committed_while_building_are_not_lost(field: Field) -> None:
+    field.store.build(field.field_id)
+    (during,) = await field.add("The kayak trip starts at the old mill.")
+    await field.store.settled()
+    assert field.store.get(field.field_id) is not None
+    assert [m for m, _ in await field.lexical(["kayak"])] == [during]
+    (after,) = await field.add("Another kayak, a red one.")
+    assert {m for m, _ in await field.lexical(["kayak"])} == {during, after}
+
+
+async def test_an_index_forgotten_while_building_is_not_installed(field: Field) -> None:
+    field.store.build(field.field_id)
+    field.store.forget(field.field_id)
+    await field.store.settled()
+    assert field.store.get(field.field_id) is None
