@@ -81,6 +81,7 @@ class FieldTerms:
         self._postings: dict[str, tuple[array[int], array[int]]] = {}
         self._by_prefix: dict[str, set[str]] = {}
         self.waste = 0  # slots of removed memories
+        self._work: tuple[Any, Any, Any] | None = None
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -123,12 +124,13 @@ class FieldTerms:
     def _matching(self, word: str, family: str | None) -> list[str]:
         """The stored tokens a query word matches: its stem and, for a long word, the tokens
         that start with ``family`` (unstemmed, as an FTS5 prefix query)."""
-        found = [w for w in _stemmer().stemWords([word]) if w in self._postings]
-        if family is not None and len(family) >= _PREFIX_KEY:
+        found = [t for t in dict.fromkeys(tokens(word)) if t in self._postings]
+        prefix = _fold(family) if family is not None else ""
+        if len(prefix) >= _PREFIX_KEY:
             found += [
                 t
-                for t in self._by_prefix.get(family[:_PREFIX_KEY], ())
-                if t.startswith(family) and t not in found
+                for t in self._by_prefix.get(prefix[:_PREFIX_KEY], ())
+                if t.startswith(prefix) and t not in found
             ]
         return found
 
@@ -147,32 +149,42 @@ class FieldTerms:
         size = len(self._ids)
         lengths = np.frombuffer(self._lengths, dtype=np.int32)
         mean_length = max(self._length_sum / live, 1e-9)
-        coverage = np.zeros(size)
-        rank = np.zeros(size)
+        coverage, rank, marked = self._scratch(size)
         weights: list[float] = []
-        for word, family in words:
-            matched = self._matching(word, family)
-            if not matched:
-                weights.append(idf(live, 0))
-                continue
-            slots, freq = self._term_postings(matched)
-            held = slots[lengths[slots] > 0]
-            weight = idf(live, len(held))
-            weights.append(weight)
-            coverage[held] += weight
-            norm = _K1 * (1 - _B + _B * lengths[slots] / mean_length)
-            rank[slots] += weight * freq * (_K1 + 1) / (freq + norm)
-        found = np.flatnonzero(coverage)
+        found = np.zeros(0, dtype=np.int64)
+        try:
+            for word, family in words:
+                matched = self._matching(word, family)
+                if not matched:
+                    weights.append(idf(live, 0))
+                    continue
+                held, freq = self._term_postings(matched)
+                if self.waste:
+                    alive = lengths[held] > 0
+                    held, freq = held[alive], freq[alive]
+                weight = idf(live, len(held))
+                weights.append(weight)
+                coverage[held] += weight
+                norm = _K1 * (1 - _B + _B * lengths[held] / mean_length)
+                rank[held] += weight * freq * (_K1 + 1) / (freq + norm)
+                marked[held] = True
+            found = np.flatnonzero(marked[:size])
+            scores, ranks = coverage[found], rank[found]
+        finally:
+            # The scratch arrays are zero again for the next search: only the touched slots.
+            coverage[found] = 0.0
+            rank[found] = 0.0
+            marked[found] = False
         if allowed is not None:
             keep = np.zeros(size, dtype=bool)
             chosen = [s for s in map(self._slots.get, allowed) if s is not None]
             keep[np.array(chosen, dtype=np.int64)] = True
-            found = found[keep[found]]
+            inside = keep[found]
+            found, scores, ranks = found[inside], scores[inside], ranks[inside]
         if len(found) == 0:
             return []
-        whole = sum(weights) or 1.0
-        share = coverage[found] / whole
-        key = share * _COVERAGE_STEP + rank[found] / (float(rank[found].max()) + 1.0)
+        share = scores / (sum(weights) or 1.0)
+        key = share * _COVERAGE_STEP + ranks / (float(ranks.max()) + 1.0)
         if len(found) > k:
             best = np.argpartition(-key, k - 1)[:k]
             found, share, key = found[best], share[best], key[best]
@@ -182,6 +194,14 @@ class FieldTerms:
             (str(ids[s]), min(1.0, float(c)))
             for s, c in zip(found[order], share[order], strict=True)
         ]
+
+    def _scratch(self, size: int) -> tuple[Any, Any, Any]:
+        """Zeroed per-slot arrays for a search (coverage, BM25, matched), kept between
+        searches: allocating and zeroing them per search cost more than using them."""
+        if self._work is None or len(self._work[0]) < size:
+            room = max(size * 2, 1024)
+            self._work = (np.zeros(room), np.zeros(room), np.zeros(room, dtype=bool))
+        return self._work
 
     def _term_postings(self, matched: list[str]) -> tuple[Any, Any]:
         """The slots holding any of ``matched`` tokens (each once) and the summed counts."""

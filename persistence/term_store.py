@@ -92,10 +92,15 @@ class TermStore:
         self, upserts: Sequence[tuple[str, str, str]], deletes: Sequence[tuple[str, str]]
     ) -> None:
         """A committed transaction's memory texts ((field, memory, text)) and removals."""
-        for field_id, memory_id in deletes:
-            self._change(field_id, memory_id, None)
-        for field_id, memory_id, text in upserts:
-            self._change(field_id, memory_id, text)
+        changes = [(f, m, None) for f, m in deletes] + list(upserts)
+        for field_id, memory_id, text in changes:
+            try:
+                self._change(field_id, memory_id, text)
+            except Exception:
+                # The transaction has committed: a field whose postings could not follow it
+                # is dropped, and built again from the database on its next search.
+                log.exception("keyword index of field %s dropped", field_id)
+                self.forget(field_id)
 
     def _change(self, field_id: str, memory_id: str, text: str | None) -> None:
         pending = self._pending.get(field_id)

@@ -107,3 +107,9 @@ def test_the_best_k_are_the_best_of_every_match() -> None:
     assert hits[0][0] == "both"
     assert hits[0][1] == 1.0
     assert len(hits) == 3
+
+
+def test_query_words_are_folded_as_stored_words_are() -> None:
+    terms = _field({"cafe": "We met at the Café Central.", "other": "We met at the park."})
+    assert [m for m, _ in terms.search(_words("café"), k=5)] == ["cafe"]
+    assert [m for m, _ in terms.search(_words("CAFE"), k=5)] == ["cafe"]
