@@ -151,3 +151,23 @@ async def test_an_index_forgotten_while_building_is_not_installed(field: Field) 
     field.store.forget(field.field_id)
     await field.store.settled()
     assert field.store.get(field.field_id) is None
+
+
+async def test_postings_mostly_of_removed_memories_are_built_again(field: Field) -> None:
+    await field.lexical(["cat"])
+    await field.store.settled()
+    first = field.store.get(field.field_id)
+    assert first is not None
+    extra = await field.add(*[f"Errand number {i}: buy stamps." for i in range(12)])
+    deps = field.runtime.deps
+    async with deps.uow_factory() as uow:
+        for memory_id in extra:
+            await deps.memories.delete(uow=uow, actor=field.actor, memory_id=memory_id)
+        await uow.commit()
+    await field.store.settled()
+    rebuilt = field.store.get(field.field_id)
+    assert rebuilt is not None
+    assert rebuilt is not first
+    assert rebuilt.waste == 0
+    assert len(rebuilt) == len(_TEXTS)
+    assert await field.lexical(["stamps"]) == []
