@@ -4,19 +4,17 @@ committed writes, never with rolled-back or uncommitted ones, and giving FTS5's 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from engine_support import Engine, engine
 
-from domain.entities import Actor, Role
+from domain.entities import Actor
 from domain.memory_drafts import MemoryDraft
-from memoria.bootstrap import migrate
-from memoria.runtime import build_runtime
-from memoria.settings import Settings
 from persistence.term_store import TermStore
-from providers.embedders.hashing import HashingEmbedder
+
+__all__ = ["engine"]  # the fixture, used by name
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -41,22 +39,32 @@ _QUERIES = [
 
 @dataclass
 class Field:
-    runtime: Any
-    actor: Actor
-    field_id: str
+    engine: Engine
     store: TermStore
 
+    @property
+    def runtime(self) -> Any:
+        return self.engine.runtime
+
+    @property
+    def actor(self) -> Actor:
+        return self.engine.actor
+
+    @property
+    def field_id(self) -> str:
+        return self.engine.field_id
+
     async def add(self, *texts: str, commit: bool = True) -> list[str]:
+        if commit:
+            return [m.id for m in await self.engine.add(*[MemoryDraft(t) for t in texts])]
         deps = self.runtime.deps
-        async with deps.uow_factory() as uow:
+        async with deps.uow_factory() as uow:  # left without a commit: rolled back
             added = await deps.memories.add_many(
                 uow=uow,
                 actor=self.actor,
                 field_id=self.field_id,
                 drafts=[MemoryDraft(t) for t in texts],
             )
-            if commit:
-                await uow.commit()
         return [m.id for m in added]
 
     async def lexical(self, terms: list[str]) -> list[tuple[str, float]]:
@@ -65,25 +73,13 @@ class Field:
 
 
 @pytest.fixture
-async def field(settings: Settings) -> AsyncIterator[Field]:
-    runtime = build_runtime(settings, embedder=HashingEmbedder())
-    await migrate(runtime.db)
+async def field(engine: Engine) -> Field:
     # Every field is large enough here: the store's threshold is its constructor's.
-    store = runtime.db.terms = TermStore(runtime.db.engine, build_from=1)
-    deps = runtime.deps
-    async with deps.uow_factory() as uow:
-        result = await deps.auth.register(
-            uow=uow, username="terms", email="terms@example.com", password="correct-horse-1"
-        )
-        actor = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
-        created = await deps.fields.create(uow=uow, actor=actor, name="notes")
-        await uow.commit()
-    made = Field(runtime, actor, created.id, store)
+    db = engine.runtime.db
+    made = Field(engine, TermStore(db.engine, build_from=1))
+    db.terms = made.store
     await made.add(*_TEXTS)
-    try:
-        yield made
-    finally:
-        await runtime.db.dispose()
+    return made
 
 
 def _same(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> None:
