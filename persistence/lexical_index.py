@@ -237,6 +237,14 @@ class SqliteLexicalIndex:
         self._terms = terms
 
     @property
+    def _sees_committed_memories_only(self) -> bool:
+        # A transaction that wrote memories (or ran a textual statement) must search FTS5,
+        # which sees its uncommitted rows; one that wrote other tables (a chat turn's
+        # message, usage counters) sees what the postings hold.
+        tx = self._tx
+        return isinstance(tx, BatchingTransaction) and not tx.written_tables & {"memories", "?"}
+
+    @property
     def _shared(self) -> bool:
         # Only a transaction that tracks what it writes (persistence/sqlite_driver.py) and has
         # written nothing yet may share counts: its own uncommitted rows are its alone.
@@ -275,13 +283,14 @@ class SqliteLexicalIndex:
         words = _safe(terms)
         if not words or k <= 0 or (allowed is not None and not allowed):
             return []
-        kept = self._terms.get(field_id) if self._terms is not None and self._shared else None
+        committed = self._sees_committed_memories_only
+        kept = self._terms.get(field_id) if self._terms is not None and committed else None
         if kept is not None:
             return kept.search([(w, _family(w)) for w in words], k, allowed)
         field_size, table_rows = await self._field_size(field_id)
         if field_size == 0:
             return []  # an empty field (e.g. a default one nothing was extracted into yet)
-        if self._terms is not None and field_size >= self._terms.build_from and self._shared:
+        if self._terms is not None and field_size >= self._terms.build_from and committed:
             self._terms.build(field_id)  # FTS5 answers until it is ready
         # A field over LOCAL_IDF_MAX_FIELD memories takes table-wide counts instead (capped):
         # counting its terms' documents in the field would read long postings for nothing.

@@ -4,13 +4,16 @@ committed writes, never with rolled-back or uncommitted ones, and giving FTS5's 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from engine_support import Engine, engine
+from sqlalchemy import text
 
-from domain.entities import Actor
+from domain.entities import Actor, ChangeKind, MemoryChange
 from domain.memory_drafts import MemoryDraft
 from persistence.term_store import TermStore
 
@@ -167,3 +170,36 @@ async def test_postings_mostly_of_removed_memories_are_built_again(field: Field)
     assert rebuilt.waste == 0
     assert len(rebuilt) == len(_TEXTS)
     assert await field.lexical(["stamps"]) == []
+
+
+async def test_only_a_transaction_that_wrote_memories_searches_fts5(field: Field) -> None:
+    await field.lexical(["cat"])
+    await field.store.settled()
+    (changed,) = await field.add("A note to be rewritten.")
+    # Rewritten behind the postings' back: FTS5 (kept by triggers) sees the new text, the
+    # postings do not, so the answer shows which of the two was searched.
+    async with field.runtime.db.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE memories SET content = 'The zebra crossing.' WHERE id = :id"),
+            {"id": changed},
+        )
+    assert await field.lexical(["zebra"]) == []
+    deps = field.runtime.deps
+    async with deps.uow_factory() as uow:
+        note = MemoryChange(
+            id=str(uuid.uuid4()),
+            memory_id=changed,
+            user_id=field.actor.user_id,
+            change=ChangeKind.UPDATE,
+            old_content=None,
+            new_content=None,
+            actor=field.actor.user_id,
+            at=datetime.now(UTC),
+        )
+        await uow.history.add(note)  # another table: the postings still answer
+        assert await uow.lexical.search(field_id=field.field_id, terms=["zebra"], k=5) == []
+        memory = await uow.memories.get(changed, user_id=field.actor.user_id)
+        assert memory is not None
+        await uow.memories.update(memory, None)  # a memory written: FTS5 answers
+        hits = await uow.lexical.search(field_id=field.field_id, terms=["zebra"], k=5)
+        assert [m for m, _ in hits] == [changed]
