@@ -77,6 +77,7 @@ class FieldTerms:
         self._ids: list[str | None] = []  # slot -> memory id; None once removed
         self._slots: dict[str, int] = {}
         self._lengths = array("i")  # tokens per slot; 0 once removed
+        self._hashes = array("q")  # hash of each slot's text: an unchanged text is kept
         self._length_sum = 0
         self._postings: dict[str, tuple[array[int], array[int]]] = {}
         self._by_prefix: dict[str, set[str]] = {}
@@ -91,6 +92,9 @@ class FieldTerms:
 
     def add(self, memory_id: str, text: str) -> None:
         """Index ``text`` as ``memory_id``'s (replacing what it held)."""
+        held = self._slots.get(memory_id)
+        if held is not None and self._hashes[held] == hash(text):
+            return  # updated without a new text (a layer, tags): its postings stand
         self.remove(memory_id)
         counts = Counter(tokens(text))
         slot = len(self._ids)
@@ -98,6 +102,7 @@ class FieldTerms:
         self._slots[memory_id] = slot
         length = sum(counts.values())
         self._lengths.append(length)
+        self._hashes.append(hash(text))
         self._length_sum += length
         for token, n in counts.items():
             posting = self._postings.get(token)

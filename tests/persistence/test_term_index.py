@@ -113,3 +113,10 @@ def test_query_words_are_folded_as_stored_words_are() -> None:
     terms = _field({"cafe": "We met at the Café Central.", "other": "We met at the park."})
     assert [m for m, _ in terms.search(_words("café"), k=5)] == ["cafe"]
     assert [m for m, _ in terms.search(_words("CAFE"), k=5)] == ["cafe"]
+
+
+def test_an_unchanged_text_keeps_its_postings() -> None:
+    terms = _field()
+    terms.add("cat", _TEXTS["cat"])
+    assert terms.waste == 0
+    assert [m for m, _ in terms.search(_words("salmon"), k=5)] == ["cat"]
