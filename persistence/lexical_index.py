@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from sqlalchemy import TextClause, text
 from persistence.field_cache import FieldCache
 from persistence.session import Transaction
 from persistence.sqlite_driver import BatchingTransaction
+from persistence.term_index import family, idf
 from persistence.term_store import TermStore
 
 # Terms arrive normalised by the domain; this is the last guard before query syntax.
@@ -29,22 +29,11 @@ _SAFE_TERM = re.compile(r"^[^\W_]+$", re.UNICODE)
 MAX_TERMS = 32
 
 
-# Words this long also match by their first letters (all but the last three, at least
-# five): the stemmers leave allergic/allergies or injured/injury apart ("allerg", "allergi").
-FAMILY_MIN_LENGTH = 7
-
-
-def _family(word: str) -> str | None:
-    if len(word) < FAMILY_MIN_LENGTH or not word.isalpha():
-        return None
-    return word[: max(5, len(word) - 3)]
-
-
 def fts5_term(word: str) -> str:
     """The FTS5 query of one word: the word (stemmed by the table's tokenizer) or, for a
     long word, any word of its family."""
-    family = _family(word)
-    return f'("{word}" OR "{family}" *)' if family else f'"{word}"'
+    prefix = family(word)
+    return f'("{word}" OR "{prefix}" *)' if prefix else f'"{word}"'
 
 
 # A field this many times smaller than the table is searched through its own postings.
@@ -68,8 +57,8 @@ def fts5_query(words: Sequence[str], scope: str | None) -> str:
 
 def tsquery_term(word: str) -> str:
     """The PostgreSQL ``to_tsquery`` of one word, with its family as for :func:`fts5_term`."""
-    family = _family(word)
-    return f"({word} | {family}:*)" if family else word
+    prefix = family(word)
+    return f"({word} | {prefix}:*)" if prefix else word
 
 
 def _safe(terms: Sequence[str]) -> list[str]:
@@ -157,11 +146,6 @@ class FieldSizes:
         self._rows = None
         self._sizes.clear()
         self._terms.clear()
-
-
-def _idf(total: float, df: float) -> float:
-    """FTS5's BM25 IDF, clamped as FTS5 clamps it."""
-    return max(1e-6, math.log((total - df + 0.5) / (df + 0.5)))
 
 
 @functools.lru_cache(maxsize=512)
@@ -286,7 +270,7 @@ class SqliteLexicalIndex:
         committed = self._sees_committed_memories_only
         kept = self._terms.get(field_id) if self._terms is not None and committed else None
         if kept is not None:
-            return kept.search([(w, _family(w)) for w in words], k, allowed)
+            return kept.search(words, k, allowed)
         field_size, table_rows = await self._field_size(field_id)
         if field_size == 0:
             return []  # an empty field (e.g. a default one nothing was extracted into yet)
@@ -349,11 +333,11 @@ class SqliteLexicalIndex:
             return []
         counts.update(counted)
         total = field_size if local else max(documents, 1)
-        idf = {w: _idf(total, counts[w]) for w in words}
+        weights = {w: idf(total, counts[w]) for w in words}
         coverage = dict.fromkeys([rowid for _, rowid in found], 0.0)
         for rowid, term in holds:
-            coverage[rowid] += idf[term]
-        whole = sum(idf.values()) or 1.0
+            coverage[rowid] += weights[term]
+        whole = sum(weights.values()) or 1.0
         scored = [
             (memory_id, coverage[rowid] / whole, i) for i, (memory_id, rowid) in enumerate(found)
         ]

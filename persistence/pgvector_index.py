@@ -107,17 +107,19 @@ CONNECTION_SETTINGS = {"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search":
 
 # Whether a field is better searched exactly than through HNSW.
 #
-# An exact search reads every row of the field (~7 buffer visits a row: the vector is stored
-# out of line); an iterative HNSW scan reads ~13.5k per 500 rows returned, divided by the
-# field's share of the table, as it passes over other fields' rows (10 LoCoMo conversations of
-# ~600 turns in one table: 17-24 ms for HNSW against ~4 ms exactly). So exact wins while
-# rows^2 < ~1,930 x table rows, i.e. rows < 44 x sqrt(table rows), capped at EXACT_MAX_ROWS
-# (~15 ms exactly). The planner cannot weigh this itself: it prices the distance per row far
-# below its cost, and ``vector_dims(embedding) = D`` at 0.5 % of rows, so it picked HNSW for a
-# 700-row field beside 5,000 rows, and an exact scan of a 4,000-row table (21 ms against 4 ms)
-# once given real statistics. The field's rows are counted up to the cap (an index-only scan,
-# ~0.2 us a row); the table's come from ``pg_class.reltuples`` (the last ANALYZE's estimate,
-# -1 before one: then the field's).
+# An exact search reads every row of the field (~7 buffer visits a row with the vector stored
+# out of line, as before migration 0012; ~0.35 with the row kept whole); an iterative HNSW
+# scan reads ~13.5k per 500 rows returned, divided by the field's share of the table, as it
+# passes over other fields' rows (10 LoCoMo conversations of ~600 turns in one table: 17-24 ms
+# for HNSW against ~4 ms exactly). So exact wins while rows^2 < ~1,930 x table rows, i.e.
+# rows < 44 x sqrt(table rows), capped at EXACT_MAX_ROWS (~15 ms exactly), even for rows
+# stored out of line; kept whole, exact reads are cheaper still, so the bound is cautious.
+# The planner cannot weigh this itself: it prices the distance per row far below its cost,
+# and ``vector_dims(embedding) = D`` at 0.5 % of rows, so it picked HNSW for a 700-row field
+# beside 5,000 rows, and an exact scan of a 4,000-row table (21 ms against 4 ms) once given
+# real statistics. The field's rows are counted up to the cap (an index-only scan, ~0.2 us a
+# row); the table's come from ``pg_class.reltuples`` (the last ANALYZE's estimate, -1 before
+# one: then the field's).
 _EXACT_WANTED = text(
     "SELECT n <= least(:most, :per_root * sqrt(greatest("
     "(SELECT reltuples FROM pg_class WHERE oid = 'memories'::regclass), n))) AS exact "

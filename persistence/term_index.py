@@ -2,8 +2,9 @@
 
 Tokens are FTS5's (``porter unicode61 remove_diacritics 2``, migration 0002): words of
 letters and digits, folded to lower case without diacritics, reduced by the Porter
-stemmer. A query word also matches its family (``persistence.lexical_index.fts5_term``):
-every stored token that starts with the word's first letters, as FTS5's prefix query does.
+stemmer. A long query word also matches its :func:`family`: every stored token that starts
+with the word's first letters, as the FTS5 and PostgreSQL queries' prefix terms do
+(``persistence.lexical_index``).
 
 Scoring is :class:`~persistence.lexical_index.SqliteLexicalIndex`'s: IDF-weighted coverage
 of the query's words with the field's own document counts, BM25 (k1 1.2, b 0.75) among
@@ -31,8 +32,10 @@ import Stemmer
 
 # Words of letters and digits: unicode61's token characters (underscore separates).
 _WORD = re.compile(r"[^\W_]+")
-# A long query word matches the stored tokens that start with this many of its letters.
-_PREFIX_KEY = 5
+# Words this long also match by their first letters (all but the last three, at least
+# five): the stemmers leave allergic/allergies or injured/injury apart ("allerg", "allergi").
+FAMILY_MIN_LENGTH = 7
+_FAMILY_MIN_PREFIX = 5
 # BM25's constants, as FTS5's bm25() uses them.
 _K1, _B = 1.2, 0.75
 # Coverage decides; BM25, scaled below this step, only orders equal coverage.
@@ -61,6 +64,13 @@ def tokens(text: str) -> list[str]:
     words: list[str] = _WORD.findall(_fold(text))
     stemmed: list[str] = _stemmer().stemWords(words)
     return stemmed
+
+
+def family(word: str) -> str | None:
+    """The first letters a long query word shares with its word family, or None."""
+    if len(word) < FAMILY_MIN_LENGTH or not word.isalpha():
+        return None
+    return word[: max(_FAMILY_MIN_PREFIX, len(word) - 3)]
 
 
 def idf(total: float, df: float) -> float:
@@ -108,8 +118,9 @@ class FieldTerms:
             posting = self._postings.get(token)
             if posting is None:
                 posting = self._postings[token] = (array("i"), array("i"))
-                if len(token) >= _PREFIX_KEY:
-                    self._by_prefix.setdefault(token[:_PREFIX_KEY], set()).add(token)
+                if len(token) >= _FAMILY_MIN_PREFIX:
+                    key = token[:_FAMILY_MIN_PREFIX]
+                    self._by_prefix.setdefault(key, set()).add(token)
             posting[0].append(slot)
             posting[1].append(n)
 
@@ -126,26 +137,27 @@ class FieldTerms:
         self._lengths[slot] = 0
         self.waste += 1
 
-    def _matching(self, word: str, family: str | None) -> list[str]:
+    def _matching(self, word: str) -> list[str]:
         """The stored tokens a query word matches: its stem and, for a long word, the tokens
-        that start with ``family`` (unstemmed, as an FTS5 prefix query)."""
+        that start with its :func:`family` (unstemmed, as an FTS5 prefix query)."""
         found = [t for t in dict.fromkeys(tokens(word)) if t in self._postings]
-        prefix = _fold(family) if family is not None else ""
-        if len(prefix) >= _PREFIX_KEY:
+        prefix = family(word)
+        if prefix is not None:
+            prefix = _fold(prefix)
             found += [
                 t
-                for t in self._by_prefix.get(prefix[:_PREFIX_KEY], ())
+                for t in self._by_prefix.get(prefix[:_FAMILY_MIN_PREFIX], ())
                 if t.startswith(prefix) and t not in found
             ]
         return found
 
     def search(
         self,
-        words: Sequence[tuple[str, str | None]],
+        words: Sequence[str],
         k: int,
         allowed: Sequence[str] | None = None,
     ) -> list[tuple[str, float]]:
-        """The best ``k`` memories holding any of ``words`` ((word, family) pairs), best
+        """The best ``k`` memories holding any of ``words`` (query words), best
         first, with their IDF-weighted coverage of the words (0-1]. Document counts are the
         field's, whatever ``allowed`` keeps."""
         live = len(self._slots)
@@ -158,8 +170,8 @@ class FieldTerms:
         weights: list[float] = []
         found = np.zeros(0, dtype=np.int64)
         try:
-            for word, family in words:
-                matched = self._matching(word, family)
+            for word in words:
+                matched = self._matching(word)
                 if not matched:
                     weights.append(idf(live, 0))
                     continue

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 
-from persistence.lexical_index import _family
 from persistence.term_index import FieldTerms, idf, tokens
 
 _TEXTS = {
@@ -23,10 +22,6 @@ def _field(texts: dict[str, str] = _TEXTS) -> FieldTerms:
     return terms
 
 
-def _words(*words: str) -> list[tuple[str, str | None]]:
-    return [(w, _family(w)) for w in words]
-
-
 def test_tokens_are_fts5s() -> None:
     text = "Café naïve résumé: x_y foo-bar 3D 2024, GARDENING gardens; allergies/allergic Ünïcode"
     con = sqlite3.connect(":memory:")
@@ -41,7 +36,7 @@ def test_tokens_are_fts5s() -> None:
 
 def test_scores_are_idf_weighted_coverage_with_the_fields_counts() -> None:
     terms = _field()
-    hits = dict(terms.search(_words("sister", "nurse", "food"), k=10))
+    hits = dict(terms.search(["sister", "nurse", "food"], k=10))
     total = len(_TEXTS)
     # Each word is in one memory of five: equal weights, so two of three words is 2/3.
     assert set(hits) == {"lena", "cat"}
@@ -54,14 +49,14 @@ def test_a_common_word_weighs_less_than_a_rare_one() -> None:
     texts = {f"m{i}": f"I walked the dog on day {i}." for i in range(8)}
     texts["rare"] = "The vet checked the parrot."
     terms = _field(texts)
-    hits = dict(terms.search(_words("dog", "parrot"), k=20))
+    hits = dict(terms.search(["dog", "parrot"], k=20))
     assert hits["rare"] > 0.7 > hits["m0"]
     assert abs(hits["rare"] + hits["m0"] - 1.0) < 1e-9  # each holds one of the two words
 
 
 def test_long_words_match_their_family() -> None:
     terms = _field()
-    hits = terms.search(_words("allergies"), k=10)
+    hits = terms.search(["allergies"], k=10)
     assert [memory_id for memory_id, _ in hits] == ["allergy"]
     assert hits[0][1] == 1.0
 
@@ -74,7 +69,7 @@ def test_equal_coverage_is_ordered_by_bm25() -> None:
             "once": "We talked about the weather, the garden, the neighbours and some tea.",
         }
     )
-    order = [memory_id for memory_id, _ in terms.search(_words("tea"), k=3)]
+    order = [memory_id for memory_id, _ in terms.search(["tea"], k=3)]
     assert order[0] == "short"  # one word of three
     assert order[1] == "long"  # twice in a long text beats once in a text as long
 
@@ -82,28 +77,28 @@ def test_equal_coverage_is_ordered_by_bm25() -> None:
 def test_removed_memories_are_skipped_and_not_counted() -> None:
     terms = _field()
     terms.remove("cat")
-    assert terms.search(_words("salmon"), k=10) == []
+    assert terms.search(["salmon"], k=10) == []
     assert "cat" not in terms
     assert len(terms) == 4
     assert terms.waste == 1
     terms.add("cat", "Our cat Miso now eats tuna.")
-    assert [m for m, _ in terms.search(_words("tuna"), k=10)] == ["cat"]
-    assert terms.search(_words("salmon"), k=10) == []
+    assert [m for m, _ in terms.search(["tuna"], k=10)] == ["cat"]
+    assert terms.search(["salmon"], k=10) == []
 
 
 def test_a_restriction_keeps_the_fields_weights() -> None:
     terms = _field()
-    whole = dict(terms.search(_words("sister", "food"), k=10))
-    only = dict(terms.search(_words("sister", "food"), k=10, allowed=["cat", "unknown"]))
+    whole = dict(terms.search(["sister", "food"], k=10))
+    only = dict(terms.search(["sister", "food"], k=10, allowed=["cat", "unknown"]))
     assert only == {"cat": whole["cat"]}
-    assert terms.search(_words("sister"), k=10, allowed=[]) == []
+    assert terms.search(["sister"], k=10, allowed=[]) == []
 
 
 def test_the_best_k_are_the_best_of_every_match() -> None:
     texts = {f"one{i}": f"Note {i} mentions the lake." for i in range(50)}
     texts["both"] = "A swim in the lake at dawn, cold water, then coffee."
     terms = _field(texts)
-    hits = terms.search(_words("lake", "swim"), k=3)
+    hits = terms.search(["lake", "swim"], k=3)
     assert hits[0][0] == "both"
     assert hits[0][1] == 1.0
     assert len(hits) == 3
@@ -111,12 +106,12 @@ def test_the_best_k_are_the_best_of_every_match() -> None:
 
 def test_query_words_are_folded_as_stored_words_are() -> None:
     terms = _field({"cafe": "We met at the Café Central.", "other": "We met at the park."})
-    assert [m for m, _ in terms.search(_words("café"), k=5)] == ["cafe"]
-    assert [m for m, _ in terms.search(_words("CAFE"), k=5)] == ["cafe"]
+    assert [m for m, _ in terms.search(["café"], k=5)] == ["cafe"]
+    assert [m for m, _ in terms.search(["CAFE"], k=5)] == ["cafe"]
 
 
 def test_an_unchanged_text_keeps_its_postings() -> None:
     terms = _field()
     terms.add("cat", _TEXTS["cat"])
     assert terms.waste == 0
-    assert [m for m, _ in terms.search(_words("salmon"), k=5)] == ["cat"]
+    assert [m for m, _ in terms.search(["salmon"], k=5)] == ["cat"]
