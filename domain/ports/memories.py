@@ -146,6 +146,15 @@ class MemoryQuery(Protocol):
         primary-key read."""
         ...
 
+    async def turn_before(
+        self, *, field_id: str, user_id: str, at: datetime, memory_id: str | None = None
+    ) -> tuple[datetime, Vector] | None:
+        """The time and stored vector of the field's conversation turn just before a place
+        in turn order: the last turn at or before ``at`` (where a turn written now at ``at``
+        goes), or with ``memory_id`` the turn just before that one. None when there is no
+        such turn. One index seek (:mod:`domain.turn_vectors` blends it in)."""
+        ...
+
     async def turns_around(
         self,
         *,

@@ -56,6 +56,11 @@ class RetrievalSettings:
     gains ``session_weight`` x that session's best score (a topic is talked about for a
     while).
 
+    Turns in context: a conversation turn is stored with ``turn_context_weight`` x the
+    vector of the turn before it in its session blended into its own
+    (:mod:`domain.turn_vectors`; 0 stores its own). Applied when turns are written: changing
+    it changes the turns written after.
+
     Pseudo-relevance feedback (``prf_terms`` 0 turns it off): the content words shared by the
     ``prf_docs`` best fused hits (in at least ``prf_min_docs`` of them) are borrowed, and each
     of the ``prf_pool`` best hits gains up to ``prf_weight`` by how many of them it contains
@@ -90,6 +95,7 @@ class RetrievalSettings:
     session_weight: float = 0.2
     session_hits: int = 20
     session_pool: int = 200
+    turn_context_weight: float = 0.3
     prf_terms: int = 10
     prf_docs: int = 3
     prf_min_docs: int = 1

@@ -31,6 +31,7 @@ from domain.retrieval.settings import RetrievalSettings, SearchFilter
 from domain.services.dedupe import plan_dedupe
 from domain.services.importance import score_importance
 from domain.services.quotas import QuotaService
+from domain.turn_vectors import TURN_KINDS, in_context
 
 
 def memory_event(name: str, memory: Memory, *, at: datetime) -> DomainEvent:
@@ -177,7 +178,7 @@ class MemoryService:
         results, fresh, merges = await plan_dedupe(
             uow, field, memories, vectors, threshold=threshold, kinds=_DEDUPED_KINDS
         )
-        await uow.memories.add_many(fresh)
+        await uow.memories.add_many(await self._in_context(uow, field, fresh))
         await uow.history.add_many(
             [self._change(actor, m, ChangeKind.ADD, None, m.content) for m, _ in fresh]
         )
@@ -190,6 +191,32 @@ class MemoryService:
             )
             uow.record(memory_event(MEMORY_UPDATED, new, at=new.updated_at))
         return results
+
+    async def _in_context(
+        self, uow: UnitOfWork, field: MemoryField, items: list[tuple[Memory, Vector]]
+    ) -> list[tuple[Memory, Vector]]:
+        """``items`` with the conversation turns' vectors blended in turn order with the turn
+        before each (:mod:`domain.turn_vectors`); the order the repository numbers them in:
+        by time, then as sent."""
+        weight = self.retrieval.turn_context_weight
+        turns = [i for i, (m, _) in enumerate(items) if m.kind in TURN_KINDS]
+        if weight <= 0.0 or not turns or field.embedder != self._embedder.name:
+            return items
+        turns.sort(key=lambda i: items[i][0].occurred_at)
+        first = items[turns[0]][0]
+        previous = await uow.memory_query.turn_before(
+            field_id=field.id, user_id=first.user_id, at=first.occurred_at
+        )
+        mixed = in_context(
+            [items[i][1] for i in turns],
+            [items[i][0].occurred_at for i in turns],
+            previous=previous,
+            weight=weight,
+        )
+        out = list(items)
+        for i, vector in zip(turns, mixed, strict=True):
+            out[i] = (items[i][0], vector)
+        return out
 
     async def promote(
         self,
@@ -235,6 +262,7 @@ class MemoryService:
             changes.update(content=content, content_hash=content_hash(content))
             if content != memory.content:
                 vector = (await self._embedder.embed([content]))[0]
+                vector = await self._turn_vector(uow, memory, vector)
         if patch.tags is not None:
             changes["tags"] = check_tags(patch.tags, limits=self._limits)
         if patch.metadata is not None:
@@ -252,6 +280,22 @@ class MemoryService:
         )
         uow.record(memory_event(MEMORY_UPDATED, updated, at=updated.updated_at))
         return updated
+
+    async def _turn_vector(self, uow: UnitOfWork, memory: Memory, own: Vector) -> Vector:
+        """A rewritten turn's vector, blended with the turn before it (as when written)."""
+        weight = self.retrieval.turn_context_weight
+        if weight <= 0.0 or memory.kind not in TURN_KINDS:
+            return own
+        field = await uow.fields.get(memory.field_id, user_id=memory.user_id)
+        if field is None or field.embedder != self._embedder.name:
+            return own
+        previous = await uow.memory_query.turn_before(
+            field_id=memory.field_id,
+            user_id=memory.user_id,
+            at=memory.occurred_at,
+            memory_id=memory.id,
+        )
+        return in_context([own], [memory.occurred_at], previous=previous, weight=weight)[0]
 
     async def delete(self, *, uow: UnitOfWork, actor: Actor, memory_id: str) -> bool:
         memory = await self.get(uow=uow, actor=actor, memory_id=memory_id)

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, func, select
+from sqlalchemy import BigInteger, String, any_, bindparam, func, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from domain.entities import ChangeKind, Memory, MemoryChange, MemoryKind, MemoryLayer
 from domain.ports import Vector
 from domain.ports.memories import SearchContext
 from domain.sessions import number_sessions
+from domain.turn_vectors import TURN_KINDS
 from persistence.repositories import search_context
 from persistence.repositories.turns import pg_turn_context, turns_around
 from persistence.session import Transaction
@@ -36,6 +37,24 @@ _TURN_BEFORE = (
     )
     .order_by(memories.c.occurred_at.desc(), memories.c.turn_seq.desc())
     .limit(1)
+)
+# The same seek, for the turn's stored vector (:mod:`domain.turn_vectors`).
+_TURN_VECTOR_BEFORE = (
+    select(memories.c.occurred_at, memories.c.embedding)
+    .where(
+        memories.c.field_id == bindparam("field_id"),
+        memories.c.user_id == bindparam("user_id"),
+        memories.c.turn_seq.is_not(None),
+        tuple_(memories.c.occurred_at, memories.c.turn_seq)
+        < tuple_(bindparam("at", type_=UTCDateTime()), bindparam("seq", type_=BigInteger())),
+    )
+    .order_by(memories.c.occurred_at.desc(), memories.c.turn_seq.desc())
+    .limit(1)
+)
+_TURN_PLACE = select(memories.c.occurred_at, memories.c.turn_seq).where(
+    memories.c.id == bindparam("id"),
+    memories.c.field_id == bindparam("field_id"),
+    memories.c.user_id == bindparam("user_id"),
 )
 # Built once, with the ids as one expanding parameter: an ``in_()`` of literal ids built a
 # bind parameter per id on every call (most of a search's cost of reading its hits).
@@ -261,6 +280,24 @@ class SqlMemoryRepository:
             if row.user_id == user_id and row.field_id == field_id and row.turn_session is not None
         }
 
+    async def turn_before(
+        self, *, field_id: str, user_id: str, at: datetime, memory_id: str | None = None
+    ) -> tuple[datetime, Vector] | None:
+        keys = {"field_id": field_id, "user_id": user_id}
+        # Past every turn at ``at``: a turn written now goes after those stored before it.
+        place: tuple[datetime, int] = (at, 2**62)
+        if memory_id is not None:
+            row = (await self._tx.read(_TURN_PLACE, {"id": memory_id, **keys})).first()
+            if row is None or row.turn_seq is None:
+                return None
+            place = (row.occurred_at, int(row.turn_seq))
+        found = (
+            await self._tx.read(_TURN_VECTOR_BEFORE, {"at": place[0], "seq": place[1], **keys})
+        ).first()
+        if found is None or found.embedding is None:
+            return None
+        return found.occurred_at, found.embedding
+
     async def turns_around(
         self,
         *,
@@ -338,8 +375,7 @@ class SqlMemoryRepository:
         return [row.id for row in await self._tx.read(stmt)]
 
 
-# Only conversation turns have neighbours: facts added together are not a dialogue.
-_TURN_KINDS = (MemoryKind.EPISODE.value, MemoryKind.MESSAGE.value)
+_TURN_KINDS = frozenset(kind.value for kind in TURN_KINDS)
 
 
 def _change(row: Any) -> MemoryChange:

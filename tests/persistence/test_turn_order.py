@@ -153,6 +153,9 @@ async def test_neighbours_of_turns_sharing_a_timestamp(engine: Engine) -> None:
         "Sam: I need to buy groceries",
         "Alex: the bakery closes early on Sundays",
     ]
+    # Each turn stored with its own vector: only neighbour expansion can reach the reply.
+    service = engine.runtime.deps.memories
+    service.retrieval = replace(service.retrieval, turn_context_weight=0.0)
     await engine.add(*[MemoryDraft(t, kind="episode", occurred_at=session) for t in turns])
     plain = replace(engine.runtime.deps.memories.retrieval, prf_terms=0, session_weight=0.0)
     hits = await engine.search(
