@@ -30,7 +30,7 @@ TURN_KINDS = frozenset({MemoryKind.EPISODE, MemoryKind.MESSAGE})
 
 
 def _unit(values: list[float]) -> list[float]:
-    norm = math.sqrt(sum(x * x for x in values))
+    norm = math.hypot(*values)
     return values if norm == 0.0 else [x / norm for x in values]
 
 
@@ -53,10 +53,10 @@ def in_context(
     before = previous
     for vector, at in zip(own, times, strict=True):
         if before is not None and at - before[0] <= gap:
-            pairs = zip(vector, before[1], strict=True)
-            mixed = _unit([float(a) + weight * float(b) for a, b in pairs])
+            pairs = zip(map(float, vector), map(float, before[1]), strict=True)
+            mixed = _unit([a + weight * b for a, b in pairs])
         else:
-            mixed = [float(a) for a in vector]
+            mixed = list(map(float, vector))
         out.append(mixed)
         before = (at, mixed)
     return out
