@@ -113,6 +113,20 @@ class LexicalIndex(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class StoredText:
+    """A memory's text as the re-embedder walks it (:meth:`MaintenanceRepository.page`).
+    ``cursor`` is where the walk goes on after this memory (opaque to the domain)."""
+
+    memory_id: str
+    user_id: str
+    content: str
+    content_hash: str
+    occurred_at: datetime
+    is_turn: bool
+    cursor: str
+
+
+@dataclass(frozen=True, slots=True)
 class SearchContext:
     """What a search reads about its best candidates (:meth:`MemoryQuery.search_context`):
     memories by id, the turns around each anchor (as ``turns_around`` gives them) and the
@@ -205,8 +219,10 @@ class MaintenanceRepository(Protocol):
 
     async def stale_fields(self, *, embedder: str, limit: int) -> list[MemoryField]: ...
 
-    async def page(self, *, field_id: str, after_id: str, limit: int) -> list[tuple[str, str, str]]:
-        """(id, content, content_hash) of the field's memories with ids after ``after_id``."""
+    async def page(self, *, field_id: str, after: str, limit: int) -> list[StoredText]:
+        """The field's memories after the cursor ``after`` ("" for the first page), in turn
+        order (``occurred_at``, then the order turns were stored, then id), so each
+        conversation turn comes after the turn before it."""
         ...
 
     async def set_embeddings(self, rows: Sequence[tuple[str, str, Vector]]) -> None:

@@ -3,11 +3,12 @@
 Each field records the embedder its vectors came from. After the embedder changes (a new
 model, another dimension), a field's old vectors cannot be compared with new query vectors,
 so until it is re-embedded it is searched lexically only and ingest skips the vector
-near-duplicate check. The re-embedder walks such a field in id order, one page per unit of
-work, and flips the field's embedder and dimension when the walk is done. The walk is
-idempotent: after a crash it simply starts the field again, and memories written meanwhile
-already carry vectors from the current embedder. (Which process walks which field, when
-several share one database, is the caller's claim: memoria/maintenance.py.)
+near-duplicate check. The re-embedder walks such a field in turn order (conversation turns
+lean on the turn before them: :mod:`domain.turn_vectors`), one page per unit of work, and
+flips the field's embedder and dimension when the walk is done. The walk is idempotent:
+after a crash it simply starts the field again, and memories written meanwhile already carry
+vectors from the current embedder. (Which process walks which field, when several share one
+database, is the caller's claim: memoria/maintenance.py.)
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 
 from domain.entities import MemoryField
 from domain.ports import Embedder, UnitOfWork
+from domain.retrieval.settings import RetrievalSettings
+from domain.turn_vectors import in_context
 
 
 @dataclass(frozen=True)
@@ -28,9 +31,17 @@ class ReembedStep:
 
 
 class ReembedService:
-    def __init__(self, *, embedder: Embedder, page_size: int = 128) -> None:
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        page_size: int = 128,
+        retrieval: RetrievalSettings | None = None,
+    ) -> None:
         self._embedder = embedder
         self._page_size = max(1, page_size)
+        # Turns are stored in context (domain.turn_vectors), as MemoryService writes them.
+        self._turn_context_weight = (retrieval or RetrievalSettings()).turn_context_weight
 
     async def next_field(self, *, uow: UnitOfWork) -> MemoryField | None:
         """A field whose vectors came from another embedder, if any is left."""
@@ -48,17 +59,33 @@ class ReembedService:
 
     async def step(self, *, uow: UnitOfWork, field_id: str, after: str = "") -> ReembedStep:
         """Re-embed the next page after ``after``; on an empty page, switch the field over."""
-        rows = await uow.maintenance.page(field_id=field_id, after_id=after, limit=self._page_size)
+        rows = await uow.maintenance.page(field_id=field_id, after=after, limit=self._page_size)
         if not rows:
             await uow.maintenance.set_field_embedder(
                 field_id, embedder=self._embedder.name, dimension=self._embedder.dimension
             )
             return ReembedStep(field_id=field_id, cursor=None, embedded=0)
-        vectors = await self._embedder.embed([content for _, content, _ in rows])
+        vectors = list(await self._embedder.embed([r.content for r in rows]))
+        turns = [i for i, r in enumerate(rows) if r.is_turn]
+        if turns and self._turn_context_weight > 0.0:
+            # The page is in turn order and the turns before it were re-embedded already:
+            # each turn leans on the new vector before it, as when it was first written.
+            first = rows[turns[0]]
+            previous = await uow.memory_query.turn_before(
+                field_id=field_id,
+                user_id=first.user_id,
+                at=first.occurred_at,
+                memory_id=first.memory_id,
+            )
+            mixed = in_context(
+                [vectors[i] for i in turns],
+                [rows[i].occurred_at for i in turns],
+                previous=previous,
+                weight=self._turn_context_weight,
+            )
+            for i, vector in zip(turns, mixed, strict=True):
+                vectors[i] = vector
         await uow.maintenance.set_embeddings(
-            [
-                (memory_id, digest, vector)
-                for (memory_id, _, digest), vector in zip(rows, vectors, strict=True)
-            ]
+            [(r.memory_id, r.content_hash, v) for r, v in zip(rows, vectors, strict=True)]
         )
-        return ReembedStep(field_id=field_id, cursor=rows[-1][0], embedded=len(rows))
+        return ReembedStep(field_id=field_id, cursor=rows[-1].cursor, embedded=len(rows))

@@ -12,8 +12,10 @@ from engine_support import Engine, engine
 from sqlalchemy import select
 
 from domain.memory_drafts import MemoryDraft, MemoryPatchInput
+from domain.services.reembed import ReembedService
 from domain.turn_vectors import in_context
 from persistence.tables.memories import memories
+from providers.embedders.hashing import HashingEmbedder
 
 __all__ = ["engine"]  # the fixture, used by name
 
@@ -108,3 +110,30 @@ async def test_the_turn_before_is_found_in_turn_order(engine: Engine) -> None:
     assert first is None
     assert earlier is None
     assert other_user is None
+
+
+async def test_re_embedding_walks_turn_order_and_blends_turns_as_written(engine: Engine) -> None:
+    # Out of id order on purpose: the walk must follow time and the order turns were stored.
+    texts = [f"{who}: line {i} about the lake" for i, who in enumerate("ABABA")]
+    first = await engine.add(*[MemoryDraft(t, kind="episode", occurred_at=T0) for t in texts[:3]])
+    fact = await engine.add(MemoryDraft("a fact among the turns", occurred_at=T0))
+    rest = await engine.add(
+        *[MemoryDraft(t, kind="episode", occurred_at=T0 + timedelta(minutes=1)) for t in texts[3:]]
+    )
+    turns = [*first, *rest]
+    other = HashingEmbedder(dimension=64)  # another embedder: the field is now stale
+    service = ReembedService(embedder=other, page_size=2)  # turns split across pages
+    deps = engine.runtime.deps
+    cursor: str | None = ""
+    while cursor is not None:
+        async with deps.uow_factory() as uow:
+            step = await service.step(uow=uow, field_id=engine.field_id, after=cursor)
+            await uow.commit()
+        cursor = step.cursor
+    own = [[float(x) for x in v] for v in await other.embed([*texts, "a fact among the turns"])]
+    times = [T0, T0, T0, T0 + timedelta(minutes=1), T0 + timedelta(minutes=1)]
+    want = in_context(own[:5], times, previous=None, weight=_weight(engine))
+    for memory, vector in zip(turns, want, strict=True):
+        got = (await _stored(engine, memory.id)).tolist()
+        assert got == pytest.approx(list(vector), abs=1e-6)
+    assert (await _stored(engine, fact[0].id)).tolist() == pytest.approx(own[5], abs=1e-6)
