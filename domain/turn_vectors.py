@@ -46,13 +46,14 @@ def in_context(
     times ``times``. ``previous``: the time and stored vector of the field's turn just before
     the first of them, if any. A turn more than ``gap`` after the one before it starts a
     session (as :func:`domain.sessions.number_sessions` numbers them) and keeps its own
-    vector; so does every turn when ``weight`` is 0."""
+    vector; so does every turn when ``weight`` is 0, and a turn whose previous vector has
+    another dimension (written by another embedder: nothing to blend)."""
     if weight <= 0.0:
         return list(own)
     out: list[Vector] = []
     before = previous
     for vector, at in zip(own, times, strict=True):
-        if before is not None and at - before[0] <= gap:
+        if before is not None and at - before[0] <= gap and len(before[1]) == len(vector):
             pairs = zip(map(float, vector), map(float, before[1]), strict=True)
             mixed = _unit([a + weight * b for a, b in pairs])
         else:

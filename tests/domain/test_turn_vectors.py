@@ -59,3 +59,7 @@ def test_vectors_stay_unit_length() -> None:
     out = in_context([A, _unit([1.0, 1.0, 0.0])], [T0, T0], previous=(T0, C), weight=0.3)
     for vector in out:
         assert math.sqrt(sum(x * x for x in vector)) == pytest.approx(1.0)
+
+
+def test_a_previous_vector_of_another_dimension_is_not_blended() -> None:
+    assert in_context([A], [T0], previous=(T0, [1.0, 0.0]), weight=0.3) == [A]
