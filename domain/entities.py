@@ -89,7 +89,9 @@ class ApiKey:
 
 @dataclass(slots=True)
 class MemoryField:
-    """A named memory space of one user; remembers which embedder made its vectors."""
+    """A named memory space of one user; remembers which embedder made its vectors.
+    ``has_turns``: conversation turns were stored in it at some time (a search reads the
+    turns around its hits and their sessions only then)."""
 
     id: str
     user_id: str
@@ -97,6 +99,7 @@ class MemoryField:
     embedder: str
     dimension: int
     created_at: datetime
+    has_turns: bool = False
 
 
 @dataclass(slots=True)

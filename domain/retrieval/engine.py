@@ -156,7 +156,8 @@ class HybridRetriever:
         hits = [_Candidate(h.memory_id, h.score, h.reason) for h in fused]
         loaded: dict[str, Memory] = {}
         feedback = s.prf_terms > 0 and s.mode == "hybrid" and bool(hits) and bool(analysis.terms)
-        expand = bool(hits) and (self._neighbours_on or self._sessions_on)
+        # A field that never held a conversation turn has no neighbours or sessions to read.
+        expand = bool(hits) and field.has_turns and (self._neighbours_on or self._sessions_on)
         context = SearchContext(memories={}, around={}, sessions={})
         if feedback or expand:
             context = await self._context(uow, user_id, field.id, hits, feedback, expand)

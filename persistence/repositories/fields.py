@@ -21,6 +21,7 @@ def field_of_row(row: Any) -> MemoryField:
         embedder=row.embedder,
         dimension=row.dimension,
         created_at=row.created_at,
+        has_turns=row.turn_seq_next > 0,  # numbers are only ever handed out to turns
     )
 
 

@@ -155,6 +155,7 @@ def search(question: str, settings: RetrievalSettings) -> tuple[list[str], _Memo
 @dataclass
 class _Field:
     id: str = "f"
+    has_turns: bool = True
 
 
 # A four-turn field: keywords at full weight, as in a long conversation.

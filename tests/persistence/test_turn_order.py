@@ -258,3 +258,18 @@ async def test_search_context_reads_what_the_separate_reads_give(engine: Engine)
     assert len(set(sessions.values())) == 2
     assert ids[7] not in sessions
     assert stranger == SearchContext(memories={}, around={}, sessions={})
+
+
+async def test_a_field_knows_whether_it_has_held_turns(engine: Engine) -> None:
+    deps = engine.runtime.deps
+
+    async def has_turns() -> bool:
+        async with deps.uow_factory() as uow:
+            found = await uow.fields.get(engine.field_id, user_id=engine.actor.user_id)
+        assert found is not None
+        return found.has_turns
+
+    await engine.add(MemoryDraft("I live in Porto"))
+    assert not await has_turns()
+    await engine.add(MemoryDraft("Sam: hello", kind="message"))
+    assert await has_turns()
