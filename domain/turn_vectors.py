@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from domain.entities import MemoryKind
-from domain.ports.memories import Vector
+from domain.ports.memories import MemoryQuery, Vector
 from domain.sessions import SESSION_GAP
 
 # Only conversation turns have a turn before them: facts added together are not a dialogue.
@@ -61,3 +61,24 @@ def in_context(
         out.append(mixed)
         before = (at, mixed)
     return out
+
+
+async def stored_in_context(
+    query: MemoryQuery,
+    *,
+    field_id: str,
+    user_id: str,
+    own: Sequence[Vector],
+    times: Sequence[datetime],
+    weight: float,
+    place_of: str | None = None,
+) -> list[Vector]:
+    """:func:`in_context` for turns about to be stored in a field, the first leaning on the
+    turn the field holds just before it: the last at or before its time, or with
+    ``place_of`` (a stored turn's id) the turn before that one. One read, none at weight 0."""
+    if weight <= 0.0 or not own:
+        return list(own)
+    previous = await query.turn_before(
+        field_id=field_id, user_id=user_id, at=times[0], memory_id=place_of
+    )
+    return in_context(own, times, previous=previous, weight=weight)

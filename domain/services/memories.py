@@ -31,7 +31,7 @@ from domain.retrieval.settings import RetrievalSettings, SearchFilter
 from domain.services.dedupe import plan_dedupe
 from domain.services.importance import score_importance
 from domain.services.quotas import QuotaService
-from domain.turn_vectors import TURN_KINDS, in_context
+from domain.turn_vectors import TURN_KINDS, stored_in_context
 
 
 def memory_event(name: str, memory: Memory, *, at: datetime) -> DomainEvent:
@@ -203,14 +203,12 @@ class MemoryService:
         if weight <= 0.0 or not turns or field.embedder != self._embedder.name:
             return items
         turns.sort(key=lambda i: items[i][0].occurred_at)
-        first = items[turns[0]][0]
-        previous = await uow.memory_query.turn_before(
-            field_id=field.id, user_id=first.user_id, at=first.occurred_at
-        )
-        mixed = in_context(
-            [items[i][1] for i in turns],
-            [items[i][0].occurred_at for i in turns],
-            previous=previous,
+        mixed = await stored_in_context(
+            uow.memory_query,
+            field_id=field.id,
+            user_id=field.user_id,
+            own=[items[i][1] for i in turns],
+            times=[items[i][0].occurred_at for i in turns],
             weight=weight,
         )
         out = list(items)
@@ -289,13 +287,16 @@ class MemoryService:
         field = await uow.fields.get(memory.field_id, user_id=memory.user_id)
         if field is None or field.embedder != self._embedder.name:
             return own
-        previous = await uow.memory_query.turn_before(
+        mixed = await stored_in_context(
+            uow.memory_query,
             field_id=memory.field_id,
             user_id=memory.user_id,
-            at=memory.occurred_at,
-            memory_id=memory.id,
+            own=[own],
+            times=[memory.occurred_at],
+            weight=weight,
+            place_of=memory.id,
         )
-        return in_context([own], [memory.occurred_at], previous=previous, weight=weight)[0]
+        return mixed[0]
 
     async def delete(self, *, uow: UnitOfWork, actor: Actor, memory_id: str) -> bool:
         memory = await self.get(uow=uow, actor=actor, memory_id=memory_id)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from domain.entities import MemoryField
 from domain.ports import Embedder, UnitOfWork
 from domain.retrieval.settings import RetrievalSettings
-from domain.turn_vectors import in_context
+from domain.turn_vectors import stored_in_context
 
 
 @dataclass(frozen=True)
@@ -67,21 +67,18 @@ class ReembedService:
             return ReembedStep(field_id=field_id, cursor=None, embedded=0)
         vectors = list(await self._embedder.embed([r.content for r in rows]))
         turns = [i for i, r in enumerate(rows) if r.is_turn]
-        if turns and self._turn_context_weight > 0.0:
+        if turns:
             # The page is in turn order and the turns before it were re-embedded already:
             # each turn leans on the new vector before it, as when it was first written.
             first = rows[turns[0]]
-            previous = await uow.memory_query.turn_before(
+            mixed = await stored_in_context(
+                uow.memory_query,
                 field_id=field_id,
                 user_id=first.user_id,
-                at=first.occurred_at,
-                memory_id=first.memory_id,
-            )
-            mixed = in_context(
-                [vectors[i] for i in turns],
-                [rows[i].occurred_at for i in turns],
-                previous=previous,
+                own=[vectors[i] for i in turns],
+                times=[rows[i].occurred_at for i in turns],
                 weight=self._turn_context_weight,
+                place_of=first.memory_id,
             )
             for i, vector in zip(turns, mixed, strict=True):
                 vectors[i] = vector
