@@ -402,6 +402,8 @@ async def run_size(
         await runtime.db.faiss.settled()
     if runtime.db.terms is not None:
         await runtime.db.terms.settled()  # the keyword postings, built after the first search
+    if runtime.db.turns is not None:
+        await runtime.db.turns.settled()  # and the turn order (conversation turns only)
     grown = rss_mb() - before
     settle_after_startup()  # as `memoria serve` does once it is ready
     for clients in (1, 8):

@@ -44,6 +44,7 @@ from persistence.repositories.webhooks import SqlWebhookRepository
 from persistence.session import Transaction
 from persistence.sqlite_driver import BatchingTransaction, batching_transaction, one_trip_dbapi
 from persistence.term_store import TermStore
+from persistence.turn_store import TurnStore
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -130,6 +131,8 @@ class Database:
         # large fields' keyword postings (embedded mode: persistence/term_store.py).
         self.field_sizes = FieldSizes()
         self.terms: TermStore | None = TermStore(self.engine) if self.is_sqlite else None
+        # Fields' turn orders for a search's conversation context (persistence/turn_store.py).
+        self.turns: TurnStore | None = TurnStore(self.engine) if self.is_sqlite else None
         # PostgreSQL: which fields pgvector reads exactly rather than through HNSW, and
         # fields' sizes for keyword IDF (see persistence/field_cache.py).
         self.vector_paths = FieldCache[bool]()
@@ -154,6 +157,8 @@ class Database:
     async def dispose(self) -> None:
         if self.terms is not None:
             await self.terms.close()
+        if self.turns is not None:
+            await self.turns.close()
         if self.faiss is not None:
             await self.faiss.close()
         await self.engine.dispose()
@@ -187,7 +192,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.users = SqlUserRepository(tx)
         self.api_keys = SqlApiKeyRepository(tx)
         self.fields = SqlMemoryFieldRepository(tx)
-        self.memories = self.memory_query = SqlMemoryRepository(tx, self._journal)
+        self.memories = self.memory_query = SqlMemoryRepository(tx, self._journal, self._db.turns)
         self.history = SqlMemoryHistoryRepository(tx)
         self.conversations = SqlConversationRepository(tx)
         self.messages = SqlMessageRepository(tx)
@@ -238,10 +243,12 @@ class SqlUnitOfWork(UnitOfWork):
             self._tx.release()
         self._end_writes()
         upserts, deletes = list(self._journal.upserts), list(self._journal.deletes)
-        texts = list(self._journal.texts)
+        texts, turns = list(self._journal.texts), list(self._journal.turns)
         self._journal.clear()
         if self._db.terms is not None and (texts or deletes):
-            self._db.terms.apply(texts, deletes)
+            self._db.terms.apply_texts(texts, deletes)
+        if self._db.turns is not None and turns:
+            self._db.turns.apply(turns)
         if self._db.faiss is not None and (upserts or deletes):
             await self._db.faiss.apply(upserts, deletes)
         elif upserts or deletes:  # the fields' sizes changed

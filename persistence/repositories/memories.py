@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, String, any_, bindparam, func, select, tuple_
@@ -20,6 +20,8 @@ from persistence.repositories.turns import pg_turn_context, turns_around
 from persistence.session import Transaction
 from persistence.sqlite_driver import BatchingTransaction
 from persistence.tables.memories import memories, memory_fields, memory_history
+from persistence.turn_index import FieldTurns
+from persistence.turn_store import TurnChange, TurnStore
 from persistence.types import UTCDateTime
 
 _COLUMNS = [c for c in memories.c if c.name != "embedding"]
@@ -114,24 +116,30 @@ def _values(memory: Memory) -> dict[str, Any]:
 
 @dataclass
 class IndexJournal:
-    """Changes of one transaction for the in-process indexes (vectors, keywords), applied
-    only after commit so a rollback never leaves an entry behind: (field, memory, vector)
-    and (field, memory, text) upserts, (field, memory) deletes."""
+    """Changes of one transaction for the in-process indexes (vectors, keywords, turn
+    order), applied only after commit so a rollback never leaves an entry behind: (field,
+    memory, vector) and (field, memory, text) upserts, (field, memory) deletes, and (field,
+    turn change) for the turn order (see ``persistence.turn_store.TurnChange``)."""
 
     upserts: list[tuple[str, str, Vector]] = field(default_factory=list)
     texts: list[tuple[str, str, str]] = field(default_factory=list)
     deletes: list[tuple[str, str]] = field(default_factory=list)
+    turns: list[tuple[str, TurnChange]] = field(default_factory=list)
 
     def clear(self) -> None:
         self.upserts.clear()
         self.texts.clear()
         self.deletes.clear()
+        self.turns.clear()
 
 
 class SqlMemoryRepository:
-    def __init__(self, tx: Transaction, journal: IndexJournal) -> None:
+    def __init__(
+        self, tx: Transaction, journal: IndexJournal, turns: TurnStore | None = None
+    ) -> None:
         self._tx = tx
         self._journal = journal
+        self._turns = turns  # embedded mode's in-process turn orders
         self._postgres = tx.conn.dialect.name == "postgresql"
 
     async def add(self, memory: Memory, embedding: Vector) -> None:
@@ -150,6 +158,8 @@ class SqlMemoryRepository:
             rows.append(
                 {"id": m.id, "embedding": v, "turn_seq": seq, "turn_session": session, **_values(m)}
             )
+            if seq is not None:
+                self._journal.turns.append((m.field_id, (m.id, m.occurred_at, seq, session)))
         await self._tx.write(memories.insert(), rows)
         self._journal.upserts.extend((m.field_id, m.id, v) for m, v in items)
         self._journal.texts.extend((m.field_id, m.id, m.content) for m, _ in items)
@@ -201,6 +211,7 @@ class SqlMemoryRepository:
             values["embedding"] = embedding
             self._journal.upserts.append((memory.field_id, memory.id, embedding))
         self._journal.texts.append((memory.field_id, memory.id, memory.content))
+        self._journal.turns.append((memory.field_id, (memory.id, memory.occurred_at, None, None)))
         await self._tx.write(
             memories.update()
             .where(memories.c.id == memory.id, memories.c.user_id == memory.user_id)
@@ -214,6 +225,7 @@ class SqlMemoryRepository:
             )
         )
         self._journal.deletes.append((memory.field_id, memory.id))
+        self._journal.turns.append((memory.field_id, (memory.id, None, None, None)))
 
     async def get(self, memory_id: str, *, user_id: str) -> Memory | None:
         stmt = select(*_COLUMNS).where(memories.c.id == memory_id, memories.c.user_id == user_id)
@@ -316,6 +328,19 @@ class SqlMemoryRepository:
             max_span_seconds=max_span_seconds,
         )
 
+    def _kept_turns(self, field_id: str) -> FieldTurns | None:
+        """The field's turn order in process memory, if ready and if this transaction has
+        written no memories (its own would be missing); else None, and SQL answers."""
+        store, tx = self._turns, self._tx
+        if store is None or not isinstance(tx, BatchingTransaction):
+            return None
+        if tx.written_tables & {"memories", "?"}:  # "?": a textual statement
+            return None
+        kept = store.get(field_id)
+        if kept is None:
+            store.build(field_id)
+        return kept
+
     async def search_context(
         self,
         *,
@@ -328,6 +353,16 @@ class SqlMemoryRepository:
         session_of: Sequence[str],
     ) -> SearchContext:
         if isinstance(self._tx, BatchingTransaction):  # SQLite: one driver-thread call
+            kept = self._kept_turns(field_id) if anchors or session_of else None
+            if kept is not None:
+                loaded = await self.get_many(load, user_id=user_id)
+                if kept.owner != user_id:  # another user's field: none of its turns
+                    anchors, session_of = [], []
+                return SearchContext(
+                    memories={m.id: m for m in loaded},
+                    around=kept.around(anchors, steps, timedelta(seconds=max_span_seconds)),
+                    sessions=kept.sessions(session_of),
+                )
             return await search_context.search_context(
                 self._tx,
                 field_id=field_id,
