@@ -8,6 +8,8 @@ A question's score at k is the fraction of its evidence turns among the top k. T
   (plus `` [shares caption]``), ``kind: EPISODE``, ``metadata: {dia_id}``, and the session's
   date as ``occurredAt`` for every turn of that session (the data set dates sessions, not
   turns); one ``addMemories`` call per session; no speaker.
+- ``no-kind`` (only when asked for): the client shape without ``kind``, as a client that
+  never heard of it sends turns.
 - ``bench``: the same turns with the documented ``speaker`` field and turn i of a session at
   +i minutes.
 
@@ -87,6 +89,8 @@ def session_date(text: str) -> datetime:
 
 
 SHAPES = ("client", "bench")
+# The client shape from a client that never sets ``kind`` (the server infers it).
+NO_KIND = "no-kind"
 
 
 def sessions(sample: dict[str, Any], shape: str) -> list[list[MemoryDraft]]:
@@ -101,11 +105,11 @@ def sessions(sample: dict[str, Any], shape: str) -> list[list[MemoryDraft]]:
             text = f"{turn['speaker']}: {turn['text']}"
             if turn.get("blip_caption"):
                 text += f" [shares {turn['blip_caption']}]"
-            if shape == "client":
+            if shape in ("client", NO_KIND):
                 drafts.append(
                     MemoryDraft(
                         content=text,
-                        kind="episode",
+                        kind="episode" if shape == "client" else None,
                         occurred_at=start,
                         metadata={"dia_id": turn["dia_id"]},
                     )
@@ -288,7 +292,7 @@ async def main(argv: Sequence[str]) -> None:
     parser.add_argument("--variant", action="append", default=[], help="NAME:key=value,...")
     parser.add_argument("--only", default="", help="comma-separated variant names to run")
     parser.add_argument("--tune-only", action="store_true", help="skip the held-out conversations")
-    parser.add_argument("--shape", choices=[*SHAPES, "both"], default="both")
+    parser.add_argument("--shape", choices=[*SHAPES, NO_KIND, "both"], default="both")
     args = parser.parse_args(argv)
 
     samples = json.loads(args.data.read_text())

@@ -9,14 +9,18 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class MemoryDraft:
-    """What a caller supplies to create a memory; the service fills in the rest."""
+    """What a caller supplies to create a memory; the service fills in the rest.
+
+    ``kind`` None (not given): a content that starts with a speaker label ("Caroline: ...")
+    is a conversation turn (``episode``), anything else a ``fact``; see
+    :func:`domain.services.memories.inferred_kind`."""
 
     content: str
     source: str = "api"
     occurred_at: datetime | None = None
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
-    kind: str = "fact"
+    kind: str | None = None
     speaker: str | None = None
 
 

@@ -15,13 +15,18 @@ from domain.retrieval.query_analysis import content_terms
 _LABEL = re.compile(r"([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}):\s")
 
 
+def label_of(content: str) -> str | None:
+    """The speaker label ``content`` starts with (see ``_LABEL``), or None."""
+    found = _LABEL.match(content)
+    return found.group(1) if found else None
+
+
 def speaker_of(memory: Memory) -> str | None:
     """Who said ``memory``: its ``speaker`` (given by the client), else the label its content
     starts with (see ``_LABEL``); None when neither says."""
     if memory.speaker and memory.speaker.strip():
         return memory.speaker.strip()
-    found = _LABEL.match(memory.content)
-    return found.group(1) if found else None
+    return label_of(memory.content)
 
 
 def named_speakers(terms: Sequence[str], speakers: set[str]) -> set[str]:

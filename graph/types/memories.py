@@ -136,10 +136,12 @@ class MemoryInput:
     tags: list[str] | None = None
     metadata: JSON | None = None
     kind: MemoryKind | None = strawberry.field(
-        default=MemoryKind.FACT,
+        default=None,
         description=(
             "EPISODE or MESSAGE for conversation turns: turns are kept in the order they were "
-            "added (for turns that share an occurredAt) and searched with their neighbours."
+            "added (for turns that share an occurredAt) and searched with their neighbours. "
+            "Omitted: a memory with a speaker (or content starting with a 'Name: ' label) is "
+            "an EPISODE, anything else a FACT."
         ),
     )
     speaker: str | None = strawberry.field(
@@ -158,7 +160,7 @@ class MemoryInput:
             occurred_at=self.occurred_at,
             tags=list(self.tags or []),
             metadata=_json_object(self.metadata),
-            kind=(self.kind or MemoryKind.FACT).value,
+            kind=self.kind.value if self.kind is not None else None,
             speaker=self.speaker,
         )
 

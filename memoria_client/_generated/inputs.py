@@ -147,9 +147,11 @@ class MemoryInput:
     occurred_at: datetime | None = None
     tags: Sequence[str] | None = None
     metadata: JsonValue = None
-    kind: MemoryKind | None = MemoryKind.FACT
+    kind: MemoryKind | None = None
     """EPISODE or MESSAGE for conversation turns: turns are kept in the order they were added
-    (for turns that share an occurredAt) and searched with their neighbours.
+    (for turns that share an occurredAt) and searched with their neighbours. Omitted: a
+    memory with a speaker (or content starting with a 'Name: ' label) is an EPISODE,
+    anything else a FACT.
     """
     speaker: str | None = None
     """Who said this turn (at most 200 characters). Without it, a leading 'Name: ' label in the

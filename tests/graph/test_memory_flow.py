@@ -174,3 +174,23 @@ async def test_search_without_a_field_covers_all_of_the_callers_fields(
     assert missing.code == "NOT_FOUND"
     names = await alice.data("{ memoryFields { name } }")
     assert sorted(f["name"] for f in names["memoryFields"]) == ["home", "work"]
+
+
+async def test_a_memory_sent_without_kind_is_a_turn_when_it_names_its_speaker(
+    gql: GraphQLClient,
+) -> None:
+    alice = await gql.register("alice")
+    field = await _field(alice)
+    inputs = [
+        {"content": "Caroline: I went to the support group yesterday."},
+        {"content": "Melanie: That sounds powerful, how was it?"},
+        {"content": "It went well", "speaker": "Caroline"},
+        {"content": "I am allergic to peanuts and shellfish"},
+        {"content": "Note: the label alone does not decide", "kind": "FACT"},
+        {"content": "plan: lower-case words are no speaker label"},
+    ]
+    added = (await alice.data(ADD_MANY, {"f": field, "i": inputs}))["addMemories"]
+    assert [m["kind"] for m in added] == ["EPISODE", "EPISODE", "EPISODE", "FACT", "FACT", "FACT"]
+    # Turns are conversation events: short-term until promoted, as EPISODE sent as such.
+    assert added[0]["layer"] == "SHORT_TERM"
+    assert added[3]["layer"] == "LONG_TERM"
