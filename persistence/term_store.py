@@ -9,12 +9,14 @@ a memory, off the event loop.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from persistence.field_store import DEFAULT_BUDGET, FieldStore
+from persistence.sqlite_driver import batching_transaction
 from persistence.tables.memories import memories
 from persistence.term_index import FieldTerms
 
@@ -27,6 +29,15 @@ _LOAD_CHUNK = 20_000
 
 # (memory id, its text, or None for a removal)
 TermChange = tuple[str, str | None]
+
+
+def _read_terms(conn: sqlite3.Connection, field_id: str) -> FieldTerms:
+    """On the SQLite driver thread: the field's postings from its rows."""
+    terms = FieldTerms()
+    rows = conn.execute("SELECT id, content FROM memories WHERE field_id = ?", (field_id,))
+    while chunk := rows.fetchmany(_LOAD_CHUNK):
+        terms.add_many(chunk)
+    return terms
 
 
 class TermStore(FieldStore[FieldTerms, TermChange]):
@@ -46,6 +57,9 @@ class TermStore(FieldStore[FieldTerms, TermChange]):
         c = memories.c
         stmt = select(c.id, c.content).where(c.field_id == field_id)
         async with self._engine.connect() as conn:
+            tx = await batching_transaction(conn)
+            if tx is not None:  # read and indexed on the driver thread: the loop never waits
+                return await tx.call(_read_terms, field_id)
             result = await conn.stream(stmt)
             async for chunk in result.partitions(_LOAD_CHUNK):
                 rows = [(r.id, r.content) for r in chunk]
