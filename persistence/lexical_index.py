@@ -16,10 +16,11 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import Executable, TextClause, text
+from sqlalchemy.engine import Result
 
 from persistence.field_cache import FieldCache
-from persistence.session import Transaction
+from persistence.session import BesideReads, Transaction
 from persistence.sqlite_driver import BatchingTransaction
 from persistence.term_index import family, idf
 from persistence.term_store import TermStore
@@ -438,10 +439,19 @@ class PgLexicalIndex:
         sizes: FieldCache[int] | None = None,
         *,
         cap: int = LOCAL_IDF_MAX_FIELD,
+        beside: BesideReads | None = None,
     ) -> None:
         self._tx = tx
         self._sizes = sizes
         self._cap = cap
+        self._beside = beside
+
+    async def _read(self, statement: Executable, params: dict[str, object]) -> Result[Any]:
+        # Beside the transaction when it has written nothing: the engine runs this search
+        # side by side with the vector search, which holds the transaction's connection.
+        if self._beside is not None:
+            return await self._beside.read(self._tx, statement, params)
+        return await self._tx.read(statement, params)
 
     async def search(
         self,
@@ -469,13 +479,13 @@ class PgLexicalIndex:
         if size is not None:
             params["n"] = size
         stmt = _pg_statement(len(words), restricted=restricted, sized=size is not None)
-        rows = (await self._tx.read(stmt, params)).all()
+        rows = (await self._read(stmt, params)).all()
         if rows and size is None:
             size = int(rows[0].n)
             if size >= self._cap:  # the count stopped at the cap
-                size = params["n"] = (await self._tx.read(_PG_EXACT_SIZE, params)).scalar_one()
+                size = params["n"] = (await self._read(_PG_EXACT_SIZE, params)).scalar_one()
                 stmt = _pg_statement(len(words), restricted=restricted, sized=True)
-                rows = (await self._tx.read(stmt, params)).all()
+                rows = (await self._read(stmt, params)).all()
             if self._sizes is not None and size >= SIZE_KEPT_FROM:
                 self._sizes.put(field_id, size)
         return [(row.id, min(1.0, float(row.coverage))) for row in rows]
