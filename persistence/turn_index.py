@@ -14,6 +14,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -45,14 +46,17 @@ class FieldTurns:
         return len(self._turns)
 
     def load(self, rows: Iterable[tuple[str, datetime, int, int | None]]) -> None:
-        """Rows (id, occurred_at, turn_seq, turn_session) already in turn order (an empty
-        index only): appended without sorting."""
+        """Rows (id, occurred_at, turn_seq, turn_session), read in turn order (an empty
+        index only): appended, and sorted only if they were not in order after all."""
         turns, keys, ids = self._turns, self._keys, self._ids
         for memory_id, at, seq, session in rows:
             key = _key(micros(at), seq)
             turns[memory_id] = (key, session)
             keys.append(key)
             ids.append(memory_id)
+        if any(a > b for a, b in pairwise(keys)):
+            ordered = sorted(zip(keys, ids, strict=True))
+            self._keys, self._ids = [k for k, _ in ordered], [m for _, m in ordered]
 
     def add(self, memory_id: str, at: datetime, seq: int, session: int | None) -> None:
         self.remove(memory_id)

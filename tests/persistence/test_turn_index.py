@@ -70,13 +70,15 @@ def test_neighbours_and_sessions_follow_the_sql_rule_through_changes() -> None:
 
 def test_loading_rows_in_turn_order_equals_adding_them() -> None:
     rows = [(f"m{i}", _START + timedelta(seconds=i // 3), i, i // 10) for i in range(40)]
-    loaded, added = FieldTurns(owner="u"), FieldTurns(owner="u")
+    loaded, added, shuffled = FieldTurns(owner="u"), FieldTurns(owner="u"), FieldTurns(owner="u")
     loaded.load(rows)
+    shuffled.load(rows[20:] + rows[:20])  # not in order after all: sorted once
     for row in reversed(rows):  # out of order: each lands in its place
         added.add(*row)
     ids = [m for m, *_ in rows]
     span = timedelta(hours=1)
     assert loaded.around(ids, 4, span) == added.around(ids, 4, span)
+    assert shuffled.around(ids, 4, span) == added.around(ids, 4, span)
     assert [m for m, _ in loaded.around(["m20"], 2, span)["m20"]] == [
         "m18",
         "m19",
