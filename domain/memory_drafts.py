@@ -11,9 +11,9 @@ from typing import Any
 class MemoryDraft:
     """What a caller supplies to create a memory; the service fills in the rest.
 
-    ``kind`` None (not given): a content that starts with a speaker label ("Caroline: ...")
-    is a conversation turn (``episode``), anything else a ``fact``; see
-    :func:`domain.services.memories.inferred_kind`."""
+    ``kind`` None (not given): a draft with a ``speaker``, or whose content starts with a
+    speaker label ("Caroline: ..."), is a conversation turn (``episode``), anything else a
+    ``fact``; see :func:`domain.services.memories.inferred_kind`."""
 
     content: str
     source: str = "api"
