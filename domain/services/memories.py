@@ -64,14 +64,28 @@ _DEDUPED_KINDS = frozenset({MemoryKind.FACT, MemoryKind.DOCUMENT_CHUNK})
 _LONG_TERM_IMPORTANCE = 0.7
 
 
+# Labels that head notes, not lines of a conversation ("Reminder: call the dentist").
+_NOTE_LABELS = frozenset(
+    {
+        *("action", "agenda", "answer", "decision", "edit", "fact", "fw", "fwd", "fyi"),
+        *("goal", "idea", "important", "n.b.", "nb", "note", "notes", "p.s.", "plan"),
+        *("preference", "ps", "question", "re", "reminder", "status", "subject", "summary"),
+        *("task", "tip", "to do", "todo", "update", "warning"),
+    }
+)
+
+
 def inferred_kind(content: str, speaker: str | None) -> MemoryKind:
     """The kind of a memory sent without one. A memory that names who said it (a
-    ``speaker``, or a leading "Name: " label) is a conversation turn: stored in turn order,
-    embedded with the turn before it and searched with its neighbours, as an ``EPISODE``
-    sent as such. Clients that never heard of ``kind`` send transcripts this way; stored as
-    facts, LoCoMo's turns scored R@10 0.718 instead of 0.788 (tune split). Anything else is
-    a ``FACT``."""
-    if (speaker and speaker.strip()) or label_of(content) is not None:
+    ``speaker``, or a leading "Name: " label other than a note's heading such as "Note:" or
+    "Reminder:") is a conversation turn: stored in turn order, embedded with the turn before
+    it and searched with its neighbours, as an ``EPISODE`` sent as such. Clients that never
+    heard of ``kind`` send transcripts this way; stored as facts, LoCoMo's turns scored R@10
+    0.718 instead of 0.788 (tune split). Anything else is a ``FACT``."""
+    if speaker and speaker.strip():
+        return MemoryKind.EPISODE
+    label = label_of(content)
+    if label is not None and label.lower() not in _NOTE_LABELS:
         return MemoryKind.EPISODE
     return MemoryKind.FACT
 

@@ -140,8 +140,8 @@ class MemoryInput:
         description=(
             "EPISODE or MESSAGE for conversation turns: turns are kept in the order they were "
             "added (for turns that share an occurredAt) and searched with their neighbours. "
-            "Omitted: a memory with a speaker (or content starting with a 'Name: ' label) is "
-            "an EPISODE, anything else a FACT."
+            "Omitted: a memory with a speaker (or content starting with a 'Name: ' label, "
+            "not a note's heading such as 'Note: ') is an EPISODE, anything else a FACT."
         ),
     )
     speaker: str | None = strawberry.field(

@@ -150,8 +150,8 @@ class MemoryInput:
     kind: MemoryKind | None = None
     """EPISODE or MESSAGE for conversation turns: turns are kept in the order they were added
     (for turns that share an occurredAt) and searched with their neighbours. Omitted: a
-    memory with a speaker (or content starting with a 'Name: ' label) is an EPISODE,
-    anything else a FACT.
+    memory with a speaker (or content starting with a 'Name: ' label, not a note's heading
+    such as 'Note: ') is an EPISODE, anything else a FACT.
     """
     speaker: str | None = None
     """Who said this turn (at most 200 characters). Without it, a leading 'Name: ' label in the
