@@ -76,13 +76,14 @@ _NOTE_LABELS = frozenset(
 
 
 def inferred_kind(content: str, speaker: str | None) -> MemoryKind:
-    """The kind of a memory sent without one. A memory that names who said it (a
+    """The kind of a memory sent without one (``speaker``: as stored, blank as None). A
+    memory that names who said it (a
     ``speaker``, or a leading "Name: " label other than a note's heading such as "Note:" or
     "Reminder:") is a conversation turn: stored in turn order, embedded with the turn before
     it and searched with its neighbours, as an ``EPISODE`` sent as such. Clients that never
     heard of ``kind`` send transcripts this way; stored as facts, LoCoMo's turns scored R@10
     0.718 instead of 0.788 (tune split). Anything else is a ``FACT``."""
-    if speaker and speaker.strip():
+    if speaker is not None:
         return MemoryKind.EPISODE
     label = label_of(content)
     if label is not None and label.lower() not in _NOTE_LABELS:
@@ -139,12 +140,9 @@ class MemoryService:
         content = require_text(
             draft.content, name="content", max_chars=self._limits.max_content_chars
         )
+        speaker = _speaker(draft.speaker)
         try:
-            kind = (
-                inferred_kind(content, draft.speaker)
-                if draft.kind is None
-                else MemoryKind(draft.kind)
-            )
+            kind = inferred_kind(content, speaker) if draft.kind is None else MemoryKind(draft.kind)
         except ValueError:
             raise BadUserInput(f"unknown memory kind {draft.kind!r}") from None
         source = (draft.source or "api").strip().lower()[:64] or "api"
@@ -167,7 +165,7 @@ class MemoryService:
             created_at=now,
             updated_at=now,
             content_hash=content_hash(content),
-            speaker=_speaker(draft.speaker),
+            speaker=speaker,
         )
 
     def _change(
