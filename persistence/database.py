@@ -281,7 +281,7 @@ class SqlUnitOfWork(UnitOfWork):
         """The transaction ended: caches of what it wrote are dropped (persistence/outbox.py)."""
         if isinstance(self._tx, BatchingTransaction) and self._tx.written_tables:
             self._db.subscriptions.ended(self._tx)
-            if self._tx.written_tables & {"memories", "?"}:  # "?": a textual statement
+            if self._tx.wrote_memories:
                 self._db.field_sizes.clear()
             self._tx.written_tables = set()
 

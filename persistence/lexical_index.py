@@ -227,7 +227,7 @@ class SqliteLexicalIndex:
         # which sees its uncommitted rows; one that wrote other tables (a chat turn's
         # message, usage counters) sees what the postings hold.
         tx = self._tx
-        return isinstance(tx, BatchingTransaction) and not tx.written_tables & {"memories", "?"}
+        return isinstance(tx, BatchingTransaction) and not tx.wrote_memories
 
     @property
     def _shared(self) -> bool:

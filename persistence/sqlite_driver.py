@@ -349,7 +349,14 @@ class BatchingTransaction(Transaction):
         self.written_tables: set[str] = set()
         self.caches: Any = None  # set by the unit of work (persistence/database.py)
 
+    @property
+    def wrote_memories(self) -> bool:
+        """Whether this transaction wrote memories (or ran a textual statement, which may
+        have): caches of committed memories do not hold its rows."""
+        return bool(self.written_tables & {"memories", "?"})
+
     async def write(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
+        self.wrote = True
         table = _table_of(statement)
         if table not in self.written_tables:
             self.written_tables.add(table)

@@ -334,7 +334,7 @@ class SqlMemoryRepository:
         store, tx = self._turns, self._tx
         if store is None or not isinstance(tx, BatchingTransaction):
             return None
-        if tx.written_tables & {"memories", "?"}:  # "?": a textual statement
+        if tx.wrote_memories:
             return None
         kept = store.get(field_id)
         if kept is None:
