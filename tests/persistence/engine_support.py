@@ -24,13 +24,18 @@ class Engine:
     field_id: str
 
     async def add(self, *drafts: MemoryDraft) -> list[Any]:
-        deps = self.runtime.deps
-        async with deps.uow_factory() as uow:
-            added = await deps.memories.add_many(
+        async with self.runtime.deps.uow_factory() as uow:
+            added = await self.add_within(uow, *drafts)
+            await uow.commit()
+        return added
+
+    async def add_within(self, uow: Any, *drafts: MemoryDraft) -> list[Any]:
+        """Add ``drafts`` in ``uow``, left to the caller to commit (or not)."""
+        return list(
+            await self.runtime.deps.memories.add_many(
                 uow=uow, actor=self.actor, field_id=self.field_id, drafts=list(drafts)
             )
-            await uow.commit()
-        return list(added)
+        )
 
     async def search(self, query: str, top_k: int = 10, **kwargs: Any) -> list[Any]:
         deps = self.runtime.deps

@@ -57,12 +57,7 @@ async def test_a_transaction_that_wrote_reads_on_its_own_connection(engine: Engi
     taken = _checkouts(engine)
     deps = engine.runtime.deps
     async with deps.uow_factory() as uow:
-        (own,) = await deps.memories.add_many(
-            uow=uow,
-            actor=engine.actor,
-            field_id=engine.field_id,
-            drafts=[MemoryDraft("The heron fishes at the pond.")],
-        )
+        (own,) = await engine.add_within(uow, MemoryDraft("The heron fishes at the pond."))
         hits = await uow.lexical.search(field_id=engine.field_id, terms=["heron"], k=5)
     assert [m for m, _ in hits] == [own.id]  # uncommitted, seen by its own transaction
     assert taken == []

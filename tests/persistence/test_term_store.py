@@ -60,14 +60,8 @@ class Field:
     async def add(self, *texts: str, commit: bool = True) -> list[str]:
         if commit:
             return [m.id for m in await self.engine.add(*[MemoryDraft(t) for t in texts])]
-        deps = self.runtime.deps
-        async with deps.uow_factory() as uow:  # left without a commit: rolled back
-            added = await deps.memories.add_many(
-                uow=uow,
-                actor=self.actor,
-                field_id=self.field_id,
-                drafts=[MemoryDraft(t) for t in texts],
-            )
+        async with self.runtime.deps.uow_factory() as uow:  # left without a commit: rolled back
+            added = await self.engine.add_within(uow, *[MemoryDraft(t) for t in texts])
         return [m.id for m in added]
 
     async def lexical(self, terms: list[str]) -> list[tuple[str, float]]:
@@ -124,12 +118,7 @@ async def test_a_transaction_sees_its_own_uncommitted_memories(field: Field) -> 
     await field.store.settled()
     deps = field.runtime.deps
     async with deps.uow_factory() as uow:
-        (added,) = await deps.memories.add_many(
-            uow=uow,
-            actor=field.actor,
-            field_id=field.field_id,
-            drafts=[MemoryDraft("The heron fishes at the pond.")],
-        )
+        (added,) = await field.engine.add_within(uow, MemoryDraft("The heron fishes at the pond."))
         hits = await uow.lexical.search(field_id=field.field_id, terms=["heron"], k=5)
         assert [m for m, _ in hits] == [added.id]  # FTS5, inside the transaction
     assert await field.lexical(["heron"]) == []  # rolled back: in neither index

@@ -98,11 +98,8 @@ async def test_committed_changes_reach_the_store_and_rollbacks_do_not(engine: En
         MemoryDraft("Sam: a turn sent late", kind="episode", occurred_at=_DAY1)
     )
     async with deps.uow_factory() as uow:  # never committed
-        await deps.memories.add_many(
-            uow=uow,
-            actor=actor,
-            field_id=engine.field_id,
-            drafts=[MemoryDraft("Sam: rolled back", kind="episode", occurred_at=_DAY2)],
+        await engine.add_within(
+            uow, MemoryDraft("Sam: rolled back", kind="episode", occurred_at=_DAY2)
         )
     async with deps.uow_factory() as uow:
         await deps.memories.update(
@@ -141,17 +138,11 @@ async def test_a_transaction_that_wrote_turns_reads_them_from_sql(engine: Engine
     await _from_store(engine, ids)
     deps = engine.runtime.deps
     async with deps.uow_factory() as uow:
-        (own,) = await deps.memories.add_many(
-            uow=uow,
-            actor=engine.actor,
-            field_id=engine.field_id,
-            drafts=[
-                MemoryDraft(
-                    "Alex: not committed yet",
-                    kind="episode",
-                    occurred_at=_DAY2 + timedelta(hours=1),
-                )
-            ],
+        (own,) = await engine.add_within(
+            uow,
+            MemoryDraft(
+                "Alex: not committed yet", kind="episode", occurred_at=_DAY2 + timedelta(hours=1)
+            ),
         )
         context = await _context(uow, engine, [ids[6], own.id])
     assert [m for m, _ in context.around[ids[6]]] == [ids[4], ids[5], ids[6], own.id]
