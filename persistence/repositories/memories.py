@@ -328,17 +328,14 @@ class SqlMemoryRepository:
             max_span_seconds=max_span_seconds,
         )
 
-    def _kept_turns(self, field_id: str) -> FieldTurns | None:
+    def _kept_turns(self, tx: BatchingTransaction, field_id: str) -> FieldTurns | None:
         """The field's turn order in process memory, if ready and if this transaction has
         written no memories (its own would be missing); else None, and SQL answers."""
-        store, tx = self._turns, self._tx
-        if store is None or not isinstance(tx, BatchingTransaction):
+        if self._turns is None or tx.wrote_memories:
             return None
-        if tx.wrote_memories:
-            return None
-        kept = store.get(field_id)
+        kept = self._turns.get(field_id)
         if kept is None:
-            store.build(field_id)
+            self._turns.build(field_id)
         return kept
 
     async def search_context(
@@ -353,7 +350,7 @@ class SqlMemoryRepository:
         session_of: Sequence[str],
     ) -> SearchContext:
         if isinstance(self._tx, BatchingTransaction):  # SQLite: one driver-thread call
-            kept = self._kept_turns(field_id) if anchors or session_of else None
+            kept = self._kept_turns(self._tx, field_id) if anchors or session_of else None
             if kept is not None:
                 loaded = await self.get_many(load, user_id=user_id)
                 if kept.owner != user_id:  # another user's field: none of its turns
