@@ -2,7 +2,7 @@
 
 Each conversation goes into its own memory field through ``MemoryService.add_many`` (the call
 GraphQL's ``addMemories`` makes) and each question is searched in its conversation's field.
-A question's score at k is the fraction of its evidence turns among the top k. Two shapes:
+A question's score at k is the fraction of its evidence turns among the top k. The shapes:
 
 - ``client``: exactly what a client sends through the API: each turn ``"Speaker: text"``
   (plus `` [shares caption]``), ``kind: EPISODE``, ``metadata: {dia_id}``, and the session's
