@@ -32,6 +32,7 @@ from domain.retrieval.speakers import label_of
 from domain.services.dedupe import plan_dedupe
 from domain.services.importance import score_importance
 from domain.services.quotas import QuotaService
+from domain.services.turn_changes import TurnChanges
 from domain.turn_vectors import TURN_KINDS, stored_in_context
 
 
@@ -127,6 +128,10 @@ class MemoryService:
         self.dedupe_threshold = dedupe_threshold
 
     @property
+    def _turns(self) -> TurnChanges:
+        return TurnChanges(embedder=self._embedder, weight=self.retrieval.turn_context_weight)
+
+    @property
     def embedder(self) -> Embedder:
         return self._embedder
 
@@ -208,6 +213,7 @@ class MemoryService:
             uow, field, memories, vectors, threshold=threshold, kinds=_DEDUPED_KINDS
         )
         await uow.memories.add_many(await self._in_context(uow, field, fresh))
+        await self._turns.after_insert(uow=uow, field=field, items=fresh)
         await uow.history.add_many(
             [self._change(actor, m, ChangeKind.ADD, None, m.content) for m, _ in fresh]
         )
@@ -281,19 +287,19 @@ class MemoryService:
     ) -> Memory:
         memory = await self.get(uow=uow, actor=actor, memory_id=memory_id)
         changes: dict[str, object] = {"updated_at": self._clock.now()}
-        vector = None
+        own: Vector | None = None
         if patch.content is not None:
             content = require_text(
                 patch.content, name="content", max_chars=self._limits.max_content_chars
             )
             changes.update(content=content, content_hash=content_hash(content))
             if content != memory.content:
-                vector = (await self._embedder.embed([content]))[0]
-                vector = await self._turn_vector(uow, memory, vector)
+                own = (await self._embedder.embed([content]))[0]
         if patch.tags is not None:
             changes["tags"] = check_tags(patch.tags, limits=self._limits)
         if patch.metadata is not None:
             changes["metadata"] = dict(patch.metadata)
+        moved = patch.occurred_at is not None and patch.occurred_at != memory.occurred_at
         if patch.occurred_at is not None:
             changes["occurred_at"] = patch.occurred_at
         if patch.importance is not None:
@@ -301,35 +307,39 @@ class MemoryService:
                 raise BadUserInput("importance must be between 0 and 1")
             changes["importance"] = patch.importance
         updated = replace(memory, **changes)  # type: ignore[arg-type]  # keys are Memory fields
-        await uow.memories.update(updated, vector)
+        turns = self._turns
+        if (own is not None or moved) and await turns.in_context(uow=uow, memory=memory):
+            # It leans on the turn before its (new) place, and the turns after its old and
+            # new places lean on other vectors now.
+            was_after = await turns.following(uow=uow, memory=memory) if moved else []
+            await uow.memories.update(updated, None)
+            await turns.blend_again(uow=uow, user_id=memory.user_id, memory_ids=was_after)
+            now_after = await turns.following(uow=uow, memory=updated)
+            await turns.blend_again(
+                uow=uow,
+                user_id=memory.user_id,
+                memory_ids=[memory.id, *now_after],
+                own={memory.id: own} if own is not None else None,
+            )
+        else:
+            await uow.memories.update(updated, own)
         await uow.history.add(
             self._change(actor, updated, ChangeKind.UPDATE, memory.content, updated.content)
         )
         uow.record(memory_event(MEMORY_UPDATED, updated, at=updated.updated_at))
         return updated
 
-    async def _turn_vector(self, uow: UnitOfWork, memory: Memory, own: Vector) -> Vector:
-        """A rewritten turn's vector, blended with the turn before it (as when written)."""
-        weight = self.retrieval.turn_context_weight
-        if weight <= 0.0 or memory.kind not in TURN_KINDS:
-            return own
-        field = await uow.fields.get(memory.field_id, user_id=memory.user_id)
-        if field is None or field.embedder != self._embedder.name:
-            return own
-        mixed = await stored_in_context(
-            uow.memory_query,
-            field_id=memory.field_id,
-            user_id=memory.user_id,
-            own=[own],
-            times=[memory.occurred_at],
-            weight=weight,
-            place_of=memory.id,
-        )
-        return mixed[0]
-
     async def delete(self, *, uow: UnitOfWork, actor: Actor, memory_id: str) -> bool:
         memory = await self.get(uow=uow, actor=actor, memory_id=memory_id)
+        turns = self._turns
+        after = (
+            await turns.following(uow=uow, memory=memory)
+            if await turns.in_context(uow=uow, memory=memory)
+            else []
+        )
         await uow.memories.delete(memory)
+        # They leaned on it: now on the turn before it.
+        await turns.blend_again(uow=uow, user_id=memory.user_id, memory_ids=after)
         await uow.history.add(self._change(actor, memory, ChangeKind.DELETE, memory.content, None))
         uow.record(memory_event(MEMORY_DELETED, memory, at=self._clock.now()))
         return True
