@@ -141,7 +141,11 @@ class Runtime:
 def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Runtime:
     secrets = load_secrets(settings)
     make_database_private(settings)
-    db = Database(settings.resolved_database_url, index_dir=settings.data_dir / "vectors")
+    db = Database(
+        settings.resolved_database_url,
+        index_dir=settings.data_dir / "vectors",
+        search_index_entries=settings.search_index_entries,
+    )
     clock = SystemClock()
     embedder = embedder or make_embedder(settings)
     metrics = AppMetrics() if settings.metrics_enabled else None

@@ -11,6 +11,7 @@ from domain.policy import Limits
 from domain.rate_policy import RateLimitPolicy
 from memoria.integration_settings import IntegrationSettings
 from memoria.rate_limit_settings import request_limit_values_from_env
+from persistence.field_store import DEFAULT_BUDGET
 
 ENVIRONMENTS = ("development", "test", "production")
 EMBEDDERS = ("minilm", "e5-small", "minilm+e5-small", "openai", "hashing")
@@ -68,6 +69,10 @@ class Settings:
     log_format: str = "text"
     metrics_enabled: bool = True
     metrics_token: str | None = field(default=None, repr=False)
+    # Embedded mode: entries (memories, turns) each in-process search index keeps over all
+    # its fields (keyword postings ~0.3 KB each, turn order ~0.2 KB); past it, the fields
+    # searched least recently are dropped and rebuilt when searched again.
+    search_index_entries: int = DEFAULT_BUDGET
 
     @property
     def resolved_database_url(self) -> str:
@@ -95,6 +100,8 @@ class Settings:
             raise SettingsError("port must be between 0 and 65535")
         if self.jwt_ttl_seconds < 60:
             raise SettingsError("MEMORIA_JWT_TTL_SECONDS must be at least 60")
+        if self.search_index_entries < 0:
+            raise SettingsError("MEMORIA_SEARCH_INDEX_ENTRIES must be 0 or more")
         if self.max_request_bytes < 1024 or self.max_upload_bytes < 1024:
             raise SettingsError("request and upload size limits must be at least 1024 bytes")
         if self.llm_read_timeout_seconds <= 0 or self.llm_connect_timeout_seconds <= 0:
@@ -180,6 +187,9 @@ class Settings:
                 "log_format": source.get("MEMORIA_LOG_FORMAT", "text").strip().lower(),
                 "metrics_enabled": metrics_enabled,
                 "metrics_token": source.get("MEMORIA_METRICS_TOKEN") or None,
+                "search_index_entries": int(
+                    source.get("MEMORIA_SEARCH_INDEX_ENTRIES", str(DEFAULT_BUDGET))
+                ),
             }
         except ValueError as exc:
             raise SettingsError(f"invalid number in settings: {exc}") from None

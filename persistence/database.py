@@ -15,6 +15,7 @@ from domain.events import DomainEvent
 from domain.ports import UnitOfWork
 from persistence.faiss_index import FaissStore, FaissVectorIndex
 from persistence.field_cache import FieldCache
+from persistence.field_store import DEFAULT_BUDGET
 from persistence.lexical_index import FieldSizes, PgLexicalIndex, SqliteLexicalIndex
 from persistence.outbox import SubscriptionCache
 from persistence.pgvector_index import CONNECTION_SETTINGS as PG_CONNECTION_SETTINGS
@@ -96,7 +97,14 @@ BESIDE_SLOTS = 1
 class Database:
     """Owns the engine and, in embedded mode, the FAISS store; hands out units of work."""
 
-    def __init__(self, url: str, *, echo: bool = False, index_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        index_dir: Path | None = None,
+        search_index_entries: int = DEFAULT_BUDGET,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
@@ -147,9 +155,14 @@ class Database:
         # Field sizes for FTS5's local-IDF decision (see persistence/lexical_index.py), and
         # large fields' keyword postings (embedded mode: persistence/term_store.py).
         self.field_sizes = FieldSizes()
-        self.terms: TermStore | None = TermStore(self.engine) if self.is_sqlite else None
+        budget = search_index_entries  # per store (memoria.settings: MEMORIA_SEARCH_INDEX_ENTRIES)
+        self.terms: TermStore | None = (
+            TermStore(self.engine, budget=budget) if self.is_sqlite else None
+        )
         # Fields' turn orders for a search's conversation context (persistence/turn_store.py).
-        self.turns: TurnStore | None = TurnStore(self.engine) if self.is_sqlite else None
+        self.turns: TurnStore | None = (
+            TurnStore(self.engine, budget=budget) if self.is_sqlite else None
+        )
         # PostgreSQL: which fields pgvector reads exactly rather than through HNSW, and
         # fields' sizes for keyword IDF (see persistence/field_cache.py).
         self.vector_paths = FieldCache[bool]()

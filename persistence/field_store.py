@@ -10,7 +10,8 @@ after its rows were read. Nothing is saved: a restart rebuilds on demand, off th
 
 A store holds at most ``budget`` entries (memories or turns) over all its fields: past it,
 the fields searched least recently are dropped and built again when next searched, so a
-server with many users' fields does not grow without bound.
+server with many users' fields does not grow without bound (the field just built is kept,
+even alone past the budget; a budget of 0 builds nothing).
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ class FieldStore(Generic[IndexT, ChangeT]):
         return index
 
     def build(self, field_id: str) -> None:
-        """Start building the field's index in the background, unless it is under way."""
-        if field_id in self._pending:
+        """Start building the field's index in the background, unless it is under way (or
+        the budget is 0: then SQL answers every search)."""
+        if field_id in self._pending or self.budget <= 0:
             return
         # Changes committed from now on are kept for the new index: the rows it reads are
         # those committed before its read began, at the earliest after this point.

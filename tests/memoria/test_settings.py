@@ -22,11 +22,13 @@ def test_environment_values_are_parsed() -> None:
             "DATABASE_URL": "postgresql+asyncpg://u:p@db/memoria",
             "MEMORIA_PORT": "9000",
             "MEMORIA_MAX_CONTENT_CHARS": "100",
+            "MEMORIA_SEARCH_INDEX_ENTRIES": "250000",
         }
     )
     assert not settings.is_sqlite
     assert settings.port == 9000
     assert settings.limits.max_content_chars == 100
+    assert settings.search_index_entries == 250_000
 
 
 @pytest.mark.parametrize(
@@ -38,6 +40,8 @@ def test_environment_values_are_parsed() -> None:
         {"MEMORIA_EMBEDDER": "gpt"},
         {"DATABASE_URL": "mysql://x"},
         {"MEMORIA_JWT_TTL_SECONDS": "5"},
+        {"MEMORIA_SEARCH_INDEX_ENTRIES": "-1"},
+        {"MEMORIA_SEARCH_INDEX_ENTRIES": "many"},
     ],
 )
 def test_invalid_settings_are_refused(env: dict[str, str]) -> None:

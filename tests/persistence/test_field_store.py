@@ -71,3 +71,11 @@ async def test_the_least_recently_searched_fields_go_past_the_budget() -> None:
     assert store.get("c") is not None
     store.forget("c")
     assert store.get("c") is None
+
+
+async def test_a_budget_of_zero_builds_nothing() -> None:
+    store = ListStore({"a": ["r1"]}, budget=0)
+    store.build("a")
+    await store.settled()
+    assert store.loads == []
+    assert store.get("a") is None  # SQL answers every search
