@@ -16,6 +16,7 @@ from domain.ports.memories import SearchContext
 from domain.sessions import number_sessions
 from domain.turn_vectors import TURN_KINDS
 from persistence.repositories import search_context
+from persistence.repositories.turn_sessions import join_sessions
 from persistence.repositories.turns import pg_turn_context, turns_around
 from persistence.session import Transaction
 from persistence.sqlite_driver import BatchingTransaction
@@ -151,7 +152,7 @@ class SqlMemoryRepository:
         (see ``_turn_order``)."""
         if not items:
             return
-        order = await self._turn_order([m for m, _ in items])
+        order, placed = await self._turn_order([m for m, _ in items])
         rows = []
         for m, v in items:
             seq, session = order.get(m.id, (None, None))
@@ -161,20 +162,35 @@ class SqlMemoryRepository:
             if seq is not None:
                 self._journal.turns.append((m.field_id, (m.id, m.occurred_at, seq, session)))
         await self._tx.write(memories.insert(), rows)
+        for field_id, (earliest, latest, first_seq, fresh_from) in placed.items():
+            joined = await join_sessions(
+                self._tx,
+                field_id=field_id,
+                earliest=earliest,
+                latest=latest,
+                first_seq=first_seq,
+                fresh_from=fresh_from,
+            )
+            self._journal.turns.extend(joined)
         self._journal.upserts.extend((m.field_id, m.id, v) for m, v in items)
         self._journal.texts.extend((m.field_id, m.id, m.content) for m, _ in items)
 
-    async def _turn_order(self, batch: Sequence[Memory]) -> dict[str, tuple[int, int]]:
+    async def _turn_order(
+        self, batch: Sequence[Memory]
+    ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[datetime, datetime, int, int]]]:
         """(turn_seq, turn_session) for the conversation turns in ``batch``. Sequence numbers
         follow the batch's order; sessions follow time (:func:`number_sessions`), continuing
         the session of the field's turn just before the batch. The numbers come from the
         field's counter row, whose ``UPDATE`` also serialises concurrent writers of one field
-        on PostgreSQL (SQLite has one writer)."""
+        on PostgreSQL (SQLite has one writer). Also, per field, where the batch was placed
+        (earliest and latest time, first sequence number, first new session label), for
+        :func:`join_sessions`."""
         by_field: dict[str, list[Memory]] = {}
         for memory in batch:
             if memory.kind.value in _TURN_KINDS:
                 by_field.setdefault(memory.field_id, []).append(memory)
         found: dict[str, tuple[int, int]] = {}
+        placed: dict[str, tuple[datetime, datetime, int, int]] = {}
         for field_id, turns in by_field.items():
             counters = (
                 await self._tx.write(
@@ -203,7 +219,9 @@ class SqlMemoryRepository:
                 )
             for i, session in zip(in_time, numbers, strict=True):
                 found[turns[i].id] = (first_seq + i, session)
-        return found
+            latest = turns[in_time[-1]].occurred_at
+            placed[field_id] = (earliest, latest, first_seq, int(counters.session_seq_next) + 1)
+        return found, placed
 
     async def update(self, memory: Memory, embedding: Vector | None) -> None:
         values = _values(memory)
