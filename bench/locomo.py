@@ -12,6 +12,8 @@ A question's score at k is the fraction of its evidence turns among the top k. T
   never heard of it sends turns.
 - ``bench``: the same turns with the documented ``speaker`` field and turn i of a session at
   +i minutes.
+- ``out-of-order`` (only when asked for): the ``bench`` shape with each session sent in two
+  calls, its later half first, as a client syncing history newest first does.
 
 Prints R@5, R@10, R@30 and all-evidence@10 per category for BM25 alone, dense alone and the
 shipped default (plus any --variant), per shape, on the tuning conversations (conv-26 …
@@ -91,10 +93,13 @@ def session_date(text: str) -> datetime:
 SHAPES = ("client", "bench")
 # The client shape from a client that never sets ``kind`` (the server infers it).
 NO_KIND = "no-kind"
+# The bench shape, each session's later half sent before its earlier half.
+OUT_OF_ORDER = "out-of-order"
 
 
 def sessions(sample: dict[str, Any], shape: str) -> list[list[MemoryDraft]]:
-    """The conversation's turns as drafts, one list per session, in the given shape."""
+    """The conversation's turns as drafts, one list per ``addMemories`` call, in the given
+    shape (one call per session, or two for ``out-of-order``: its later half first)."""
     conv = sample["conversation"]
     found = []
     numbers = sorted((int(k.split("_")[1]), k) for k in conv if re.fullmatch(r"session_\d+", k))
@@ -125,8 +130,12 @@ def sessions(sample: dict[str, Any], shape: str) -> list[list[MemoryDraft]]:
                         speaker=turn["speaker"],
                     )
                 )
-        found.append(drafts)
-    return found
+        if shape == OUT_OF_ORDER:
+            half = len(drafts) // 2
+            found += [drafts[half:], drafts[:half]]
+        else:
+            found.append(drafts)
+    return [drafts for drafts in found if drafts]
 
 
 def field_name(shape: str, sample_id: str) -> str:
@@ -292,7 +301,7 @@ async def main(argv: Sequence[str]) -> None:
     parser.add_argument("--variant", action="append", default=[], help="NAME:key=value,...")
     parser.add_argument("--only", default="", help="comma-separated variant names to run")
     parser.add_argument("--tune-only", action="store_true", help="skip the held-out conversations")
-    parser.add_argument("--shape", choices=[*SHAPES, NO_KIND, "both"], default="both")
+    parser.add_argument("--shape", choices=[*SHAPES, NO_KIND, OUT_OF_ORDER, "both"], default="both")
     args = parser.parse_args(argv)
 
     samples = json.loads(args.data.read_text())
