@@ -16,7 +16,12 @@ from domain.ports.memories import SearchContext
 from domain.sessions import number_sessions
 from domain.turn_vectors import TURN_KINDS
 from persistence.repositories import search_context
-from persistence.repositories.turn_sessions import join_sessions
+from persistence.repositories.turn_sessions import (
+    join_sessions,
+    place_moved,
+    split_session,
+    turn_place,
+)
 from persistence.repositories.turns import pg_turn_context, turns_around
 from persistence.session import Transaction
 from persistence.sqlite_driver import BatchingTransaction
@@ -224,6 +229,9 @@ class SqlMemoryRepository:
         return found, placed
 
     async def update(self, memory: Memory, embedding: Vector | None) -> None:
+        # A turn moved in time leaves its session (which may split) and joins one at its new
+        # place (persistence/repositories/turn_sessions.py).
+        place = await turn_place(self._tx, memory.id) if memory.kind in TURN_KINDS else None
         values = _values(memory)
         if embedding is not None:
             values["embedding"] = embedding
@@ -235,8 +243,19 @@ class SqlMemoryRepository:
             .where(memories.c.id == memory.id, memories.c.user_id == memory.user_id)
             .values(**values)
         )
+        if place is not None and place[0] != memory.occurred_at:
+            field_id = memory.field_id
+            self._journal.turns.extend(
+                await split_session(self._tx, field_id=field_id, place=place)
+            )
+            self._journal.turns.extend(
+                await place_moved(
+                    self._tx, field_id=field_id, memory_id=memory.id, at=memory.occurred_at
+                )
+            )
 
     async def delete(self, memory: Memory) -> None:
+        place = await turn_place(self._tx, memory.id) if memory.kind in TURN_KINDS else None
         await self._tx.write(
             memories.delete().where(
                 memories.c.id == memory.id, memories.c.user_id == memory.user_id
@@ -244,6 +263,10 @@ class SqlMemoryRepository:
         )
         self._journal.deletes.append((memory.field_id, memory.id))
         self._journal.turns.append((memory.field_id, (memory.id, None, None, None)))
+        if place is not None:  # the silence it bridged, if any, splits its session
+            self._journal.turns.extend(
+                await split_session(self._tx, field_id=memory.field_id, place=place)
+            )
 
     async def get(self, memory_id: str, *, user_id: str) -> Memory | None:
         stmt = select(*_COLUMNS).where(memories.c.id == memory_id, memories.c.user_id == user_id)

@@ -1,21 +1,25 @@
-"""Sessions joined when conversation turns are stored before or between stored ones.
+"""Sessions kept as if turns had arrived in order: joined when turns are stored before or
+between stored ones, split when a turn that bridged a silence is deleted or moved.
 
 Turns stored in order are numbered into sessions as they come (``SqlMemoryRepository``'s
 ``_turn_order``, :func:`domain.sessions.number_sessions`). A batch sent out of order (the
 earlier half of a conversation after the later one) may close the silence between
 sessions, or fall just before one: those sessions are then one, as if the turns had come
 in order (:func:`domain.sessions.joined_sessions`), relabelled in the same transaction.
+A turn deleted or moved away may leave a silence longer than the gap inside its session:
+the part after it becomes a session of its own (:func:`split_session`), and a moved turn
+joins the session at its new place (:func:`place_moved`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, bindparam, select
+from sqlalchemy import BigInteger, bindparam, select, tuple_
 
 from domain.sessions import SESSION_GAP, joined_sessions
 from persistence.session import Transaction
-from persistence.tables.memories import memories
+from persistence.tables.memories import memories, memory_fields
 from persistence.turn_store import TurnChange
 from persistence.types import UTCDateTime
 
@@ -74,4 +78,92 @@ async def join_sessions(
             .returning(memories.c.id, memories.c.occurred_at, memories.c.turn_seq)
         )
         changes += [(field_id, (r.id, r.occurred_at, int(r.turn_seq), new)) for r in result]
+    return changes
+
+
+_PLACE = select(memories.c.occurred_at, memories.c.turn_seq).where(
+    memories.c.id == bindparam("id"), memories.c.turn_seq.is_not(None)
+)
+_HERE = tuple_(memories.c.occurred_at, memories.c.turn_seq)
+_AT = tuple_(bindparam("at", type_=UTCDateTime()), bindparam("seq", type_=BigInteger()))
+_NEIGHBOUR = select(memories.c.occurred_at, memories.c.turn_seq, memories.c.turn_session).where(
+    memories.c.field_id == bindparam("field_id"), memories.c.turn_seq.is_not(None)
+)
+_BEFORE = _NEIGHBOUR.where(_HERE < _AT).order_by(
+    memories.c.occurred_at.desc(), memories.c.turn_seq.desc()
+)
+_AFTER = _NEIGHBOUR.where(_AT < _HERE).order_by(memories.c.occurred_at, memories.c.turn_seq)
+
+
+async def turn_place(tx: Transaction, memory_id: str) -> tuple[datetime, int] | None:
+    """Where a stored turn is in turn order (time, sequence number); None for a memory
+    that is not a turn."""
+    row = (await tx.read(_PLACE, {"id": memory_id})).first()
+    return None if row is None else (row.occurred_at, int(row.turn_seq))
+
+
+async def _fresh_label(tx: Transaction, field_id: str) -> int:
+    counters = await tx.write(
+        memory_fields.update()
+        .where(memory_fields.c.id == field_id)
+        .values(session_seq_next=memory_fields.c.session_seq_next + 1)
+        .returning(memory_fields.c.session_seq_next)
+    )
+    return int(counters.scalar_one())
+
+
+async def split_session(
+    tx: Transaction, *, field_id: str, place: tuple[datetime, int]
+) -> list[tuple[str, TurnChange]]:
+    """After the turn at ``place`` left it (deleted, or moved in time): if the turns on
+    either side of the place share a session but now lie more than ``SESSION_GAP`` apart,
+    the later part becomes a session of its own, as if the turn had never been there."""
+    at = {"field_id": field_id, "at": place[0], "seq": place[1]}
+    before = (await tx.read(_BEFORE.limit(1), at)).first()
+    after = (await tx.read(_AFTER.limit(1), at)).first()
+    if (
+        before is None
+        or after is None
+        or before.turn_session is None
+        or before.turn_session != after.turn_session
+        or after.occurred_at - before.occurred_at <= SESSION_GAP
+    ):
+        return []
+    label = await _fresh_label(tx, field_id)
+    later = tuple_(
+        bindparam("b_at", before.occurred_at, type_=UTCDateTime()),
+        bindparam("b_seq", int(before.turn_seq), type_=BigInteger()),
+    )
+    result = await tx.write(
+        memories.update()
+        .where(
+            memories.c.field_id == field_id,
+            memories.c.turn_session == before.turn_session,
+            later < _HERE,
+        )
+        .values(turn_session=label)
+        .returning(memories.c.id, memories.c.occurred_at, memories.c.turn_seq)
+    )
+    return [(field_id, (r.id, r.occurred_at, int(r.turn_seq), label)) for r in result]
+
+
+async def place_moved(
+    tx: Transaction, *, field_id: str, memory_id: str, at: datetime
+) -> list[tuple[str, TurnChange]]:
+    """A turn moved in time to ``at`` joins the session of the turns within
+    ``SESSION_GAP`` of its new place, or else starts one."""
+    label = await _fresh_label(tx, field_id)
+    result = await tx.write(
+        memories.update()
+        .where(memories.c.id == memory_id)
+        .values(turn_session=label)
+        .returning(memories.c.id, memories.c.occurred_at, memories.c.turn_seq)
+    )
+    changes: list[tuple[str, TurnChange]] = [
+        (field_id, (r.id, r.occurred_at, int(r.turn_seq), label)) for r in result
+    ]
+    # Every stored turn after it counts (the moved turn keeps its old sequence number).
+    changes += await join_sessions(
+        tx, field_id=field_id, earliest=at, latest=at, first_seq=2**62, fresh_from=label
+    )
     return changes

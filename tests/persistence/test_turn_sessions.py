@@ -5,10 +5,11 @@ mode's in-process turn order alike."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from engine_support import Engine, engine
 
-from domain.memory_drafts import MemoryDraft
+from domain.memory_drafts import MemoryDraft, MemoryPatchInput
 
 __all__ = ["engine"]  # the fixture, used by name
 
@@ -74,3 +75,58 @@ async def test_turns_that_close_no_silence_leave_sessions_apart(engine: Engine) 
     sessions = await _sessions(engine, [m.id for m in [*morning, *late, *night]])
     assert sessions[late[0].id] == sessions[morning[0].id]
     assert sessions[night[0].id] != sessions[morning[0].id]
+
+
+async def _patch_time(engine: Engine, memory_id: str, at: datetime) -> None:
+    deps = engine.runtime.deps
+    async with deps.uow_factory() as uow:
+        await deps.memories.update(
+            uow=uow, actor=engine.actor, memory_id=memory_id, patch=MemoryPatchInput(occurred_at=at)
+        )
+        await uow.commit()
+
+
+async def _delete(engine: Engine, memory_id: str) -> None:
+    deps = engine.runtime.deps
+    async with deps.uow_factory() as uow:
+        await deps.memories.delete(uow=uow, actor=engine.actor, memory_id=memory_id)
+        await uow.commit()
+
+
+async def _bridged(engine: Engine) -> tuple[Any, Any, Any]:
+    """Turns at 9:00, 12:00 and 15:00: one session, held together by the noon turn."""
+    morning, noon, afternoon = [
+        (await engine.add(*_turns(T0 + hours * HOUR, 1)))[0] for hours in (0, 3, 6)
+    ]
+    ids = [morning.id, noon.id, afternoon.id]
+    assert len(set((await _sessions(engine, ids)).values())) == 1
+    await _kept_turn_order(engine)
+    return morning, noon, afternoon
+
+
+async def test_deleting_the_turn_that_bridged_a_silence_splits_its_session(
+    engine: Engine,
+) -> None:
+    morning, noon, afternoon = await _bridged(engine)
+    await _delete(engine, noon.id)
+    sessions = await _sessions(engine, [morning.id, afternoon.id])
+    assert sessions[morning.id] != sessions[afternoon.id]
+
+
+async def test_deleting_a_turn_that_bridged_nothing_keeps_the_session(engine: Engine) -> None:
+    first = await engine.add(*_turns(T0, 3))
+    await _kept_turn_order(engine)
+    await _delete(engine, first[1].id)
+    assert len(set((await _sessions(engine, [first[0].id, first[2].id])).values())) == 1
+
+
+async def test_a_turn_moved_away_splits_its_session_and_joins_the_one_it_lands_in(
+    engine: Engine,
+) -> None:
+    morning, noon, afternoon = await _bridged(engine)
+    evening = (await engine.add(*_turns(T0 + 14 * HOUR, 1)))[0]  # 23:00: a session apart
+    await _patch_time(engine, noon.id, T0 + 12 * HOUR)  # noon turn moved to 21:00
+    sessions = await _sessions(engine, [morning.id, noon.id, afternoon.id, evening.id])
+    assert sessions[morning.id] != sessions[afternoon.id]  # nothing bridges 9:00-15:00 now
+    assert sessions[noon.id] == sessions[evening.id]  # 21:00 is 2 h before 23:00
+    assert sessions[noon.id] not in (sessions[morning.id], sessions[afternoon.id])
