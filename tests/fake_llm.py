@@ -72,6 +72,15 @@ class FakeLLM:
         server makes after a reply (they may land between two turns)."""
         return [body for body in self.requests if not _is_extraction(body)]
 
+    @property
+    def turn_headers(self) -> list[dict[str, str]]:
+        """The headers of the chat-turn requests (as :attr:`turns`)."""
+        return [
+            h
+            for body, h in zip(self.requests, self.headers, strict=True)
+            if not _is_extraction(body)
+        ]
+
     def prompt_text(self, index: int = -1) -> str:
         body = self.turns[index]
         parts = [m["content"] for m in body.get("messages", [])]

@@ -89,14 +89,16 @@ async def test_unpriced_and_own_key_turns_are_free_and_keys_stay_secret(
     hank = await client.register("hank")
     result = (await hank.data(SEND, {"i": {"message": "hi", "model": "free-gpt"}}))["sendMessage"]
     assert result["usage"]["costMicros"] == 0
-    assert llm.headers[-1]["authorization"] == "Bearer sk-admin-key-123"
+    # The chat turn's request: the extraction job after a turn may call later, and may use
+    # the admin's key whatever the user's.
+    assert llm.turn_headers[-1]["authorization"] == "Bearer sk-admin-key-123"
     # The user's own key: used upstream, not charged, never shown back.
     own = "sk-hank-personal-key-9876"
     config = (await hank.data(SET_KEY, {"p": "paid", "k": own}))["setUserLlmConfig"]
     assert config["maskedKey"] == "sk-…9876"
     assert own not in str(config)
     result = (await hank.data(SEND, {"i": {"message": "hi", "model": "paid-gpt"}}))["sendMessage"]
-    assert llm.headers[-1]["authorization"] == f"Bearer {own}"
+    assert llm.turn_headers[-1]["authorization"] == f"Bearer {own}"
     assert result["usage"]["costMicros"] == 0
     assert await balance(chat_server, "hank") == 0
     async with chat_server.runtime.db.unit_of_work() as uow:
