@@ -13,11 +13,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from domain.entities import ChangeKind, Memory, MemoryChange, MemoryKind, MemoryLayer
 from domain.ports import Vector
 from domain.ports.memories import SearchContext
-from domain.sessions import number_sessions
 from domain.turn_vectors import TURN_KINDS
 from persistence.repositories import search_context
 from persistence.repositories.turn_sessions import (
     join_sessions,
+    number_turns,
     place_moved,
     split_session,
     turn_place,
@@ -25,7 +25,7 @@ from persistence.repositories.turn_sessions import (
 from persistence.repositories.turns import pg_turn_context, turns_around
 from persistence.session import Transaction
 from persistence.sqlite_driver import BatchingTransaction
-from persistence.tables.memories import memories, memory_fields, memory_history
+from persistence.tables.memories import memories, memory_history
 from persistence.turn_index import FieldTurns
 from persistence.turn_store import TurnChange, TurnStore
 from persistence.types import UTCDateTime
@@ -35,17 +35,6 @@ _COLUMNS = [c for c in memories.c if c.name != "embedding"]
 _SESSIONS_BY_IDS = select(
     memories.c.id, memories.c.user_id, memories.c.field_id, memories.c.turn_session
 ).where(memories.c.id.in_(bindparam("ids", expanding=True)))
-# The field's last turn at or before a time, in turn order (a seek on ix_memories_field_turns).
-_TURN_BEFORE = (
-    select(memories.c.occurred_at, memories.c.turn_session)
-    .where(
-        memories.c.field_id == bindparam("field_id"),
-        memories.c.turn_seq.is_not(None),
-        memories.c.occurred_at <= bindparam("at", type_=UTCDateTime()),
-    )
-    .order_by(memories.c.occurred_at.desc(), memories.c.turn_seq.desc())
-    .limit(1)
-)
 # The same seek, for the turn's stored vector (:mod:`domain.turn_vectors`).
 _TURN_VECTOR_BEFORE = (
     select(memories.c.occurred_at, memories.c.embedding)
@@ -154,10 +143,10 @@ class SqlMemoryRepository:
     async def add_many(self, items: Sequence[tuple[Memory, Vector]]) -> None:
         """One executemany for a batch: far fewer round trips than row-by-row inserts.
         Conversation turns get their place in the field's turn order and their session
-        (see ``_turn_order``)."""
+        (:func:`~persistence.repositories.turn_sessions.number_turns`)."""
         if not items:
             return
-        order, placed = await self._turn_order([m for m, _ in items])
+        order, placed = await number_turns(self._tx, [m for m, _ in items])
         rows = []
         for m, v in items:
             seq, session = order.get(m.id, (None, None))
@@ -179,54 +168,6 @@ class SqlMemoryRepository:
             self._journal.turns.extend(joined)
         self._journal.upserts.extend((m.field_id, m.id, v) for m, v in items)
         self._journal.texts.extend((m.field_id, m.id, m.content) for m, _ in items)
-
-    async def _turn_order(
-        self, batch: Sequence[Memory]
-    ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[datetime, datetime, int, int]]]:
-        """(turn_seq, turn_session) for the conversation turns in ``batch``. Sequence numbers
-        follow the batch's order; sessions follow time (:func:`number_sessions`), continuing
-        the session of the field's turn just before the batch. The numbers come from the
-        field's counter row, whose ``UPDATE`` also serialises concurrent writers of one field
-        on PostgreSQL (SQLite has one writer). Also, per field, where the batch was placed
-        (earliest and latest time, first sequence number, first new session label), for
-        :func:`join_sessions`."""
-        by_field: dict[str, list[Memory]] = {}
-        for memory in batch:
-            if memory.kind.value in _TURN_KINDS:
-                by_field.setdefault(memory.field_id, []).append(memory)
-        found: dict[str, tuple[int, int]] = {}
-        placed: dict[str, tuple[datetime, datetime, int, int]] = {}
-        for field_id, turns in by_field.items():
-            counters = (
-                await self._tx.write(
-                    memory_fields.update()
-                    .where(memory_fields.c.id == field_id)
-                    .values(turn_seq_next=memory_fields.c.turn_seq_next + len(turns))
-                    .returning(memory_fields.c.turn_seq_next, memory_fields.c.session_seq_next)
-                )
-            ).one()
-            first_seq = int(counters.turn_seq_next) - len(turns) + 1
-            in_time = sorted(range(len(turns)), key=lambda i: turns[i].occurred_at)
-            earliest = turns[in_time[0]].occurred_at
-            before = (
-                await self._tx.read(_TURN_BEFORE, {"field_id": field_id, "at": earliest})
-            ).first()
-            numbers, following = number_sessions(
-                [turns[i].occurred_at for i in in_time],
-                before=(before.occurred_at, int(before.turn_session)) if before else None,
-                next_session=int(counters.session_seq_next) + 1,
-            )
-            if following - 1 != int(counters.session_seq_next):
-                await self._tx.write(
-                    memory_fields.update()
-                    .where(memory_fields.c.id == field_id)
-                    .values(session_seq_next=following - 1)
-                )
-            for i, session in zip(in_time, numbers, strict=True):
-                found[turns[i].id] = (first_seq + i, session)
-            latest = turns[in_time[-1]].occurred_at
-            placed[field_id] = (earliest, latest, first_seq, int(counters.session_seq_next) + 1)
-        return found, placed
 
     async def update(self, memory: Memory, embedding: Vector | None) -> None:
         # A turn moved in time leaves its session (which may split) and joins one at its new
@@ -446,9 +387,6 @@ class SqlMemoryRepository:
             memories.c.importance >= min_importance,
         )
         return [row.id for row in await self._tx.read(stmt)]
-
-
-_TURN_KINDS = frozenset(kind.value for kind in TURN_KINDS)
 
 
 def _change(row: Any) -> MemoryChange:

@@ -1,11 +1,12 @@
-"""Sessions kept as if turns had arrived in order: joined when turns are stored before or
-between stored ones, split when a turn that bridged a silence is deleted or moved.
+"""Conversation turns' places and sessions: numbered as turns are stored, and kept as if
+turns had arrived in order: joined when turns are stored before or between stored ones,
+split when a turn that bridged a silence is deleted or moved.
 
-Turns stored in order are numbered into sessions as they come (``SqlMemoryRepository``'s
-``_turn_order``, :func:`domain.sessions.number_sessions`). A batch sent out of order (the
-earlier half of a conversation after the later one) may close the silence between
-sessions, or fall just before one: those sessions are then one, as if the turns had come
-in order (:func:`domain.sessions.joined_sessions`), relabelled in the same transaction.
+Turns are numbered in turn order and into sessions as they come (:func:`number_turns`,
+:func:`domain.sessions.number_sessions`). A batch sent out of order (the earlier half of a
+conversation after the later one) may close the silence between sessions, or fall just
+before one: those sessions are then one, as if the turns had come in order
+(:func:`domain.sessions.joined_sessions`), relabelled in the same transaction.
 A turn deleted or moved away may leave a silence longer than the gap inside its session:
 the part after it becomes a session of its own (:func:`split_session`), and a moved turn
 joins the session at its new place (:func:`place_moved`).
@@ -13,16 +14,30 @@ joins the session at its new place (:func:`place_moved`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import BigInteger, bindparam, select, tuple_
 
-from domain.sessions import SESSION_GAP, joined_sessions
+from domain.entities import Memory
+from domain.sessions import SESSION_GAP, joined_sessions, number_sessions
+from domain.turn_vectors import TURN_KINDS
 from persistence.session import Transaction
 from persistence.tables.memories import memories, memory_fields
 from persistence.turn_store import TurnChange
 from persistence.types import UTCDateTime
 
+# The field's last turn at or before a time, in turn order (a seek on ix_memories_field_turns).
+_TURN_BEFORE = (
+    select(memories.c.occurred_at, memories.c.turn_session)
+    .where(
+        memories.c.field_id == bindparam("field_id"),
+        memories.c.turn_seq.is_not(None),
+        memories.c.occurred_at <= bindparam("at", type_=UTCDateTime()),
+    )
+    .order_by(memories.c.occurred_at.desc(), memories.c.turn_seq.desc())
+    .limit(1)
+)
 # A turn stored before the batch (a lower sequence number) that comes after the batch's
 # first turn in turn order: without one, the batch was appended and joins nothing.
 _STORED_AFTER = (
@@ -45,6 +60,56 @@ _TURNS_BETWEEN = (
     )
     .order_by(memories.c.occurred_at, memories.c.turn_seq)
 )
+
+
+# Placed: per field, where a batch of turns went (earliest and latest time, first sequence
+# number, first new session label), for join_sessions.
+Placed = dict[str, tuple[datetime, datetime, int, int]]
+
+
+async def number_turns(
+    tx: Transaction, batch: Sequence[Memory]
+) -> tuple[dict[str, tuple[int, int]], Placed]:
+    """(turn_seq, turn_session) for the conversation turns in ``batch``. Sequence numbers
+    follow the batch's order; sessions follow time (:func:`number_sessions`), continuing
+    the session of the field's turn just before the batch. The numbers come from the
+    field's counter row, whose ``UPDATE`` also serialises concurrent writers of one field
+    on PostgreSQL (SQLite has one writer). Also where the batch went, per field."""
+    by_field: dict[str, list[Memory]] = {}
+    for memory in batch:
+        if memory.kind in TURN_KINDS:
+            by_field.setdefault(memory.field_id, []).append(memory)
+    found: dict[str, tuple[int, int]] = {}
+    placed: Placed = {}
+    for field_id, turns in by_field.items():
+        counters = (
+            await tx.write(
+                memory_fields.update()
+                .where(memory_fields.c.id == field_id)
+                .values(turn_seq_next=memory_fields.c.turn_seq_next + len(turns))
+                .returning(memory_fields.c.turn_seq_next, memory_fields.c.session_seq_next)
+            )
+        ).one()
+        first_seq = int(counters.turn_seq_next) - len(turns) + 1
+        in_time = sorted(range(len(turns)), key=lambda i: turns[i].occurred_at)
+        earliest = turns[in_time[0]].occurred_at
+        before = (await tx.read(_TURN_BEFORE, {"field_id": field_id, "at": earliest})).first()
+        numbers, following = number_sessions(
+            [turns[i].occurred_at for i in in_time],
+            before=(before.occurred_at, int(before.turn_session)) if before else None,
+            next_session=int(counters.session_seq_next) + 1,
+        )
+        if following - 1 != int(counters.session_seq_next):
+            await tx.write(
+                memory_fields.update()
+                .where(memory_fields.c.id == field_id)
+                .values(session_seq_next=following - 1)
+            )
+        for i, session in zip(in_time, numbers, strict=True):
+            found[turns[i].id] = (first_seq + i, session)
+        latest = turns[in_time[-1]].occurred_at
+        placed[field_id] = (earliest, latest, first_seq, int(counters.session_seq_next) + 1)
+    return found, placed
 
 
 async def join_sessions(
