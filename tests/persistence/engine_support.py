@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from domain.entities import Actor, Role
-from domain.memory_drafts import MemoryDraft
+from domain.memory_drafts import MemoryDraft, MemoryPatchInput
 from memoria.bootstrap import migrate
 from memoria.runtime import build_runtime
 from memoria.settings import Settings
@@ -36,6 +36,20 @@ class Engine:
                 uow=uow, actor=self.actor, field_id=self.field_id, drafts=list(drafts)
             )
         )
+
+    async def patch(self, memory_id: str, patch: MemoryPatchInput) -> None:
+        """Update one memory, as ``updateMemory`` does, and commit."""
+        deps = self.runtime.deps
+        async with deps.uow_factory() as uow:
+            await deps.memories.update(uow=uow, actor=self.actor, memory_id=memory_id, patch=patch)
+            await uow.commit()
+
+    async def delete(self, memory_id: str) -> None:
+        """Delete one memory, as ``deleteMemory`` does, and commit."""
+        deps = self.runtime.deps
+        async with deps.uow_factory() as uow:
+            await deps.memories.delete(uow=uow, actor=self.actor, memory_id=memory_id)
+            await uow.commit()
 
     async def search(self, query: str, top_k: int = 10, **kwargs: Any) -> list[Any]:
         deps = self.runtime.deps

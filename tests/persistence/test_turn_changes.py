@@ -53,20 +53,6 @@ async def _assert_in_order(engine: Engine, turns: list[tuple[str, str, datetime]
         assert got[memory_id] == pytest.approx(list(vector), abs=1e-5), text
 
 
-async def _patch(engine: Engine, memory_id: str, patch: MemoryPatchInput) -> None:
-    deps = engine.runtime.deps
-    async with deps.uow_factory() as uow:
-        await deps.memories.update(uow=uow, actor=engine.actor, memory_id=memory_id, patch=patch)
-        await uow.commit()
-
-
-async def _delete(engine: Engine, memory_id: str) -> None:
-    deps = engine.runtime.deps
-    async with deps.uow_factory() as uow:
-        await deps.memories.delete(uow=uow, actor=engine.actor, memory_id=memory_id)
-        await uow.commit()
-
-
 def _row(memory: Any, i: int) -> tuple[str, str, datetime]:
     return memory.id, LINES[i], T0 + timedelta(minutes=i)
 
@@ -99,14 +85,14 @@ async def test_deleting_a_turn_blends_the_turns_after_it_with_the_turn_before(
     engine: Engine,
 ) -> None:
     added = await engine.add(*[_turn(i) for i in range(5)])
-    await _delete(engine, added[1].id)
+    await engine.delete(added[1].id)
     await _assert_in_order(engine, [_row(added[i], i) for i in (0, 2, 3, 4)])
 
 
 async def test_rewriting_a_turn_reaches_the_turns_after_it(engine: Engine) -> None:
     added = await engine.add(*[_turn(i) for i in range(5)])
     text = "Alex: no, I was working late on the quarterly budget review"
-    await _patch(engine, added[1].id, MemoryPatchInput(content=text))
+    await engine.patch(added[1].id, MemoryPatchInput(content=text))
     rows = [_row(m, i) for i, m in enumerate(added)]
     rows[1] = (added[1].id, text, rows[1][2])
     await _assert_in_order(engine, rows)
@@ -119,7 +105,7 @@ async def test_moving_a_turn_in_time_blends_both_places_again(
     # At most FOLLOWING turns after either place: all of them are blended exactly.
     added = await engine.add(*[_turn(i) for i in range(5)])
     moved_to = T0 + timedelta(minutes=to, seconds=30)
-    await _patch(engine, added[which].id, MemoryPatchInput(occurred_at=moved_to))
+    await engine.patch(added[which].id, MemoryPatchInput(occurred_at=moved_to))
     rows = [_row(m, i) for i, m in enumerate(added)]
     rows[which] = (added[which].id, LINES[which], moved_to)
     await _assert_in_order(engine, sorted(rows, key=lambda row: row[2]))
@@ -135,7 +121,7 @@ async def test_a_turn_appended_in_order_rewrites_no_stored_vector(engine: Engine
 async def test_turns_after_a_long_silence_keep_their_own_vectors(engine: Engine) -> None:
     added = await engine.add(_turn(0), _turn(1), _turn(2, minutes=600), _turn(3, minutes=601))
     before = await _vectors(engine, [m.id for m in added[2:]])
-    await _delete(engine, added[1].id)
+    await engine.delete(added[1].id)
     assert await _vectors(engine, [m.id for m in added[2:]]) == before
 
 

@@ -77,22 +77,6 @@ async def test_turns_that_close_no_silence_leave_sessions_apart(engine: Engine) 
     assert sessions[night[0].id] != sessions[morning[0].id]
 
 
-async def _patch_time(engine: Engine, memory_id: str, at: datetime) -> None:
-    deps = engine.runtime.deps
-    async with deps.uow_factory() as uow:
-        await deps.memories.update(
-            uow=uow, actor=engine.actor, memory_id=memory_id, patch=MemoryPatchInput(occurred_at=at)
-        )
-        await uow.commit()
-
-
-async def _delete(engine: Engine, memory_id: str) -> None:
-    deps = engine.runtime.deps
-    async with deps.uow_factory() as uow:
-        await deps.memories.delete(uow=uow, actor=engine.actor, memory_id=memory_id)
-        await uow.commit()
-
-
 async def _bridged(engine: Engine) -> tuple[Any, Any, Any]:
     """Turns at 9:00, 12:00 and 15:00: one session, held together by the noon turn."""
     morning, noon, afternoon = [
@@ -108,7 +92,7 @@ async def test_deleting_the_turn_that_bridged_a_silence_splits_its_session(
     engine: Engine,
 ) -> None:
     morning, noon, afternoon = await _bridged(engine)
-    await _delete(engine, noon.id)
+    await engine.delete(noon.id)
     sessions = await _sessions(engine, [morning.id, afternoon.id])
     assert sessions[morning.id] != sessions[afternoon.id]
 
@@ -116,7 +100,7 @@ async def test_deleting_the_turn_that_bridged_a_silence_splits_its_session(
 async def test_deleting_a_turn_that_bridged_nothing_keeps_the_session(engine: Engine) -> None:
     first = await engine.add(*_turns(T0, 3))
     await _kept_turn_order(engine)
-    await _delete(engine, first[1].id)
+    await engine.delete(first[1].id)
     assert len(set((await _sessions(engine, [first[0].id, first[2].id])).values())) == 1
 
 
@@ -125,7 +109,7 @@ async def test_a_turn_moved_away_splits_its_session_and_joins_the_one_it_lands_i
 ) -> None:
     morning, noon, afternoon = await _bridged(engine)
     evening = (await engine.add(*_turns(T0 + 14 * HOUR, 1)))[0]  # 23:00: a session apart
-    await _patch_time(engine, noon.id, T0 + 12 * HOUR)  # noon turn moved to 21:00
+    await engine.patch(noon.id, MemoryPatchInput(occurred_at=T0 + 12 * HOUR))  # to 21:00
     sessions = await _sessions(engine, [morning.id, noon.id, afternoon.id, evening.id])
     assert sessions[morning.id] != sessions[afternoon.id]  # nothing bridges 9:00-15:00 now
     assert sessions[noon.id] == sessions[evening.id]  # 21:00 is 2 h before 23:00
