@@ -48,11 +48,6 @@ _TURN_VECTOR_BEFORE = (
     .order_by(memories.c.occurred_at.desc(), memories.c.turn_seq.desc())
     .limit(1)
 )
-_TURN_PLACE = select(memories.c.occurred_at, memories.c.turn_seq).where(
-    memories.c.id == bindparam("id"),
-    memories.c.field_id == bindparam("field_id"),
-    memories.c.user_id == bindparam("user_id"),
-)
 # Built once, with the ids as one expanding parameter: an ``in_()`` of literal ids built a
 # bind parameter per id on every call (most of a search's cost of reading its hits).
 _BY_IDS = select(*_COLUMNS).where(memories.c.id.in_(bindparam("ids", expanding=True)))
@@ -172,7 +167,7 @@ class SqlMemoryRepository:
     async def update(self, memory: Memory, embedding: Vector | None) -> None:
         # A turn moved in time leaves its session (which may split) and joins one at its new
         # place (persistence/repositories/turn_sessions.py).
-        place = await turn_place(self._tx, memory.id) if memory.kind in TURN_KINDS else None
+        place = await self._place(memory)
         values = _values(memory)
         if embedding is not None:
             values["embedding"] = embedding
@@ -196,7 +191,7 @@ class SqlMemoryRepository:
             )
 
     async def delete(self, memory: Memory) -> None:
-        place = await turn_place(self._tx, memory.id) if memory.kind in TURN_KINDS else None
+        place = await self._place(memory)
         await self._tx.write(
             memories.delete().where(
                 memories.c.id == memory.id, memories.c.user_id == memory.user_id
@@ -274,6 +269,14 @@ class SqlMemoryRepository:
             if row.user_id == user_id and row.field_id == field_id and row.turn_session is not None
         }
 
+    async def _place(self, memory: Memory) -> tuple[datetime, int] | None:
+        """Where ``memory`` stands in its field's turn order, if it is a turn."""
+        if memory.kind not in TURN_KINDS:
+            return None
+        return await turn_place(
+            self._tx, memory.id, field_id=memory.field_id, user_id=memory.user_id
+        )
+
     async def turn_before(
         self, *, field_id: str, user_id: str, at: datetime, memory_id: str | None = None
     ) -> tuple[datetime, Vector] | None:
@@ -281,10 +284,10 @@ class SqlMemoryRepository:
         # Past every turn at ``at``: a turn written now goes after those stored before it.
         place: tuple[datetime, int] = (at, 2**62)
         if memory_id is not None:
-            row = (await self._tx.read(_TURN_PLACE, {"id": memory_id, **keys})).first()
-            if row is None or row.turn_seq is None:
+            found_place = await turn_place(self._tx, memory_id, **keys)
+            if found_place is None:
                 return None
-            place = (row.occurred_at, int(row.turn_seq))
+            place = found_place
         found = (
             await self._tx.read(_TURN_VECTOR_BEFORE, {"at": place[0], "seq": place[1], **keys})
         ).first()

@@ -147,7 +147,10 @@ async def join_sessions(
 
 
 _PLACE = select(memories.c.occurred_at, memories.c.turn_seq).where(
-    memories.c.id == bindparam("id"), memories.c.turn_seq.is_not(None)
+    memories.c.id == bindparam("id"),
+    memories.c.field_id == bindparam("field_id"),
+    memories.c.user_id == bindparam("user_id"),
+    memories.c.turn_seq.is_not(None),
 )
 _HERE = tuple_(memories.c.occurred_at, memories.c.turn_seq)
 _AT = tuple_(bindparam("at", type_=UTCDateTime()), bindparam("seq", type_=BigInteger()))
@@ -160,10 +163,13 @@ _BEFORE = _NEIGHBOUR.where(_HERE < _AT).order_by(
 _AFTER = _NEIGHBOUR.where(_AT < _HERE).order_by(memories.c.occurred_at, memories.c.turn_seq)
 
 
-async def turn_place(tx: Transaction, memory_id: str) -> tuple[datetime, int] | None:
-    """Where a stored turn is in turn order (time, sequence number); None for a memory
-    that is not a turn."""
-    row = (await tx.read(_PLACE, {"id": memory_id})).first()
+async def turn_place(
+    tx: Transaction, memory_id: str, *, field_id: str, user_id: str
+) -> tuple[datetime, int] | None:
+    """Where a stored turn of the user's field is in turn order (time, sequence number);
+    None for a memory that is not one."""
+    params = {"id": memory_id, "field_id": field_id, "user_id": user_id}
+    row = (await tx.read(_PLACE, params)).first()
     return None if row is None else (row.occurred_at, int(row.turn_seq))
 
 
