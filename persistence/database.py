@@ -16,8 +16,9 @@ from domain.ports import UnitOfWork
 from persistence.faiss_index import FaissStore, FaissVectorIndex
 from persistence.field_cache import FieldCache
 from persistence.field_store import DEFAULT_BUDGET
-from persistence.lexical_index import FieldSizes, PgLexicalIndex, SqliteLexicalIndex
+from persistence.lexical_index import FieldSizes, SqliteLexicalIndex
 from persistence.outbox import SubscriptionCache
+from persistence.pg_lexical_index import PgLexicalIndex
 from persistence.pgvector_index import CONNECTION_SETTINGS as PG_CONNECTION_SETTINGS
 from persistence.pgvector_index import PgVectorIndex
 from persistence.repositories.blobs import SqlBlobRepository

@@ -12,7 +12,7 @@ from engine_support import Engine, engine
 from sqlalchemy import event
 
 from domain.memory_drafts import MemoryDraft
-from persistence.lexical_index import PgLexicalIndex
+from persistence.pg_lexical_index import PgLexicalIndex
 
 __all__ = ["engine"]  # the fixture, used by name
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from domain.memory_drafts import MemoryDraft
 from persistence.field_cache import FieldCache
-from persistence.lexical_index import SIZE_KEPT_FROM, PgLexicalIndex
+from persistence.pg_lexical_index import SIZE_KEPT_FROM, PgLexicalIndex
 
 __all__ = ["engine"]  # the fixture, used by name
 
