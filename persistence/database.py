@@ -165,9 +165,10 @@ class Database:
             TurnStore(self.engine, budget=budget) if self.is_sqlite else None
         )
         # PostgreSQL: which fields pgvector reads exactly rather than through HNSW, and
-        # fields' sizes for keyword IDF (see persistence/field_cache.py).
+        # fields' sizes and terms' document counts for keyword IDF (persistence/field_cache.py).
         self.vector_paths = FieldCache[bool]()
         self.field_rows = FieldCache[int]()
+        self.term_counts = FieldCache[dict[str, int]]()
         # Run inside the transaction just before commit (e.g. the webhook outbox writer).
         self.before_commit: list[Callable[[Transaction, list[DomainEvent]], Awaitable[None]]] = []
         # Run after a successful commit (e.g. the in-process event bus for subscriptions).
@@ -251,7 +252,9 @@ class SqlUnitOfWork(UnitOfWork):
         self.lexical = (
             SqliteLexicalIndex(tx, self._db.field_sizes, self._db.terms)
             if self._db.is_sqlite
-            else PgLexicalIndex(tx, self._db.field_rows, beside=self._db.beside)
+            else PgLexicalIndex(
+                tx, self._db.field_rows, beside=self._db.beside, counts=self._db.term_counts
+            )
         )
         return self
 
@@ -288,6 +291,7 @@ class SqlUnitOfWork(UnitOfWork):
             changed = {f for f, _, _ in upserts} | {f for f, _ in deletes}
             self._db.vector_paths.forget(changed)
             self._db.field_rows.forget(changed)
+            self._db.term_counts.forget(changed)
         for listener in self._db.after_commit if events else ():
             await listener(events)
 

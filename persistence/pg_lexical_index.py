@@ -5,7 +5,7 @@ mode (:mod:`persistence.lexical_index`)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Executable, TextClause, text
@@ -14,9 +14,44 @@ from sqlalchemy.engine import Result
 from persistence.field_cache import FieldCache
 from persistence.lexical_index import LOCAL_IDF_MAX_FIELD, MAX_TERMS, safe_terms, tsquery_term
 from persistence.session import BesideReads, Transaction
+from persistence.term_index import idf
 
 # PostgreSQL keeps the size of a field this large between searches (see PgLexicalIndex).
 SIZE_KEPT_FROM = 1_000
+# A term held by at least this many times the rows a search asks for may go unread.
+SKIP_FROM_DEPTHS = 2
+
+
+def skippable(
+    words: Sequence[str], known: Mapping[str, int], *, size: int, k: int
+) -> tuple[int, ...]:
+    """The indexes of the terms of ``words`` whose rows a search for the ``k`` best by IDF
+    coverage need not read (MaxScore, as search engines prune with it): the commonest
+    terms, each held by at least ``SKIP_FROM_DEPTHS`` x ``k`` of the field's ``size``
+    memories (``known``: document counts), as long as their IDFs together stay below the
+    IDF of every other term counted, and some term counted and read is held by ``k``
+    memories or more. A memory holding only skipped terms then scores below any memory
+    holding another term, so when ``k`` memories hold another term, the best ``k`` are
+    among them; :meth:`PgLexicalIndex.search` checks that and otherwise reads
+    every row. At least one term is always read."""
+    weights = {w: idf(size, known[w]) for w in words if w in known}
+    common = sorted(
+        (w for w in weights if known[w] >= SKIP_FROM_DEPTHS * k), key=lambda w: (weights[w], w)
+    )
+    chosen: set[str] = set()
+    below = 0.0
+    for word in common:
+        if len(chosen) + 1 >= len(words):
+            break
+        rest = [w for w in weights if w != word and w not in chosen]
+        if rest and below + weights[word] >= min(weights[w] for w in rest):
+            break
+        if rest and max(known[w] for w in rest) < k:
+            break  # the terms read would not fill the k best: every row is read after all
+        chosen.add(word)
+        below += weights[word]
+    return tuple(i for i, w in enumerate(words) if w in chosen)
+
 
 _PG_FIELD_SIZE = (
     "(SELECT count(*) FROM (SELECT 1 FROM memories WHERE field_id = :field_id LIMIT :cap) AS f)"
@@ -24,9 +59,15 @@ _PG_FIELD_SIZE = (
 _PG_EXACT_SIZE = text("SELECT count(*) FROM memories WHERE field_id = :field_id")
 
 
-@functools.lru_cache(maxsize=4 * MAX_TERMS)
-def _pg_statement(terms: int, *, restricted: bool, sized: bool) -> TextClause:
+@functools.lru_cache(maxsize=16 * MAX_TERMS)
+def _pg_statement(
+    terms: int, *, restricted: bool, sized: bool, skipped: tuple[int, ...] = ()
+) -> TextClause:
     """:class:`PgLexicalIndex`'s statement for ``terms`` terms.
+
+    ``skipped``: indexes of terms whose rows are not read (sized and unrestricted only): the
+    statement reads the rows matching the other terms (the ``:qe`` query), and takes the
+    skipped terms' counts from the ``:d{i}`` parameters (see :func:`skippable`).
 
     ``sized``: the field's size is known (the ``:n`` parameter), and so a term's count among
     the matches may exceed the cap; otherwise the statement counts the field (up to the cap)
@@ -58,7 +99,10 @@ def _pg_statement(terms: int, *, restricted: bool, sized: bool) -> TextClause:
         counted = (
             "count(*) FILTER (WHERE h{i})" if sized else "least(count(*) FILTER (WHERE h{i}), :cap)"
         )
-        counts = ", ".join(f"{counted.format(i=i)} AS d{i}" for i in ids)
+        counts = ", ".join(
+            f"CAST(:d{i} AS bigint) AS d{i}" if i in skipped else f"{counted.format(i=i)} AS d{i}"
+            for i in ids
+        )
         counts += " FROM hits"
     weights = ", ".join(
         f"CAST(greatest(1e-6, ln((s.n - s.d{i} + 0.5) / (s.d{i} + 0.5))) AS float8) AS i{i}"
@@ -70,15 +114,18 @@ def _pg_statement(terms: int, *, restricted: bool, sized: bool) -> TextClause:
     )
     whole = " + ".join(f"i{i}" for i in ids)
     size = "CAST(:n AS bigint)" if sized else _PG_FIELD_SIZE
+    read = "qe" if skipped else "q"
+    read_query = ", to_tsquery('english', :qe) AS qe" if skipped else ""
+    counted_terms = ", ".join(f"(SELECT d{i} FROM s) AS d{i}" for i in ids)  # noqa: S608
     return text(
         f"""WITH hits AS MATERIALIZED (
             SELECT m.id AS id, ts_rank(m.content_tsv, q, 1) AS rank, {holds}
-            FROM memories AS m, to_tsquery('english', :q) AS q, {queries}
-            WHERE m.field_id = :field_id AND m.content_tsv @@ q {restrict}),
+            FROM memories AS m, to_tsquery('english', :q) AS q{read_query}, {queries}
+            WHERE m.field_id = :field_id AND m.content_tsv @@ {read} {restrict}),
         s AS MATERIALIZED (SELECT {size} AS n, {counts}),
         w AS MATERIALIZED (SELECT {weights} FROM s)
         SELECT h.id AS id, ({matched}) / (SELECT {whole} FROM w) AS coverage,
-            (SELECT n FROM s) AS n
+            (SELECT n FROM s) AS n, {counted_terms}
         FROM hits AS h
         ORDER BY coverage DESC, h.rank DESC, h.id
         LIMIT :k"""  # noqa: S608
@@ -102,7 +149,13 @@ class PgLexicalIndex:
     ``SIZE_KEPT_FROM`` memories (:class:`~persistence.field_cache.FieldCache`; counting
     20,000 took ~5 ms of each search): an IDF then moves with another process's writes only
     when the size expires, by what a few memories change of a thousand or more. A smaller
-    field is counted by every search, for less than a fifth of a millisecond."""
+    field is counted by every search, for less than a fifth of a millisecond.
+
+    ``counts``: the terms' document counts in such a field, as the last search that read
+    every row counted them, kept as long as its size. A search whose terms are all counted
+    may skip the rows of the commonest (:func:`skippable`): on 100k LoCoMo turns, a term
+    such as "going" is held by 9,435 of them, and reading its rows was most of the
+    statement's time."""
 
     def __init__(
         self,
@@ -111,9 +164,11 @@ class PgLexicalIndex:
         *,
         cap: int = LOCAL_IDF_MAX_FIELD,
         beside: BesideReads | None = None,
+        counts: FieldCache[dict[str, int]] | None = None,
     ) -> None:
         self._tx = tx
         self._sizes = sizes
+        self._counts = counts
         self._cap = cap
         self._beside = beside
 
@@ -149,8 +204,17 @@ class PgLexicalIndex:
         size = self._sizes.get(field_id) if self._sizes is not None else None
         if size is not None:
             params["n"] = size
+        known = self._counts.get(field_id) if self._counts is not None else None
+        if known is not None and size is not None and not restricted:
+            found = await self._pruned(words, known, params, size=size, k=k)
+            if found is not None:
+                return found
         stmt = _pg_statement(len(words), restricted=restricted, sized=size is not None)
         rows = (await self._read(stmt, params)).all()
+        if rows and size is not None and not restricted:
+            # Exact counts (sized, every row read), kept for the searches that skip terms.
+            counted = {w: int(getattr(rows[0], f"d{i}")) for i, w in enumerate(words)}
+            self._keep_counts(field_id, known, counted)
         if rows and size is None:
             size = int(rows[0].n)
             if size >= self._cap:  # the count stopped at the cap
@@ -160,3 +224,45 @@ class PgLexicalIndex:
             if self._sizes is not None and size >= SIZE_KEPT_FROM:
                 self._sizes.put(field_id, size)
         return [(row.id, min(1.0, float(row.coverage))) for row in rows]
+
+    async def _pruned(
+        self,
+        words: list[str],
+        known: dict[str, int],
+        params: dict[str, object],
+        *,
+        size: int,
+        k: int,
+    ) -> list[tuple[str, float]] | None:
+        """The search without reading the rows of the terms :func:`skippable` picks, or None
+        when nothing can be skipped or fewer than ``k`` rows hold another term (the best
+        ``k`` may then hold only skipped terms: the caller reads every row)."""
+        skipped = skippable(words, known, size=size, k=k)
+        if not skipped:
+            return None
+        read = [tsquery_term(w) for i, w in enumerate(words) if i not in skipped]
+        pruned = {**params, "qe": " | ".join(read)}
+        pruned.update({f"d{i}": known[words[i]] for i in skipped})
+        stmt = _pg_statement(len(words), restricted=False, sized=True, skipped=skipped)
+        rows = (await self._read(stmt, pruned)).all()
+        if len(rows) < k:
+            return None
+        counts = {w: int(getattr(rows[0], f"d{i}")) for i, w in enumerate(words)}
+        weights = {w: idf(size, c) for w, c in counts.items()}
+        # The best a memory holding only skipped terms can score; the k-th must beat it
+        # (the margin covers the last bits of PostgreSQL's and Python's logarithms).
+        ceiling = sum(weights[words[i]] for i in skipped) / (sum(weights.values()) or 1.0)
+        if float(rows[-1].coverage) <= ceiling + 1e-9:
+            return None
+        known.update((w, counts[w]) for i, w in enumerate(words) if i not in skipped)
+        return [(row.id, min(1.0, float(row.coverage))) for row in rows]
+
+    def _keep_counts(
+        self, field_id: str, known: dict[str, int] | None, counted: dict[str, int]
+    ) -> None:
+        """Keep the document counts a search took. Into the field's live entry in place, so
+        no count outlives the entry's expiry; otherwise as a new entry."""
+        if known is not None:
+            known.update(counted)
+        elif self._counts is not None:
+            self._counts.put(field_id, dict(counted))

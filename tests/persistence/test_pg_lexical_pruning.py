@@ -1,0 +1,101 @@
+"""PostgreSQL keyword search that skips the rows of its commonest terms (MaxScore,
+persistence/pg_lexical_index.py): the same ranking as reading every row, on the real
+PostgreSQL, whether the skip holds or falls back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from engine_support import Engine, engine
+from sqlalchemy import event
+
+from domain.memory_drafts import MemoryDraft
+from persistence.pg_lexical_index import SIZE_KEPT_FROM, skippable
+
+__all__ = ["engine"]  # the fixture, used by name
+
+
+def test_the_commonest_terms_are_skipped_while_they_weigh_less_than_any_other() -> None:
+    known = {"note": 900, "garden": 300, "piano": 40, "violin": 5}
+    # "note" (IDF ~0) and "garden" (~0.8) together weigh less than "piano" (~3.2): both
+    # skipped; "piano" is too rare to skip.
+    assert skippable(["note", "garden", "piano"], known, size=1000, k=10) == (0, 1)
+    assert skippable(["garden", "note"], known, size=1000, k=10) == (1,)
+    # Skipping "garden" too would leave "violin" alone to fill the best 10: it cannot.
+    assert skippable(["note", "garden", "violin"], known, size=1000, k=10) == (0,)
+    # Too rare for the depth asked: reading them is cheap anyway.
+    assert skippable(["note", "piano"], known, size=1000, k=500) == ()
+    # Unknown counts are never skipped, and one term is always read.
+    assert skippable(["note", "kettle"], known, size=1000, k=10) == (0,)
+    assert skippable(["note"], known, size=1000, k=10) == ()
+
+
+@pytest.fixture
+def database_url(pg_server: Any) -> str:
+    """PostgreSQL only: embedded mode ranks keywords from its own postings."""
+    return str(pg_server.url(pg_server.create_database()))
+
+
+async def test_skipping_common_terms_ranks_as_reading_every_row(engine: Engine) -> None:
+    topics = ["garden", "kitchen", "bicycle", "piano", "harbour"]
+    # Every note holds "note"; a fifth hold each topic; "violin" is rare. Words of their
+    # own keep notes from being merged as near-duplicates.
+    notes = [
+        MemoryDraft(
+            f"note {topics[i % 5]} {'violin ' if i % 97 == 0 else ''}"
+            f"{uuid.uuid4().hex[:8]} {uuid.uuid4().hex[:8]}"
+        )
+        for i in range(SIZE_KEPT_FROM + 100)
+    ]
+    await engine.add(*notes[:550])  # a batch holds at most 1,000
+    await engine.add(*notes[550:])
+    statements: list[str] = []
+    db = engine.runtime.db
+    # The search reads beside the unit of work's transaction when it has written nothing.
+    for reader in (db.engine, db.beside.engine if db.beside is not None else None):
+        if reader is not None:
+            event.listen(
+                reader.sync_engine,
+                "before_cursor_execute",
+                lambda _conn, _cursor, statement, *_: statements.append(statement),
+            )
+
+    async def search(terms: list[str], k: int) -> list[tuple[str, float]]:
+        async with engine.runtime.deps.uow_factory() as uow:
+            return await uow.lexical.search(field_id=engine.field_id, terms=terms, k=k)
+
+    for terms, k in ((["note", "piano", "violin"], 40), (["note", "violin"], 30)):
+        # The first search counts the field, the second the terms; the third may skip.
+        first = await search(terms, k)
+        assert await search(terms, k) == first
+        statements.clear()
+        assert await search(terms, k) == first
+        assert len(first) == k
+        statements[:] = [s for s in statements if "ts_rank" in s]  # the keyword statements
+        pruned = [s for s in statements if "AS qe" in s]
+        if "piano" in terms:
+            # "note" skipped ("piano" is not: "violin" alone cannot fill 40): 220 notes
+            # hold "piano" or "violin", enough for 40.
+            assert pruned
+            assert len(statements) == 1
+        else:
+            # Only 12 notes hold "violin": the best 30 need notes holding only "note", and
+            # nothing can be skipped.
+            assert not pruned
+            assert len(statements) == 1
+    counts = db.term_counts
+    assert counts.get(engine.field_id) is not None
+    counts.forget([engine.field_id])
+    expected = await search(["garden", "kitchen"], 40)
+    # Only the count of "garden" known: it is skipped, and the rows of "kitchen" are read.
+    # Their best 40 score what a note holding only "garden" scores (as many notes hold
+    # each), so those may belong among the best: the search reads every row after all.
+    counts.put(engine.field_id, {"garden": 220})
+    statements.clear()
+    assert await search(["garden", "kitchen"], 40) == expected
+    assert ["AS qe" in s for s in statements if "ts_rank" in s] == [True, False]
+    assert counts.get(engine.field_id) is not None
+    await engine.add(MemoryDraft("note garden the last one"))
+    assert engine.runtime.db.term_counts.get(engine.field_id) is None  # this process wrote
