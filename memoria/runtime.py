@@ -37,6 +37,7 @@ from memoria.webhooks import WebhookParts, build_webhooks
 from memoria.workers import BackgroundWorkers
 from persistence.database import Database
 from persistence.event_fanout import PgEventFanout
+from persistence.field_cache import FIELDS_CHANGED
 from persistence.login_failures import CHANNEL as LOGIN_FAILURES
 from persistence.login_failures import PgLoginFailureCounter, announced, catch_up
 from persistence.outbox import write_outbox
@@ -248,6 +249,9 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         fanout.handlers[LLM_CATALOG_CHANGED] = chat.llm.forget
         # The same connection carries the sign-in failures counted by the other processes.
         fanout.channels[LOGIN_FAILURES] = announced(throttle.learn_shared)
+        # And the fields whose memories another process changed: what was kept of them goes.
+        fanout.channels[FIELDS_CHANGED] = db.fields_changed
+        fanout.on_listening.append(db.listening_again)
         fanout.on_listening.append(
             catch_up(db.engine, throttle.learn_shared, window_seconds=login_policy.window_seconds)
         )

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from domain.events import DomainEvent
 from domain.ports import UnitOfWork
 from persistence.faiss_index import FaissStore, FaissVectorIndex
-from persistence.field_cache import FieldCache
+from persistence.field_cache import (
+    FIELDS_CHANGED,
+    FieldCache,
+    changed_fields_payload,
+    fields_named,
+)
 from persistence.field_store import DEFAULT_BUDGET
+from persistence.index_journal import IndexJournal
 from persistence.lexical_index import FieldSizes, SqliteLexicalIndex
 from persistence.outbox import SubscriptionCache
 from persistence.pg_lexical_index import PgLexicalIndex
@@ -31,11 +37,7 @@ from persistence.repositories.fields import SqlMemoryFieldRepository
 from persistence.repositories.jobs import SqlJobRepository
 from persistence.repositories.llm import SqlLlmCatalogRepository, SqlSpendRepository
 from persistence.repositories.maintenance import SqlMaintenanceRepository
-from persistence.repositories.memories import (
-    IndexJournal,
-    SqlMemoryHistoryRepository,
-    SqlMemoryRepository,
-)
+from persistence.repositories.memories import SqlMemoryHistoryRepository, SqlMemoryRepository
 from persistence.repositories.mfa import SqlMfaRepository
 from persistence.repositories.patterns import SqlPatternRepository
 from persistence.repositories.sources import SqlSourceRepository
@@ -75,6 +77,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 # keyword ranking of a 4,000-turn field scanned the whole table to test every row's words
 # (4.0-4.5 ms) instead of reading the matches through the GIN index (0.9-1.0 ms); the
 # statement took 8.2 instead of 4.9 ms a search. An operator's own setting is kept.
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 _RANDOM_PAGE_COST = "1.1"
 
 
@@ -177,11 +180,26 @@ class Database:
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self)
 
+    def forget_fields(self, field_ids: Collection[str] | None) -> None:
+        """Drop what is kept of these fields (None: of every field) in the per-field caches:
+        their memories changed, here or in another process."""
+        for cache in (self.vector_paths, self.field_rows, self.term_counts):
+            if field_ids is None:
+                cache.clear()
+            else:
+                cache.forget(field_ids)
+
+    def fields_changed(self, payload: str) -> None:
+        """Another process's ``FIELDS_CHANGED`` notification (see the event fan-out)."""
+        self.forget_fields(fields_named(payload))
+
+    async def listening_again(self) -> None:
+        """The notification connection is back: what it missed is unknown."""
+        self.forget_fields(None)
+
     __call__ = unit_of_work
 
     async def ping(self) -> bool:
-        from sqlalchemy import text
-
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         return True
@@ -270,10 +288,15 @@ class SqlUnitOfWork(UnitOfWork):
         assert self._conn is not None
         assert self._tx is not None
         events, self._events = self._events, []
+        changed = self._journal.changed_fields()
         try:
             if events:
                 for hook in self._db.before_commit:
                     await hook(self._tx, events)
+            if changed and not self._db.is_sqlite:
+                # Sent when the transaction commits, and only then.
+                payload = changed_fields_payload(changed)
+                await self._tx.read(_NOTIFY, {"channel": FIELDS_CHANGED, "payload": payload})
             await self._conn.commit()
         finally:
             self._tx.release()
@@ -287,11 +310,8 @@ class SqlUnitOfWork(UnitOfWork):
             self._db.turns.apply(turns)
         if self._db.faiss is not None and (upserts or deletes):
             await self._db.faiss.apply(upserts, deletes)
-        elif upserts or deletes:  # the fields' sizes changed
-            changed = {f for f, _, _ in upserts} | {f for f, _ in deletes}
-            self._db.vector_paths.forget(changed)
-            self._db.field_rows.forget(changed)
-            self._db.term_counts.forget(changed)
+        elif changed:  # the fields' sizes or words changed
+            self._db.forget_fields(changed)
         for listener in self._db.after_commit if events else ():
             await listener(events)
 

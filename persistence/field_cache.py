@@ -2,23 +2,53 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Generic, TypeVar
 
 _T = TypeVar("_T")
 
 # Values kept; past this the cache starts over.
 MAX_FIELDS = 100_000
+# PostgreSQL: the channel on which a committed write names the fields whose memories it
+# changed, so that every process drops what it kept of them (persistence/event_fanout.py
+# listens; the unit of work sends it in the writing transaction).
+FIELDS_CHANGED = "memoria_fields"
+# A payload naming more fields than fit under PostgreSQL's 8000-byte NOTIFY limit says
+# "every field" instead.
+_PAYLOAD_MAX = 7_000
+_EVERY_FIELD = "*"
+
+
+def changed_fields_payload(field_ids: Collection[str]) -> str:
+    """The ``FIELDS_CHANGED`` payload naming ``field_ids`` (see :func:`fields_named`)."""
+    payload = json.dumps(sorted(field_ids))
+    return payload if len(payload) <= _PAYLOAD_MAX else json.dumps(_EVERY_FIELD)
+
+
+def fields_named(payload: str) -> list[str] | None:
+    """The field ids a ``FIELDS_CHANGED`` payload names; None for every field (also for a
+    payload that cannot be read: dropping everything is the safe reading)."""
+    try:
+        named = json.loads(payload)
+    except ValueError:
+        return None
+    if isinstance(named, list) and all(isinstance(f, str) for f in named):
+        return named
+    return None
 
 
 class FieldCache(Generic[_T]):
     """One value per field (how its vectors are searched, how many memories it holds),
-    shared by a database's units of work: kept for ``ttl`` seconds or until this process
-    commits a change to the field's memories (:meth:`forget`, from the unit of work).
+    shared by a database's units of work: kept for ``ttl`` seconds or until a committed
+    change to the field's memories (:meth:`forget`): this process's, from the unit of work,
+    or another's, from its ``FIELDS_CHANGED`` notification.
 
-    Another process's writes are seen when the value expires, so only what tolerates that
-    much staleness belongs here: a choice of plan, or a statistic a ranking weighs."""
+    A notification arrives a few milliseconds after its commit, and one missed while the
+    listening connection was down is covered by :meth:`clear` on reconnecting and by the
+    expiry. So only what tolerates that much staleness belongs here: a choice of plan, or a
+    statistic a ranking weighs."""
 
     def __init__(self, *, ttl: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl = ttl
@@ -39,3 +69,6 @@ class FieldCache(Generic[_T]):
     def forget(self, field_ids: Iterable[str]) -> None:
         for field_id in field_ids:
             self._values.pop(field_id, None)
+
+    def clear(self) -> None:
+        self._values.clear()

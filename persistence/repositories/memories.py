@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +13,7 @@ from domain.entities import ChangeKind, Memory, MemoryChange, MemoryKind, Memory
 from domain.ports import Vector
 from domain.ports.memories import SearchContext
 from domain.turn_vectors import TURN_KINDS
+from persistence.index_journal import IndexJournal
 from persistence.repositories import search_context
 from persistence.repositories.turn_sessions import (
     join_sessions,
@@ -27,7 +27,7 @@ from persistence.session import Transaction
 from persistence.sqlite_driver import BatchingTransaction
 from persistence.tables.memories import memories, memory_history
 from persistence.turn_index import FieldTurns
-from persistence.turn_store import TurnChange, TurnStore
+from persistence.turn_store import TurnStore
 from persistence.types import UTCDateTime
 
 _COLUMNS = [c for c in memories.c if c.name != "embedding"]
@@ -102,25 +102,6 @@ def _values(memory: Memory) -> dict[str, Any]:
         "superseded_by": memory.superseded_by,
         "speaker": memory.speaker,
     }
-
-
-@dataclass
-class IndexJournal:
-    """Changes of one transaction for the in-process indexes (vectors, keywords, turn
-    order), applied only after commit so a rollback never leaves an entry behind: (field,
-    memory, vector) and (field, memory, text) upserts, (field, memory) deletes, and (field,
-    turn change) for the turn order (see ``persistence.turn_store.TurnChange``)."""
-
-    upserts: list[tuple[str, str, Vector]] = field(default_factory=list)
-    texts: list[tuple[str, str, str]] = field(default_factory=list)
-    deletes: list[tuple[str, str]] = field(default_factory=list)
-    turns: list[tuple[str, TurnChange]] = field(default_factory=list)
-
-    def clear(self) -> None:
-        self.upserts.clear()
-        self.texts.clear()
-        self.deletes.clear()
-        self.turns.clear()
 
 
 class SqlMemoryRepository:

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from domain.entities import Actor, Role
 from domain.events import DomainEvent
+from domain.memory_drafts import MemoryDraft
 from domain.services.llm_admin import CATALOG_TTL_SECONDS, ModelDraft, ProviderDraft
 from memoria.bootstrap import migrate
 from memoria.runtime import Runtime, build_runtime
@@ -174,3 +175,46 @@ async def test_a_catalog_change_in_one_process_is_seen_at_once_by_the_others(pai
             await asyncio.sleep(0.02)
         assert after.model.name == "house-model"
         assert time.monotonic() - started < CATALOG_TTL_SECONDS  # not by the cache's expiry
+
+
+async def test_a_memory_written_by_one_process_drops_what_the_others_kept_of_its_field(
+    pair: Pair,
+) -> None:
+    """Field sizes, term counts and vector plans are kept per process between searches; a
+    write through A drops B's for that field at once (not at their expiry), and B keeps what
+    it knows of other fields. A reconnect drops everything: what it missed is unknown."""
+    caches = (pair.b.db.field_rows, pair.b.db.term_counts, pair.b.db.vector_paths)
+
+    def keep(field_id: str) -> None:
+        pair.b.db.field_rows.put(field_id, 5_000)
+        pair.b.db.term_counts.put(field_id, {"piano": 40})
+        pair.b.db.vector_paths.put(field_id, True)
+
+    def kept(field_id: str) -> list[object]:
+        return [cache.get(field_id) for cache in caches]
+
+    deps = pair.a.deps
+    async with asyncio.timeout(30):  # a hang fails here, with its traceback
+        async with deps.uow_factory() as uow:
+            written = await deps.fields.create(uow=uow, actor=pair.actor, name="notes")
+            other = await deps.fields.create(uow=uow, actor=pair.actor, name="other")
+            await uow.commit()
+        keep(written.id)
+        keep(other.id)
+        async with deps.uow_factory() as uow:
+            await deps.memories.add_many(
+                uow=uow,
+                actor=pair.actor,
+                field_id=written.id,
+                drafts=[MemoryDraft("The piano tuner comes on Tuesday")],
+            )
+            await uow.commit()
+        started = time.monotonic()
+        while kept(written.id) != [None, None, None]:
+            assert time.monotonic() - started < 5, "B still keeps the written field's facts"
+            await asyncio.sleep(0.01)
+        assert kept(other.id) == [5_000, {"piano": 40}, True]
+        await fanout(pair.b).aclose()  # B's listener goes away, and comes back
+        fanout(pair.b).start()
+        await asyncio.wait_for(fanout(pair.b).listening.wait(), 5)
+        assert kept(other.id) == [None, None, None]

@@ -12,7 +12,7 @@ from engine_support import Engine, engine
 from sqlalchemy import text
 
 from domain.memory_drafts import MemoryDraft
-from persistence.field_cache import FieldCache
+from persistence.field_cache import FieldCache, changed_fields_payload, fields_named
 from persistence.pg_lexical_index import SIZE_KEPT_FROM, PgLexicalIndex
 
 __all__ = ["engine"]  # the fixture, used by name
@@ -37,6 +37,15 @@ def test_a_value_is_kept_until_it_expires_or_is_forgotten() -> None:
     assert (cache.get("a"), cache.get("b")) == (None, 2)
     clock.now += 0.1
     assert cache.get("b") is None
+
+
+def test_a_changed_fields_notification_names_them_or_every_field() -> None:
+    assert fields_named(changed_fields_payload({"b", "a"})) == ["a", "b"]
+    many = {str(uuid.uuid4()) for _ in range(400)}  # past NOTIFY's 8000-byte payload
+    assert len(changed_fields_payload(many)) < 8000
+    assert fields_named(changed_fields_payload(many)) is None
+    assert fields_named("not json") is None
+    assert fields_named('{"a": 1}') is None
 
 
 @pytest.fixture
