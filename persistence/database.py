@@ -78,6 +78,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 # (4.0-4.5 ms) instead of reading the matches through the GIN index (0.9-1.0 ms); the
 # statement took 8.2 instead of 4.9 ms a search. An operator's own setting is kept.
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+# How long a process keeps a field's size, term counts and vector plan (PostgreSQL): only a
+# bound for a process that stopped hearing notifications without noticing it yet.
+FIELD_FACTS_SECONDS = 60.0
 _RANDOM_PAGE_COST = "1.1"
 
 
@@ -169,9 +172,11 @@ class Database:
         )
         # PostgreSQL: which fields pgvector reads exactly rather than through HNSW, and
         # fields' sizes and terms' document counts for keyword IDF (persistence/field_cache.py).
-        self.vector_paths = FieldCache[bool]()
-        self.field_rows = FieldCache[int]()
-        self.term_counts = FieldCache[dict[str, int]]()
+        # A write drops them in every process (FIELDS_CHANGED), so they may be kept longer
+        # than the reads they save would otherwise allow.
+        self.vector_paths = FieldCache[bool](ttl=FIELD_FACTS_SECONDS)
+        self.field_rows = FieldCache[int](ttl=FIELD_FACTS_SECONDS)
+        self.term_counts = FieldCache[dict[str, int]](ttl=FIELD_FACTS_SECONDS)
         # Run inside the transaction just before commit (e.g. the webhook outbox writer).
         self.before_commit: list[Callable[[Transaction, list[DomainEvent]], Awaitable[None]]] = []
         # Run after a successful commit (e.g. the in-process event bus for subscriptions).
