@@ -146,10 +146,9 @@ class PgLexicalIndex:
     gave it ~0.
 
     ``sizes``: fields' sizes as counted here, kept for a field of at least
-    ``SIZE_KEPT_FROM`` memories (:class:`~persistence.field_cache.FieldCache`; counting
-    20,000 took ~5 ms of each search): an IDF then moves with another process's writes only
-    when the size expires, by what a few memories change of a thousand or more. A smaller
-    field is counted by every search, for less than a fifth of a millisecond.
+    ``SIZE_KEPT_FROM`` memories (:class:`~persistence.field_cache.FieldCache`, which any
+    process's write to the field empties; counting 20,000 took ~5 ms of each search). A
+    smaller field is counted by every search, for less than a fifth of a millisecond.
 
     ``counts``: the terms' document counts in such a field, as the last search that read
     every row counted them, kept as long as its size. A search whose terms are all counted
@@ -209,20 +208,22 @@ class PgLexicalIndex:
             found = await self._pruned(words, known, params, size=size, k=k)
             if found is not None:
                 return found
-        stmt = _pg_statement(len(words), restricted=restricted, sized=size is not None)
+        sized = size is not None
+        stmt = _pg_statement(len(words), restricted=restricted, sized=sized)
         rows = (await self._read(stmt, params)).all()
-        if rows and size is not None and not restricted:
-            # Exact counts (sized, every row read), kept for the searches that skip terms.
-            counted = {w: int(getattr(rows[0], f"d{i}")) for i, w in enumerate(words)}
-            self._keep_counts(field_id, known, counted)
         if rows and size is None:
             size = int(rows[0].n)
             if size >= self._cap:  # the count stopped at the cap
                 size = params["n"] = (await self._read(_PG_EXACT_SIZE, params)).scalar_one()
                 stmt = _pg_statement(len(words), restricted=restricted, sized=True)
                 rows = (await self._read(stmt, params)).all()
+                sized = True
             if self._sizes is not None and size >= SIZE_KEPT_FROM:
                 self._sizes.put(field_id, size)
+        if rows and sized and not restricted and int(size or 0) >= SIZE_KEPT_FROM:
+            # Exact counts (sized, every row read), kept for the searches that skip terms.
+            counted = {w: int(getattr(rows[0], f"d{i}")) for i, w in enumerate(words)}
+            self._keep_counts(field_id, known, counted)
         return [(row.id, min(1.0, float(row.coverage))) for row in rows]
 
     async def _pruned(
