@@ -20,6 +20,8 @@ from persistence.term_index import idf
 SIZE_KEPT_FROM = 1_000
 # A term held by at least this many times the rows a search asks for may go unread.
 SKIP_FROM_DEPTHS = 2
+# Words whose document counts a field's entry keeps (~100 bytes each).
+MAX_COUNTS_PER_FIELD = 10_000
 
 
 def skippable(
@@ -205,7 +207,7 @@ class PgLexicalIndex:
             params["n"] = size
         known = self._counts.get(field_id) if self._counts is not None else None
         if known is not None and size is not None and not restricted:
-            found = await self._pruned(words, known, params, size=size, k=k)
+            found = await self._pruned(words, known, params, size=size, k=k, field_id=field_id)
             if found is not None:
                 return found
         sized = size is not None
@@ -234,6 +236,7 @@ class PgLexicalIndex:
         *,
         size: int,
         k: int,
+        field_id: str,
     ) -> list[tuple[str, float]] | None:
         """The search without reading the rows of the terms :func:`skippable` picks, or None
         when nothing can be skipped or fewer than ``k`` rows hold another term (the best
@@ -255,15 +258,19 @@ class PgLexicalIndex:
         ceiling = sum(weights[words[i]] for i in skipped) / (sum(weights.values()) or 1.0)
         if float(rows[-1].coverage) <= ceiling + 1e-9:
             return None
-        known.update((w, counts[w]) for i, w in enumerate(words) if i not in skipped)
+        read_counts = {w: counts[w] for i, w in enumerate(words) if i not in skipped}
+        self._keep_counts(field_id, known, read_counts)
         return [(row.id, min(1.0, float(row.coverage))) for row in rows]
 
     def _keep_counts(
         self, field_id: str, known: dict[str, int] | None, counted: dict[str, int]
     ) -> None:
         """Keep the document counts a search took. Into the field's live entry in place, so
-        no count outlives the entry's expiry; otherwise as a new entry."""
+        no count outlives the entry's expiry; otherwise as a new entry. An entry holds at
+        most ``MAX_COUNTS_PER_FIELD`` words (searches of ever new words start it over)."""
         if known is not None:
+            if len(known) + len(counted) > MAX_COUNTS_PER_FIELD:
+                known.clear()
             known.update(counted)
         elif self._counts is not None:
             self._counts.put(field_id, dict(counted))
