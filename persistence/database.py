@@ -77,11 +77,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 # keyword ranking of a 4,000-turn field scanned the whole table to test every row's words
 # (4.0-4.5 ms) instead of reading the matches through the GIN index (0.9-1.0 ms); the
 # statement took 8.2 instead of 4.9 ms a search. An operator's own setting is kept.
+_RANDOM_PAGE_COST = "1.1"
+
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 # How long a process keeps a field's size, term counts and vector plan (PostgreSQL): only a
 # bound for a process that stopped hearing notifications without noticing it yet.
 FIELD_FACTS_SECONDS = 60.0
-_RANDOM_PAGE_COST = "1.1"
 
 
 def _pg_planner_costs(dbapi_conn: Any, _record: Any) -> None:
