@@ -65,13 +65,19 @@ _DEDUPED_KINDS = frozenset({MemoryKind.FACT, MemoryKind.DOCUMENT_CHUNK})
 _LONG_TERM_IMPORTANCE = 0.7
 
 
-# Labels that head notes, not lines of a conversation ("Reminder: call the dentist").
+# Labels that head notes or name a record's field, not lines of a conversation
+# ("Reminder: call the dentist", "Birthday: March 3").
 _NOTE_LABELS = frozenset(
     {
         *("action", "agenda", "answer", "decision", "edit", "fact", "fw", "fwd", "fyi"),
         *("goal", "idea", "important", "n.b.", "nb", "note", "notes", "p.s.", "plan"),
         *("preference", "ps", "question", "re", "reminder", "status", "subject", "summary"),
         *("task", "tip", "to do", "todo", "update", "warning"),
+        *("address", "age", "allergies", "allergy", "anniversary", "birthday", "budget"),
+        *("contact", "date", "deadline", "diet", "dob", "email", "event", "hobbies"),
+        *("hobby", "job", "link", "location", "meeting", "name", "nickname", "occupation"),
+        *("phone", "preferences", "price", "project", "pronouns", "schedule", "time"),
+        *("topic", "url", "website", "work"),
     }
 )
 
@@ -79,9 +85,9 @@ _NOTE_LABELS = frozenset(
 def inferred_kind(content: str, speaker: str | None) -> MemoryKind:
     """The kind of a memory sent without one (``speaker``: as stored, blank as None). A
     memory that names who said it (a ``speaker``, or a leading "Name: " label other than a
-    note's heading such as "Note:" or "Reminder:") is a conversation turn: stored in turn
-    order, embedded with the turn before it and searched with its neighbours, as an
-    ``EPISODE`` sent as such. Clients that never heard of ``kind`` send transcripts this
+    note's heading such as "Note:" or a record's field such as "Birthday:") is a
+    conversation turn: stored in turn order, embedded with the turn before it and searched
+    with its neighbours, as an ``EPISODE`` sent as such. Clients that never heard of ``kind`` send transcripts this
     way; stored as facts, LoCoMo's turns scored R@10 0.718 instead of 0.788 (tune split).
     Anything else is a ``FACT``."""
     if speaker is not None:

@@ -189,11 +189,12 @@ async def test_a_memory_sent_without_kind_is_a_turn_when_it_names_its_speaker(
         {"content": "Caroline: an explicit kind is kept", "kind": "FACT"},
         {"content": "plan: lower-case words are no speaker label"},
         {"content": "Reminder: a note's heading is no speaker either"},
+        {"content": "Birthday: March 3, nor is a record's field name"},
     ]
     added = (await alice.data(ADD_MANY, {"f": field, "i": inputs}))["addMemories"]
     assert [m["kind"] for m in added] == [
         *("EPISODE", "EPISODE", "EPISODE"),
-        *("FACT", "FACT", "FACT", "FACT"),
+        *("FACT", "FACT", "FACT", "FACT", "FACT"),
     ]
     # Turns are conversation events: short-term until promoted, as EPISODE sent as such.
     assert added[0]["layer"] == "SHORT_TERM"
