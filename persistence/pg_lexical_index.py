@@ -153,10 +153,10 @@ class PgLexicalIndex:
     smaller field is counted by every search, for less than a fifth of a millisecond.
 
     ``counts``: the terms' document counts in such a field, as the last search that read
-    every row counted them, kept as long as its size. A search whose terms are all counted
-    may skip the rows of the commonest (:func:`skippable`): on 100k LoCoMo turns, a term
-    such as "going" is held by 9,435 of them, and reading its rows was most of the
-    statement's time."""
+    every row counted them, kept as long as its size. A search may skip the rows of its
+    commonest counted terms (:func:`skippable`; terms not counted yet are read): on 100k
+    LoCoMo turns, a term such as "going" is held by 9,435 of them, and reading its rows was
+    most of the statement's time."""
 
     def __init__(
         self,
