@@ -87,9 +87,9 @@ def inferred_kind(content: str, speaker: str | None) -> MemoryKind:
     memory that names who said it (a ``speaker``, or a leading "Name: " label other than a
     note's heading such as "Note:" or a record's field such as "Birthday:") is a
     conversation turn: stored in turn order, embedded with the turn before it and searched
-    with its neighbours, as an ``EPISODE`` sent as such. Clients that never heard of ``kind`` send transcripts this
-    way; stored as facts, LoCoMo's turns scored R@10 0.718 instead of 0.788 (tune split).
-    Anything else is a ``FACT``."""
+    with its neighbours, as an ``EPISODE`` sent as such. Clients that never heard of
+    ``kind`` send transcripts this way; stored as facts, LoCoMo's turns scored R@10 0.718
+    instead of 0.788 (tune split). Anything else is a ``FACT``."""
     if speaker is not None:
         return MemoryKind.EPISODE
     label = label_of(content)
