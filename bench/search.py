@@ -44,6 +44,7 @@ from search_corpus import LOCOMO, Corpus  # in this folder
 
 from domain.entities import Actor, Role  # after the sys.path fix-up above
 from domain.memory_drafts import MemoryDraft
+from domain.retrieval.query_analysis import analyze
 from domain.retrieval.settings import RetrievalSettings
 from memoria.bootstrap import migrate
 from memoria.collector import settle_after_startup
@@ -272,6 +273,22 @@ async def pg_recall(runtime: Any, field_id: str) -> float:
     return statistics.mean(shares)
 
 
+async def keyword_latency(runtime: Any, field_id: str, total: int) -> tuple[float, float]:
+    """p50 and p99 of the keyword search alone (the lexical port, at the engine's depth) for
+    the same questions as the service-level runs, one client: on PostgreSQL, its statement."""
+    depth = RetrievalSettings().candidates
+    latencies = []
+    for i in range(total):
+        query = CORPUS.queries[i % len(CORPUS.queries)] + f" {i % 97}"
+        terms = analyze(query, now=datetime.now(UTC)).terms
+        async with runtime.deps.uow_factory() as uow:
+            started = time.perf_counter()
+            await uow.lexical.search(field_id=field_id, terms=terms, k=depth)
+            latencies.append(time.perf_counter() - started)
+    p50, _, p99 = percentiles(latencies)
+    return p50, p99
+
+
 async def ingest_throughput(runtime: Any, actor: Actor, limit: int) -> float:
     samples = json.loads(LOCOMO.read_text())
     texts = [
@@ -425,6 +442,12 @@ async def run_size(
         report.append(
             f"pgvector HNSW recall@10 vs exact at {n:,} (the engine's vector search, "
             f"{RetrievalSettings().candidates} deep, 200 synthetic queries): {recall:.3f}"
+        )
+        print(report[-1], flush=True)
+        p50, p99 = await keyword_latency(runtime, field.id, total)
+        report.append(
+            f"keyword statement alone, one client, the same questions: p50 {p50:.1f} ms, "
+            f"p99 {p99:.1f} ms"
         )
         print(report[-1], flush=True)
     report.append(
