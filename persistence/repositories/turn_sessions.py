@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import BigInteger, bindparam, select, tuple_
+from sqlalchemy import BigInteger, ColumnElement, bindparam, select, tuple_
 
 from domain.entities import Memory
 from domain.sessions import SESSION_GAP, joined_sessions, number_sessions
@@ -112,6 +112,20 @@ async def number_turns(
     return found, placed
 
 
+async def _relabel(
+    tx: Transaction, field_id: str, label: int, *where: ColumnElement[bool]
+) -> list[tuple[str, TurnChange]]:
+    """Give the field's turns matching ``where`` the session ``label``; returns them as
+    changes for the in-process turn orders."""
+    result = await tx.write(
+        memories.update()
+        .where(memories.c.field_id == field_id, *where)
+        .values(turn_session=label)
+        .returning(memories.c.id, memories.c.occurred_at, memories.c.turn_seq)
+    )
+    return [(field_id, (r.id, r.occurred_at, int(r.turn_seq), label)) for r in result]
+
+
 async def join_sessions(
     tx: Transaction,
     *,
@@ -136,13 +150,7 @@ async def join_sessions(
     )
     changes: list[tuple[str, TurnChange]] = []
     for old, new in relabel.items():
-        result = await tx.write(
-            memories.update()
-            .where(memories.c.field_id == field_id, memories.c.turn_session == old)
-            .values(turn_session=new)
-            .returning(memories.c.id, memories.c.occurred_at, memories.c.turn_seq)
-        )
-        changes += [(field_id, (r.id, r.occurred_at, int(r.turn_seq), new)) for r in result]
+        changes += await _relabel(tx, field_id, new, memories.c.turn_session == old)
     return changes
 
 
@@ -205,17 +213,9 @@ async def split_session(
         bindparam("b_at", before.occurred_at, type_=UTCDateTime()),
         bindparam("b_seq", int(before.turn_seq), type_=BigInteger()),
     )
-    result = await tx.write(
-        memories.update()
-        .where(
-            memories.c.field_id == field_id,
-            memories.c.turn_session == before.turn_session,
-            later < _HERE,
-        )
-        .values(turn_session=label)
-        .returning(memories.c.id, memories.c.occurred_at, memories.c.turn_seq)
+    return await _relabel(
+        tx, field_id, label, memories.c.turn_session == before.turn_session, later < _HERE
     )
-    return [(field_id, (r.id, r.occurred_at, int(r.turn_seq), label)) for r in result]
 
 
 async def place_moved(
@@ -224,15 +224,7 @@ async def place_moved(
     """A turn moved in time to ``at`` joins the session of the turns within
     ``SESSION_GAP`` of its new place, or else starts one."""
     label = await _fresh_label(tx, field_id)
-    result = await tx.write(
-        memories.update()
-        .where(memories.c.id == memory_id)
-        .values(turn_session=label)
-        .returning(memories.c.id, memories.c.occurred_at, memories.c.turn_seq)
-    )
-    changes: list[tuple[str, TurnChange]] = [
-        (field_id, (r.id, r.occurred_at, int(r.turn_seq), label)) for r in result
-    ]
+    changes = await _relabel(tx, field_id, label, memories.c.id == memory_id)
     # Every stored turn after it counts (the moved turn keeps its old sequence number).
     changes += await join_sessions(
         tx, field_id=field_id, earliest=at, latest=at, first_seq=2**62, fresh_from=label
