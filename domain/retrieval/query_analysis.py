@@ -21,7 +21,8 @@ _STOPWORDS = """a an the and or but if then else of to in on at by for with abou
     him his she her hers it its they them their theirs this that these those there here what which
     who whom whose when where why how not no nor so too very just than as also any some all each
     both few more most other such own same up down out off again further once only s t don
-    didn doesn isn aren wasn weren won hasn haven hadn yes ever kind type sort get got go went
+    didn doesn isn aren wasn weren won hasn haven hadn yes ever kind type sort get gets getting got
+    go goes going gone went
     like really thing things something anything one ones lot lots many much
     """
 STOPWORDS = frozenset(_STOPWORDS.split())

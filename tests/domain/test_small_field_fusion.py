@@ -65,6 +65,13 @@ def test_a_match_of_the_whole_query_is_kept_whatever_the_encoder_says() -> None:
 
 
 def test_contracted_words_leave_their_head_or_nothing() -> None:
-    assert content_terms("When is the wedding I'm going to?") == ["wedding", "going"]
+    assert content_terms("When is the wedding I'm going to?") == ["wedding"]
     assert content_terms("What can't the baby have? We've won't") == ["baby"]
     assert content_terms("Jen's party at five o'clock") == ["jen", "party", "five", "oclock"]
+
+
+def test_forms_of_go_and_get_are_no_topic() -> None:
+    # "going" is stemmed to "go" by the keyword index: kept, it matched "before prices go
+    # up" as the rarest word of "When is the wedding I'm going to?" and outranked the date.
+    asked = "Where is he going? She gets up and goes out; getting there, gone by noon"
+    assert content_terms(asked) == ["noon"]
