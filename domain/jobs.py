@@ -32,7 +32,8 @@ log = logging.getLogger("memoria.jobs")
 
 PATTERN_LEARNING = "pattern_learning"  # payload: message_id
 MEMORY_EXTRACTION = "memory_extraction"  # payload: see domain.services.extraction
-JOB_KINDS = (PATTERN_LEARNING, MEMORY_EXTRACTION)
+MESSAGE_RECALL = "message_recall"  # payload: message_id; see domain.services.message_recall
+JOB_KINDS = (PATTERN_LEARNING, MEMORY_EXTRACTION, MESSAGE_RECALL)
 
 JobPayload = Mapping[str, str | bool | None]
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 from domain.clock import Clock
 from domain.event_bus import EventBus
+from domain.events import DomainEvent
 from domain.jobs import JobPolicy
 from domain.services.chat import ChatService
 from domain.services.context import ContextBuilder, PatternMatcher
@@ -18,6 +19,7 @@ from domain.services.extraction import MemoryExtractor
 from domain.services.fields import FieldService
 from domain.services.llm_admin import LlmAdminService
 from domain.services.memories import MemoryService
+from domain.services.message_recall import MessageRecall
 from memoria.settings import Settings
 from memoria.workers import WorkLoop
 from persistence.database import Database
@@ -36,10 +38,18 @@ class ChatParts:
     context: ContextBuilder
     extractor: MemoryExtractor
     extraction: WorkLoop  # claims extraction jobs (started with the other workers)
+    recall: MessageRecall  # keeps messages as memories
+    recalling: WorkLoop  # claims its jobs
     factory: HttpChatModelFactory
+
+    def notice(self, event: DomainEvent) -> None:
+        """After a commit: wake the recall loop if the event's message was queued for it."""
+        if self.recall.plan(event) is not None:
+            self.recalling.wake()
 
     async def aclose(self) -> None:
         await self.extractor.settle()  # what is queued behind stays for the next claimer
+        await self.recall.jobs.settle()
         await self.factory.aclose()
 
 
@@ -87,6 +97,16 @@ def build_chat_services(
 
     extraction = WorkLoop("extraction", extract, poll=settings.integrations.worker_poll_seconds)
     extractor.on_queued = extraction.wake
+    recall = MessageRecall(
+        uow_factory=db.unit_of_work, memories=memories, fields=fields, clock=clock, policy=jobs
+    )
+
+    async def keep_messages() -> bool:
+        return await recall.jobs.run_once() > 0
+
+    recalling = WorkLoop(
+        "message-recall", keep_messages, poll=settings.integrations.worker_poll_seconds
+    )
     chat = ChatService(
         uow_factory=db.unit_of_work,
         conversations=conversations,
@@ -106,5 +126,7 @@ def build_chat_services(
         context=context,
         extractor=extractor,
         extraction=extraction,
+        recall=recall,
+        recalling=recalling,
         factory=factory,
     )

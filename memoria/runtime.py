@@ -183,7 +183,8 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
     )
     memories.quotas = quotas
 
-    # Durable jobs (pattern learning, memory extraction), shared by every process.
+    # Durable jobs (pattern learning, memory extraction, messages kept as memories), shared
+    # by every process.
     jobs = JobPolicy(
         lease=timedelta(seconds=settings.job_lease_seconds),
         max_attempts=settings.job_max_attempts,
@@ -231,12 +232,15 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         patterns=patterns.procedural,
     )
     workers = BackgroundWorkers(
-        loops=[webhooks.loop, sources.loop, patterns.learner.loop, chat.extraction],
-        listeners=[webhooks.notice, sources.notice, patterns.learner.notice],
+        loops=[webhooks.loop, sources.loop, patterns.learner.loop, chat.extraction, chat.recalling],
+        listeners=[webhooks.notice, sources.notice, patterns.learner.notice, chat.notice],
         enabled=integrations.background_workers,
     )
     db.before_commit.append(write_outbox)
-    db.before_commit.append(job_outbox([patterns.learner.plan]))
+    planners = [patterns.learner.plan]
+    if settings.remember_messages:
+        planners.append(chat.recall.plan)
+    db.before_commit.append(job_outbox(planners))
     db.after_commit.append(workers.on_commit)
     fanout: PgEventFanout | None = None
     if not db.is_sqlite:  # several processes may serve one PostgreSQL deployment

@@ -52,6 +52,8 @@ class Settings:
     llm_read_timeout_seconds: float = 60.0  # longest silence allowed mid-stream
     llm_retry_pause_seconds: float = 0.5
     extraction_interval_seconds: float = 60.0  # at most one LLM extraction per user per interval
+    # Every user and assistant message is also kept as a searchable memory (kind message).
+    remember_messages: bool = True
     promotion_interval_seconds: float = 3600.0  # short-term -> long-term sweeps
     # Durable background jobs (pattern learning, memory extraction): a claim's lease (a
     # job outlives its process by this much at most; longer than any one job runs), and
@@ -158,6 +160,7 @@ class Settings:
             return _SWITCHES[raw.strip().lower()]
 
         metrics_enabled = switch("MEMORIA_METRICS", True)
+        remember_messages = switch("MEMORIA_REMEMBER_MESSAGES", True)
         try:
             limits = Limits(
                 max_content_chars=int(source.get("MEMORIA_MAX_CONTENT_CHARS", "32000")),
@@ -182,6 +185,7 @@ class Settings:
                 "llm_read_timeout_seconds": float(source.get("MEMORIA_LLM_TIMEOUT_SECONDS", "60")),
                 "job_lease_seconds": float(source.get("MEMORIA_JOB_LEASE_SECONDS", "300")),
                 "job_max_attempts": int(source.get("MEMORIA_JOB_MAX_ATTEMPTS", "5")),
+                "remember_messages": remember_messages,
                 **request_limit_values_from_env(source),
                 "integrations": IntegrationSettings.from_env(source),
                 "log_format": source.get("MEMORIA_LOG_FORMAT", "text").strip().lower(),

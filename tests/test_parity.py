@@ -6,6 +6,7 @@ since every surface calls the same domain services."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import httpx
@@ -201,7 +202,7 @@ def _ranked(hits: list[tuple[str, float]]) -> list[tuple[str, float]]:
     return sorted(hits, key=lambda hit: (-hit[1], hit[0]))
 
 
-async def _scenario(client: Transport) -> dict[str, Any]:
+async def _scenario(client: Transport, settle: Callable[[], Awaitable[None]]) -> dict[str, Any]:
     field_id = await client.create_field("notes")
     added = [await client.add_memory(field_id, c, s) for c, s in MEMORIES]
     conversation = await client.conversation("Planning")
@@ -209,6 +210,7 @@ async def _scenario(client: Transport) -> dict[str, Any]:
         await client.message(conversation, "user", "Remember that I always want short answers"),
         await client.message(conversation, "assistant", "Noted."),
     ]
+    await settle()  # the messages are kept as memories in the background
     return {
         "added": added,
         "search_alice": _ranked(await client.search(field_id, "what is Alice allergic to", 3)),
@@ -225,11 +227,12 @@ async def test_graphql_http_websocket_and_rest_agree(rest_server: RunningServer)
         account = await new_account(server.url, f"parity{index}")
         client = await _transport(kind, server.url, account.jwt)
         try:
-            results[kind] = await _scenario(client)
+            results[kind] = await _scenario(client, server.runtime.chat.recall.drain)
         finally:
             await client.close()
     reference = results["graphql-http"]
     assert reference["search_alice"][0][0] == "Alice is allergic to peanuts"
-    assert reference["stats"] == {"memories": 4, "conversations": 1, "messages": 2}
+    # Four memories, and the two messages kept as memories too.
+    assert reference["stats"] == {"memories": 6, "conversations": 1, "messages": 2}
     for kind, result in results.items():
         assert result == reference, kind

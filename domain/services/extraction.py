@@ -17,19 +17,18 @@ import time
 from collections.abc import Callable
 
 from domain.clock import Clock
-from domain.entities import Actor, Conversation, Memory, Message, Role
+from domain.entities import Actor, Conversation, Memory, MemoryKind, Message, Role
 from domain.errors import NotFound
 from domain.jobs import MEMORY_EXTRACTION, Job, JobDraft, JobPolicy, JobRunner
 from domain.llm import EXTRACTIVE_MODEL, ModelRequest, PromptMessage
 from domain.memory_drafts import MemoryDraft, MemoryPatchInput
 from domain.ports import UnitOfWork, UnitOfWorkFactory
-from domain.services.fields import FieldService
+from domain.services.fields import DefaultFields, FieldService
 from domain.services.llm_admin import LlmAdminService
 from domain.services.memories import MemoryService
 
 log = logging.getLogger("memoria.extraction")
 
-DEFAULT_FIELD = "default"
 _FACT = re.compile(
     r"^(?:please\s+)?(?:remember\s+(?:that\s+)?)?"
     r"(?P<fact>(?:my|i|i'm|i've|i'd|we|our)\b.{3,300})$",
@@ -79,7 +78,6 @@ class MemoryExtractor:
     ) -> None:
         self._uow_factory = uow_factory
         self._memories = memories
-        self._fields = fields
         self._llm = llm
         self._clock = clock
         self._interval = llm_interval
@@ -87,7 +85,7 @@ class MemoryExtractor:
         self.on_queued = on_queued  # wakes this process's job loop
         self._last_llm_call: dict[str, float] = {}
         self._planned = False  # a reply queued a job since the last wake-up
-        self._default_fields: dict[str, str] = {}  # user id -> id of their "default" field
+        self._default_fields = DefaultFields(uow_factory=uow_factory, fields=fields)
         # The policy's batch bounds concurrent extractions per process: background work
         # must not crowd out replies for database connections.
         self.jobs = JobRunner(
@@ -181,7 +179,7 @@ class MemoryExtractor:
         """Short units of work around the model call, so no transaction (nor SQLite's write
         lock) is held while waiting for it."""
         meta = {"conversation_id": conversation_id, "message_id": user_message.id}
-        fid = field_id or await self._default_field(actor)
+        fid = field_id or await self._default_fields.field_id(actor)
         facts: list[tuple[str, str | None]] | None = None
         if model is not None:
             facts = await self._llm_facts(actor, fid, model, user_message.content)
@@ -198,30 +196,10 @@ class MemoryExtractor:
         except NotFound:
             # The field was deleted meanwhile: nothing to store into, and trying again
             # would not change that (the runner removes the job).
-            self._default_fields.pop(actor.user_id, None)
+            self._default_fields.forget(actor.user_id)
             log.info("memory extraction for message %s: its field is gone", user_message.id)
             return False
         return True
-
-    async def _default_field(self, actor: Actor) -> str:
-        """The user's default field, created on first use. Two first turns may race to
-        create it: the loser's insert fails, and its second look finds the winner's."""
-        known = self._default_fields.get(actor.user_id)
-        if known is not None:
-            return known
-        for attempt in (1, 2):
-            try:
-                async with self._uow_factory() as uow:
-                    field = await self._fields.by_namespace(
-                        uow=uow, actor=actor, namespace=DEFAULT_FIELD, create=True
-                    )
-                    await uow.commit()
-                    self._default_fields[actor.user_id] = field.id
-                    return field.id
-            except Exception:  # the unique (user, name) constraint of a concurrent creator
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
 
     def _may_call_llm(self, user_id: str, model: str) -> bool:
         if model == EXTRACTIVE_MODEL:
@@ -237,7 +215,9 @@ class MemoryExtractor:
         hits = await self._memories.search(
             uow=uow, actor=actor, field_ids=[fid], query=text[:2000], top_k=5
         )
-        return [h.memory for h in hits if h.score > 0]
+        # Kept messages (domain.services.message_recall) are what was said, not facts the
+        # model may revise: a conversation bound to a field keeps both there.
+        return [h.memory for h in hits if h.score > 0 and h.memory.kind is not MemoryKind.MESSAGE]
 
     async def _store(
         self,

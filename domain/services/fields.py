@@ -6,7 +6,9 @@ from domain.clock import Clock
 from domain.entities import Actor, MemoryField, new_id
 from domain.errors import Conflict, NotFound
 from domain.policy import Limits, require_text
-from domain.ports import Embedder, UnitOfWork
+from domain.ports import Embedder, UnitOfWork, UnitOfWorkFactory
+
+DEFAULT_FIELD = "default"  # where chat's facts go when a conversation names no field
 
 
 class FieldService:
@@ -49,3 +51,39 @@ class FieldService:
         if not create:
             raise NotFound("Memory field not found")
         return await self.create(uow=uow, actor=actor, name=namespace)
+
+
+class DefaultFields:
+    """Each user's field named ``name``, created on first use and remembered (background
+    jobs ask for it on every chat turn). Two first turns may race to create it: the loser's
+    insert fails, and its second look finds the winner's."""
+
+    def __init__(
+        self, *, uow_factory: UnitOfWorkFactory, fields: FieldService, name: str = DEFAULT_FIELD
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._fields = fields
+        self._name = name
+        self._known: dict[str, str] = {}  # user id -> field id
+
+    async def field_id(self, actor: Actor) -> str:
+        known = self._known.get(actor.user_id)
+        if known is not None:
+            return known
+        for attempt in (1, 2):
+            try:
+                async with self._uow_factory() as uow:
+                    field = await self._fields.by_namespace(
+                        uow=uow, actor=actor, namespace=self._name, create=True
+                    )
+                    await uow.commit()
+                    self._known[actor.user_id] = field.id
+                    return field.id
+            except Exception:  # the unique (user, name) constraint of a concurrent creator
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def forget(self, user_id: str) -> None:
+        """The field was deleted: the next call looks again (and creates it anew)."""
+        self._known.pop(user_id, None)

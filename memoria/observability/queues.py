@@ -30,7 +30,8 @@ NAME = "memoria_queue_depth"
 HELP = (
     "Work waiting in background queues: webhook_deliveries (pending), source_syncs (queued), "
     "reembed_fields (fields whose vectors are from another embedder), memory_extraction "
-    "(chat turns waiting to be mined for memories), pattern_learning (messages to learn from)."
+    "(chat turns waiting to be mined for memories), pattern_learning (messages to learn from), "
+    "message_recall (messages waiting to be kept as memories)."
 )
 REFRESH_TIMEOUT_SECONDS = 5.0
 

@@ -33,7 +33,7 @@ CONVERSATION = (
 )
 ADD_MESSAGE = """mutation($c: ID!, $t: String!) { addMessage(conversationId: $c, input: {role: "user", content: $t}) { id } }"""
 SEARCH = """query($f: ID!, $q: String!) { searchMemories(fieldId: $f, query: $q) { memory { content source } } }"""
-FIELDS = """{ memoryFields { id name } }"""
+FIELDS = """{ memoryFields { id name memoryCount } }"""
 MESSAGE_ADDED = """subscription($c: ID!) { messageAdded(conversationId: $c) { id role content } }"""
 
 
@@ -198,13 +198,16 @@ async def test_message_added_sees_user_and_assistant_messages_and_learns(
         assert (await ws2.next())["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     finally:
         await ws2.close()
-    # After the reply, rules (no LLM configured) turned the statement into a memory.
+    # After the reply, rules (no LLM configured) turned the statement into a memory, and
+    # both messages were kept as they were, apart from the facts.
     await chat_server.runtime.chat.extractor.drain()
-    fields = (await liam.data(FIELDS))["memoryFields"]
-    assert [f["name"] for f in fields] == ["default"]
-    hits = (await liam.data(SEARCH, {"f": fields[0]["id"], "q": "Liam Oslo"}))["searchMemories"]
+    await chat_server.runtime.chat.recall.drain()
+    fields = {f["name"]: f for f in (await liam.data(FIELDS))["memoryFields"]}
+    assert set(fields) == {"default", "conversations"}
+    assert fields["conversations"]["memoryCount"] == 2
+    facts = await liam.data(SEARCH, {"f": fields["default"]["id"], "q": "Liam Oslo"})
     assert {"content": "My name is Liam and I live in Oslo", "source": "chat"} in [
-        h["memory"] for h in hits
+        h["memory"] for h in facts["searchMemories"]
     ]
     # The next turn quotes it back from memory.
     again = (await liam.data(SEND, {"i": {"message": "Where do I live, Oslo?"}}))["sendMessage"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import GraphQLClient
+from conftest import GraphQLClient, RunningServer
 
 STATS = """{ stats { totalMemories shortTerm longTerm bySource { key count } byKind { key count }
   conversationCount messageCount factCount patternCount sourceCount lastSync } }"""
@@ -10,7 +10,7 @@ ADD = """mutation($f: ID!, $c: String!, $s: String!) {
   addMemory(fieldId: $f, input: {content: $c, source: $s}) { id } }"""
 
 
-async def test_stats_follow_adds_and_deletes(gql: GraphQLClient) -> None:
+async def test_stats_follow_adds_and_deletes(gql: GraphQLClient, server: RunningServer) -> None:
     alice = await gql.register("alice")
     empty = (await alice.data(STATS))["stats"]
     assert empty["totalMemories"] == 0
@@ -31,18 +31,31 @@ async def test_stats_follow_adds_and_deletes(gql: GraphQLClient) -> None:
             'mutation($c: ID!, $t: String!) { addMessage(conversationId: $c, input: {role: "user", content: $t}) { id } }',
             {"c": conv, "t": text},
         )
+    # The two messages are kept as short-term memories of kind MESSAGE, in the background.
+    await server.runtime.chat.recall.drain()
     stats = (await alice.data(STATS))["stats"]
-    assert stats["totalMemories"] == 4
+    assert stats["totalMemories"] == 6
     assert stats["longTerm"] == 4
-    assert stats["shortTerm"] == 0
-    assert {e["key"]: e["count"] for e in stats["bySource"]} == {"api": 1, "email": 2, "github": 1}
+    assert stats["shortTerm"] == 2
+    assert {e["key"]: e["count"] for e in stats["bySource"]} == {
+        "api": 1,
+        "chat": 2,
+        "email": 2,
+        "github": 1,
+    }
+    assert {e["key"]: e["count"] for e in stats["byKind"]} == {"fact": 4, "message": 2}
     assert stats["factCount"] == 4
     assert (stats["conversationCount"], stats["messageCount"]) == (1, 2)
 
     await alice.data("mutation($id: ID!) { deleteMemory(id: $id) }", {"id": ids[0]})
     after = (await alice.data(STATS))["stats"]
-    assert after["totalMemories"] == 3
-    assert {e["key"]: e["count"] for e in after["bySource"]} == {"api": 1, "email": 1, "github": 1}
+    assert after["totalMemories"] == 5
+    assert {e["key"]: e["count"] for e in after["bySource"]} == {
+        "api": 1,
+        "chat": 2,
+        "email": 1,
+        "github": 1,
+    }
 
     bob = await gql.register("bob")
     assert (await bob.data(STATS))["stats"]["totalMemories"] == 0

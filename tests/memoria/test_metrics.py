@@ -115,6 +115,7 @@ async def test_requests_are_counted_by_route_template_and_graphql_operation(
         "reembed_fields",
         "memory_extraction",
         "pattern_learning",
+        "message_recall",
     ):
         assert ("memoria_queue_depth", frozenset({("queue", queue)})) in samples
     assert value(samples, "memoria_queue_depth", queue="reembed_fields") == 0

@@ -209,7 +209,8 @@ async def _raise(job: Job) -> bool:
 
 
 async def test_jobs_are_written_only_with_their_committed_change(store: Store) -> None:
-    """The runtime's planner (pattern learning) writes a job in the event's transaction."""
+    """The runtime's planners (pattern learning, messages kept as memories) write their jobs
+    in the event's transaction, and only there."""
 
     def teaching(text: str) -> DomainEvent:
         return DomainEvent(
@@ -226,9 +227,14 @@ async def test_jobs_are_written_only_with_their_committed_change(store: Store) -
     async with store.db.unit_of_work() as uow:
         uow.record(teaching("Never use emoji."))
         await uow.rollback()  # the change did not commit: neither does its job
-    (row,) = await store.rows()
-    assert (row.kind, row.status, row.attempts) == ("pattern_learning", "pending", 0)
-    assert set(row.payload) == {"message_id"}  # ids only, never content
+    rows = await store.rows()
+    # Both messages of the committed transaction are kept; only the first one teaches.
+    assert sorted((r.kind, r.status, r.attempts) for r in rows) == [
+        ("message_recall", "pending", 0),
+        ("message_recall", "pending", 0),
+        ("pattern_learning", "pending", 0),
+    ]
+    assert all(set(r.payload) == {"message_id"} for r in rows)  # ids only, never content
 
 
 @pytest.fixture
