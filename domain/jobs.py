@@ -78,6 +78,8 @@ class Claimed:
 # Runs one job. True when the handler removed the job itself (``uow.jobs.finish``) in the
 # transaction that committed its effect; otherwise the runner removes it afterwards.
 JobHandler = Callable[[Job], Awaitable[bool]]
+# A handler of every claimed job of its kind at once (same return as JobHandler's).
+BatchHandler = Callable[[list[Job]], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +104,25 @@ class JobPolicy:
 
 
 class JobRunner:
-    """Claims due jobs of its kinds and runs them concurrently (one claim round per call)."""
+    """Claims due jobs of its kinds and runs them concurrently (one claim round per call).
+
+    A kind with a ``batch_handlers`` entry has all its jobs of a round handed over in one
+    call instead (cheap jobs that gain from one unit of work: one embedding pass, one
+    write): it either finishes them all or fails them all."""
 
     def __init__(
         self,
         *,
         uow_factory: UnitOfWorkFactory,
         clock: Clock,
-        handlers: Mapping[str, JobHandler],
+        handlers: Mapping[str, JobHandler] | None = None,
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
         policy: JobPolicy | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
-        self._handlers = dict(handlers)
+        self._handlers = dict(handlers or {})
+        self._batch_handlers = dict(batch_handlers or {})
         self.policy = policy or JobPolicy()
         self._running: set[asyncio.Task[None]] = set()
 
@@ -129,7 +137,7 @@ class JobRunner:
         policy = self.policy
         async with self._uow_factory() as uow:
             claimed = await uow.jobs.claim(
-                kinds=sorted(self._handlers),
+                kinds=sorted({*self._handlers, *self._batch_handlers}),
                 now=now,
                 lease_until=now + policy.lease,
                 limit=policy.batch,
@@ -144,7 +152,16 @@ class JobRunner:
                 job.attempts,
             )
         if claimed.jobs:
-            tasks = [asyncio.ensure_future(self._run(job)) for job in claimed.jobs]
+            batches: dict[str, list[Job]] = {}
+            for job in claimed.jobs:
+                if job.kind in self._batch_handlers:
+                    batches.setdefault(job.kind, []).append(job)
+            tasks = [
+                asyncio.ensure_future(self._run(job))
+                for job in claimed.jobs
+                if job.kind not in batches
+            ]
+            tasks += [asyncio.ensure_future(self._run_batch(group)) for group in batches.values()]
             self._running.update(tasks)
             try:
                 await asyncio.gather(*tasks)
@@ -173,6 +190,29 @@ class JobRunner:
         if not finished:
             async with self._uow_factory() as uow:
                 await uow.jobs.finish(job)
+                await uow.commit()
+
+    async def _run_batch(self, jobs: list[Job]) -> None:
+        stop = asyncio.Event()
+        beats = [asyncio.ensure_future(self._renew(job, stop)) for job in jobs]
+        try:
+            finished = await self._batch_handlers[jobs[0].kind](jobs)
+        except asyncio.CancelledError:
+            for beat in beats:
+                beat.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001  # logged by _failed; one batch never stops the loop
+            stop.set()
+            await asyncio.gather(*beats)
+            for job in jobs:
+                await self._failed(job, exc)
+            return
+        stop.set()
+        await asyncio.gather(*beats)
+        if not finished:
+            async with self._uow_factory() as uow:
+                for job in jobs:
+                    await uow.jobs.finish(job)
                 await uow.commit()
 
     @staticmethod

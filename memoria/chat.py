@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 
 from domain.clock import Clock
 from domain.event_bus import EventBus
-from domain.events import DomainEvent
 from domain.jobs import JobPolicy
 from domain.services.chat import ChatService
 from domain.services.context import ContextBuilder, PatternMatcher
@@ -41,11 +40,6 @@ class ChatParts:
     recall: MessageRecall  # keeps messages as memories
     recalling: WorkLoop  # claims its jobs
     factory: HttpChatModelFactory
-
-    def notice(self, event: DomainEvent) -> None:
-        """After a commit: wake the recall loop if the event's message was queued for it."""
-        if self.recall.plan(event) is not None:
-            self.recalling.wake()
 
     async def aclose(self) -> None:
         await self.extractor.settle()  # what is queued behind stays for the next claimer
@@ -98,12 +92,21 @@ def build_chat_services(
     extraction = WorkLoop("extraction", extract, poll=settings.integrations.worker_poll_seconds)
     extractor.on_queued = extraction.wake
     recall = MessageRecall(
-        uow_factory=db.unit_of_work, memories=memories, fields=fields, clock=clock, policy=jobs
+        uow_factory=db.unit_of_work,
+        memories=memories,
+        fields=fields,
+        clock=clock,
+        policy=replace(jobs, batch=64),  # kept in one unit of work, one embedding pass
     )
 
     async def keep_messages() -> bool:
-        return await recall.jobs.run_once() > 0
+        # Straight on only after a full round: a trickle waits for the next poll, and is
+        # kept with what arrives meanwhile.
+        return await recall.jobs.run_once() >= recall.jobs.policy.batch
 
+    # Not woken by each commit: what a poll interval collects is kept in one round (one
+    # unit of work, one embedding pass per field), so a busy chat pays per batch, not per
+    # message.
     recalling = WorkLoop(
         "message-recall", keep_messages, poll=settings.integrations.worker_poll_seconds
     )

@@ -233,7 +233,7 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
     )
     workers = BackgroundWorkers(
         loops=[webhooks.loop, sources.loop, patterns.learner.loop, chat.extraction, chat.recalling],
-        listeners=[webhooks.notice, sources.notice, patterns.learner.notice, chat.notice],
+        listeners=[webhooks.notice, sources.notice, patterns.learner.notice],
         enabled=integrations.background_workers,
     )
     db.before_commit.append(write_outbox)

@@ -26,7 +26,7 @@ from domain.errors import NotFound
 from domain.events import MESSAGE_CREATED, DomainEvent
 from domain.jobs import MESSAGE_RECALL, Job, JobDraft, JobPolicy, JobRunner
 from domain.memory_drafts import MemoryDraft
-from domain.ports import UnitOfWorkFactory
+from domain.ports import UnitOfWork, UnitOfWorkFactory
 from domain.retrieval.speakers import label_of
 from domain.services.fields import DefaultFields, FieldService
 from domain.services.memories import MemoryService
@@ -80,7 +80,7 @@ class MessageRecall:
         self.jobs = JobRunner(
             uow_factory=uow_factory,
             clock=clock,
-            handlers={MESSAGE_RECALL: self.handle},
+            batch_handlers={MESSAGE_RECALL: self.handle},
             policy=policy,
         )
 
@@ -102,31 +102,51 @@ class MessageRecall:
             pass
         await self.jobs.settle()
 
-    async def handle(self, job: Job) -> bool:
-        """Keep the job's message as a memory; True when the job was removed with it."""
-        actor = Actor(user_id=job.user_id, role=Role.USER, via="worker")
+    async def handle(self, jobs: list[Job]) -> bool:
+        """Keep the jobs' messages as memories: per user, one read of the messages and one
+        of their conversations, then per field one ``add_many`` (one embedding pass) in a
+        unit of work that also removes those jobs. True when every job was removed so."""
+        mine: dict[str, list[str]] = {}
+        for job in jobs:
+            mine.setdefault(job.user_id, []).append(str(job.payload["message_id"]))
+        found: dict[str, list[tuple[str | None, Message]]] = {}
         async with self._uow_factory() as uow:
-            message = await uow.messages.get(str(job.payload["message_id"]), user_id=job.user_id)
-            if message is None:
-                return False  # deleted meanwhile (with its user): nothing to keep
-            conversation = await uow.conversations.get(message.conversation_id, user_id=job.user_id)
-            field_id = conversation.field_id if conversation is not None else None
-        try:
-            if field_id is None:
-                field_id = await self._default_fields.field_id(actor)
+            for user_id, ids in mine.items():
+                messages = await uow.messages.get_many(ids, user_id=user_id)
+                owners = {m.conversation_id for m in messages}
+                fields = {
+                    c.id: c.field_id
+                    for c in await uow.conversations.get_many(list(owners), user_id=user_id)
+                }
+                found[user_id] = [(fields.get(m.conversation_id), m) for m in messages]
+        groups: dict[tuple[str, str], list[Message]] = {}
+        for user_id, kept in found.items():
+            actor = Actor(user_id=user_id, role=Role.USER, via="worker")
+            for field_id, message in sorted(kept, key=lambda k: k[1].created_at):
+                target = field_id or await self._default_fields.field_id(actor)
+                groups.setdefault((user_id, target), []).append(message)
+        # One unit of work per field: a chat turn waiting for the write lock waits for one
+        # field's insert, not for the whole round's.
+        owner = {str(job.payload["message_id"]): job for job in jobs}
+        for (user_id, field_id), messages in groups.items():
+            actor = Actor(user_id=user_id, role=Role.USER, via="worker")
             async with self._uow_factory() as uow:
-                await self._memories.add_many(
-                    uow=uow, actor=actor, field_id=field_id, drafts=[recalled(message)]
-                )
-                if await uow.jobs.finish(job):
+                await self._keep(uow, actor, field_id, messages)
+                removed = [await uow.jobs.finish(owner.pop(m.id)) for m in messages]
+                if all(removed):
                     await uow.commit()
-                # else: our lease lapsed and a later claim holds the job; it stores the copy
+                # else: a lease lapsed and a later claim holds that job; it stores its copy
+        return not owner  # the jobs of messages gone meanwhile: the runner removes them
+
+    async def _keep(
+        self, uow: UnitOfWork, actor: Actor, field_id: str, messages: list[Message]
+    ) -> None:
+        drafts = [recalled(m) for m in messages]
+        try:
+            await self._memories.add_many(uow=uow, actor=actor, field_id=field_id, drafts=drafts)
         except NotFound:
             # The field was deleted meanwhile: trying again would not bring it back.
-            self._default_fields.forget(job.user_id)
-            log.info("message %s not kept as a memory: its field is gone", message.id)
-            return False
+            self._default_fields.forget(actor.user_id)
+            log.info("%d messages not kept as memories: their field is gone", len(drafts))
         except QuotaExceeded:
-            log.info("message %s not kept as a memory: storage quota reached", message.id)
-            return False
-        return True
+            log.info("%d messages not kept as memories: storage quota reached", len(drafts))

@@ -182,6 +182,12 @@ class SqlMessageRepository:
         row = (await self._tx.read(stmt)).first()
         return _message(row) if row else None
 
+    async def get_many(self, ids: Sequence[str], *, user_id: str) -> list[Message]:
+        if not ids:
+            return []
+        stmt = select(messages).where(messages.c.id.in_(list(ids)), messages.c.user_id == user_id)
+        return [_message(r) for r in await self._tx.read(stmt)]
+
     async def page(
         self, *, conversation_id: str, user_id: str, first: int, after: str | None
     ) -> tuple[list[Message], bool, int]:

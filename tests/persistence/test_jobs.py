@@ -168,6 +168,37 @@ async def test_the_runner_retries_a_failing_job_with_backoff_then_fails_it(store
     assert (row.status, row.attempts, row.last_error) == ("failed", 1, "ValueError: bad payload")
 
 
+async def test_a_batch_handler_takes_a_round_at_once_and_fails_or_finishes_it_whole(
+    store: Store,
+) -> None:
+    clock = MovableClock()
+    rounds: list[list[str]] = []
+
+    async def handler(batch: list[Job]) -> bool:
+        rounds.append([str(job.payload["n"]) for job in batch])
+        if len(rounds) == 1:
+            raise RuntimeError("store down")
+        return False  # the runner removes them
+
+    policy = JobPolicy(lease=LEASE, retry_base=timedelta(seconds=10), batch=10)
+    runner = JobRunner(
+        uow_factory=store.db.unit_of_work,
+        clock=clock,
+        batch_handlers={"a": handler},
+        policy=policy,
+    )
+    await store.add("a", "a", "a")
+    assert await runner.run_once() == 3
+    assert rounds == [["0", "1", "2"]]  # one call for the round, in queue order
+    failed = await store.rows()
+    assert [(r.attempts, r.last_error) for r in failed] == [(1, "RuntimeError: store down")] * 3
+    assert await runner.run_once() == 0  # all three back off together
+    clock.at = T0 + timedelta(seconds=10)
+    assert await runner.run_once() == 3
+    assert rounds[1] == ["0", "1", "2"]
+    assert await store.rows() == []
+
+
 async def test_a_running_job_keeps_its_lease_past_its_length(store: Store) -> None:
     """A job running longer than its lease renews it, so no other claim takes it meanwhile."""
     clock = SystemClock()
