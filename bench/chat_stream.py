@@ -27,6 +27,9 @@ Each user has 20 stored memories, so retrieval does real work.
 
     .venv/bin/python bench/chat_stream.py --subs 200 --tokens 200 --rate 50 --ramp 4
     .venv/bin/python bench/chat_stream.py --subs 200 --tokens 200 --rate 50 --ramp 4 --workers 2
+
+Every message is also kept as a memory in the background (README "Chat"), counted in the
+CPU above; ``MEMORIA_REMEMBER_MESSAGES=off`` in the bench's environment measures without.
 """
 
 from __future__ import annotations
@@ -316,6 +319,10 @@ async def run(args: argparse.Namespace) -> None:
             f"{'off' if args.no_memory else 'on'}",
         ),
         ("server processes", processes),
+        (
+            "messages kept as memories (MEMORIA_REMEMBER_MESSAGES)",
+            os.environ.get("MEMORIA_REMEMBER_MESSAGES", "on"),
+        ),
         ("client WebSocket compression offered", args.client_compression),
         ("peak streams in flight at once", str(ACTIVE["peak"])),
         ("wall time", f"{elapsed:.1f} s"),
@@ -397,7 +404,10 @@ async def run(args: argparse.Namespace) -> None:
                 f"{pct(ds, 0.5):7.1f} / {pct(ds, 0.99):7.1f} | {starts:12d} | "
                 f"{server_s:4.0%} / {client_s:4.0%}"
             )
-    print("\ncommand:", shlex.join([".venv/bin/python", "bench/chat_stream.py", *sys.argv[1:]]))
+    switch = os.environ.get("MEMORIA_REMEMBER_MESSAGES")
+    prefix = [f"MEMORIA_REMEMBER_MESSAGES={switch}"] if switch else []
+    command = [*prefix, ".venv/bin/python", "bench/chat_stream.py", *sys.argv[1:]]
+    print("\ncommand:", shlex.join(command))
 
 
 def main() -> None:

@@ -100,6 +100,8 @@ def server_main(port: int, data_dir: str, embedder: str, database_url: str | Non
         admin_password="bench-admin-password",
         # The bench's fake LLM listens on loopback: allowed explicitly, as an operator would.
         integrations=IntegrationSettings(allowed_private_hosts=("127.0.0.1",)),
+        # As `memoria serve` reads it (the --workers runs are configured the same way).
+        remember_messages=os.environ.get("MEMORIA_REMEMBER_MESSAGES", "on") != "off",
     ).validated()
     if os.environ.get("MEMORIA_BENCH_SWITCH_INTERVAL"):
         sys.setswitchinterval(float(os.environ["MEMORIA_BENCH_SWITCH_INTERVAL"]))

@@ -14,6 +14,12 @@ A question's score at k is the fraction of its evidence turns among the top k. T
   +i minutes.
 - ``out-of-order`` (only when asked for): the ``bench`` shape with each session sent in two
   calls, its later half first, as a client syncing history newest first does.
+- ``messages`` (only when asked for): each conversation as a client of the conversation APIs
+  sends it (MemoryKit's ``POST /v1/conversations/{id}/messages``, GraphQL's ``addMessage``):
+  one conversation in the field, one message per turn (the first speaker ``user``, the other
+  ``assistant``; the text as in ``client``, tagged with its dia_id), no dates (a message is
+  dated when it is stored); the server keeps each message as a memory in the background,
+  and the bench waits for that before searching.
 
 Prints R@5, R@10, R@30 and all-evidence@10 per category for BM25 alone, dense alone and the
 shipped default (plus any --variant), per shape, on the tuning conversations (conv-26 …
@@ -95,6 +101,8 @@ SHAPES = ("client", "bench")
 NO_KIND = "no-kind"
 # The bench shape, each session's later half sent before its earlier half.
 OUT_OF_ORDER = "out-of-order"
+# Turns sent as conversation messages, one request each (see the module docstring).
+MESSAGES = "messages"
 
 
 def sessions(sample: dict[str, Any], shape: str) -> list[list[MemoryDraft]]:
@@ -194,6 +202,9 @@ async def ingest(
             async with deps.uow_factory() as uow:
                 fields[name] = (await deps.fields.create(uow=uow, actor=actor, name=name)).id
                 await uow.commit()
+            if shape == MESSAGES:
+                count += await post_messages(runtime, actor, sample, fields[name])
+                continue
             for drafts in sessions(sample, shape):
                 async with deps.uow_factory() as uow:
                     await deps.memories.add_many(
@@ -201,6 +212,8 @@ async def ingest(
                     )
                     await uow.commit()
                 count += len(drafts)
+        if shape == MESSAGES:
+            await runtime.chat.recall.drain()  # the messages become memories in the background
         if count:
             elapsed = time.perf_counter() - started
             print(
@@ -208,6 +221,33 @@ async def ingest(
                 file=sys.stderr,
             )
     return fields
+
+
+async def post_messages(runtime: Any, actor: Actor, sample: dict[str, Any], field_id: str) -> int:
+    """The ``messages`` shape: one conversation, one ``add_message`` request per turn."""
+    deps = runtime.deps
+    conv = sample["conversation"]
+    async with deps.uow_factory() as uow:
+        conversation = await deps.conversations.create(
+            uow=uow, actor=actor, title=sample["sample_id"], field_id=field_id
+        )
+        await uow.commit()
+    count = 0
+    for drafts in sessions(sample, "client"):
+        for draft in drafts:
+            role = "user" if draft.content.startswith(f"{conv['speaker_a']}: ") else "assistant"
+            async with deps.uow_factory() as uow:
+                await deps.conversations.add_message(
+                    uow=uow,
+                    actor=actor,
+                    conversation_id=conversation.id,
+                    role=role,
+                    content=draft.content,
+                    tags=[draft.metadata["dia_id"]],
+                )
+                await uow.commit()
+            count += 1
+    return count
 
 
 async def evaluate(
@@ -236,7 +276,10 @@ async def evaluate(
                         top_k=max(KS),
                         settings=chosen,
                     )
-                ranked = [h.memory.metadata.get("dia_id") for h in hits]
+                # The messages shape carries the dia_id as its message's tag.
+                ranked = [
+                    h.memory.metadata.get("dia_id") or next(iter(h.memory.tags), None) for h in hits
+                ]
                 row: dict[str, float] = {"category": float(qa["category"])}
                 for k in KS:
                     row[f"r@{k}"] = sum(g in ranked[:k] for g in gold) / len(gold)
@@ -301,7 +344,9 @@ async def main(argv: Sequence[str]) -> None:
     parser.add_argument("--variant", action="append", default=[], help="NAME:key=value,...")
     parser.add_argument("--only", default="", help="comma-separated variant names to run")
     parser.add_argument("--tune-only", action="store_true", help="skip the held-out conversations")
-    parser.add_argument("--shape", choices=[*SHAPES, NO_KIND, OUT_OF_ORDER, "both"], default="both")
+    parser.add_argument(
+        "--shape", choices=[*SHAPES, NO_KIND, OUT_OF_ORDER, MESSAGES, "both"], default="both"
+    )
     args = parser.parse_args(argv)
 
     samples = json.loads(args.data.read_text())
