@@ -60,8 +60,9 @@ def recalled(message: Message) -> MemoryDraft:
 
 class MessageRecall:
     """Plans a job for each stored user or assistant message (:meth:`plan`, a
-    ``before_commit`` planner) and runs those jobs (:attr:`jobs`): each keeps its message as
-    a memory, in one unit of work that also removes the job."""
+    ``before_commit`` planner) and runs a claim round of those jobs at once (:attr:`jobs`,
+    :meth:`handle`): the messages become memories, field by field, each field's in one unit
+    of work that also removes its jobs."""
 
     def __init__(
         self,
