@@ -218,8 +218,9 @@ class MemoryService:
         results, fresh, merges = await plan_dedupe(
             uow, field, memories, vectors, threshold=threshold, kinds=_DEDUPED_KINDS
         )
-        await uow.memories.add_many(await self._in_context(uow, field, fresh))
-        await self._turns.after_insert(uow=uow, field=field, items=fresh)
+        rearranged = await uow.memories.add_many(await self._in_context(uow, field, fresh))
+        if field.id in rearranged:  # appended turns lean on no stored turn: nothing to redo
+            await self._turns.after_insert(uow=uow, field=field, items=fresh)
         await uow.history.add_many(
             [self._change(actor, m, ChangeKind.ADD, None, m.content) for m, _ in fresh]
         )

@@ -116,12 +116,12 @@ class SqlMemoryRepository:
     async def add(self, memory: Memory, embedding: Vector) -> None:
         await self.add_many([(memory, embedding)])
 
-    async def add_many(self, items: Sequence[tuple[Memory, Vector]]) -> None:
+    async def add_many(self, items: Sequence[tuple[Memory, Vector]]) -> set[str]:
         """One executemany for a batch: far fewer round trips than row-by-row inserts.
         Conversation turns get their place in the field's turn order and their session
         (:func:`~persistence.repositories.turn_sessions.number_turns`)."""
         if not items:
-            return
+            return set()
         order, placed = await number_turns(self._tx, [m for m, _ in items])
         rows = []
         for m, v in items:
@@ -132,8 +132,9 @@ class SqlMemoryRepository:
             if seq is not None:
                 self._journal.turns.append((m.field_id, (m.id, m.occurred_at, seq, session)))
         await self._tx.write(memories.insert(), rows)
+        rearranged: set[str] = set()
         for field_id, (earliest, latest, first_seq, fresh_from) in placed.items():
-            joined = await join_sessions(
+            appended, joined = await join_sessions(
                 self._tx,
                 field_id=field_id,
                 earliest=earliest,
@@ -142,8 +143,11 @@ class SqlMemoryRepository:
                 fresh_from=fresh_from,
             )
             self._journal.turns.extend(joined)
+            if not appended:
+                rearranged.add(field_id)
         self._journal.upserts.extend((m.field_id, m.id, v) for m, v in items)
         self._journal.texts.extend((m.field_id, m.id, m.content) for m, _ in items)
+        return rearranged
 
     async def update(self, memory: Memory, embedding: Vector | None) -> None:
         # A turn moved in time leaves its session (which may split) and joins one at its new

@@ -134,14 +134,15 @@ async def join_sessions(
     latest: datetime,
     first_seq: int,
     fresh_from: int,
-) -> list[tuple[str, TurnChange]]:
+) -> tuple[bool, list[tuple[str, TurnChange]]]:
     """After a batch of turns (times ``earliest`` … ``latest``, sequence numbers from
     ``first_seq``, new session labels from ``fresh_from``) was written to ``field_id``:
-    relabel the sessions it joined. Returns the relabelled turns as changes for the
+    relabel the sessions it joined. Returns whether the batch was simply appended (no turn
+    stored earlier comes after its first turn) and the relabelled turns as changes for the
     in-process turn orders. One read when the batch was appended."""
     params = {"field_id": field_id, "seq": first_seq, "at": earliest}
     if (await tx.read(_STORED_AFTER, params)).first() is None:
-        return []
+        return True, []
     window = {"field_id": field_id, "lo": earliest - SESSION_GAP, "hi": latest + SESSION_GAP}
     rows = (await tx.read(_TURNS_BETWEEN, window)).all()
     relabel = joined_sessions(
@@ -151,7 +152,7 @@ async def join_sessions(
     changes: list[tuple[str, TurnChange]] = []
     for old, new in relabel.items():
         changes += await _relabel(tx, field_id, new, memories.c.turn_session == old)
-    return changes
+    return False, changes
 
 
 _PLACE = select(memories.c.occurred_at, memories.c.turn_seq).where(
@@ -226,7 +227,7 @@ async def place_moved(
     label = await _fresh_label(tx, field_id)
     changes = await _relabel(tx, field_id, label, memories.c.id == memory_id)
     # Every stored turn after it counts (the moved turn keeps its old sequence number).
-    changes += await join_sessions(
+    _appended, joined = await join_sessions(
         tx, field_id=field_id, earliest=at, latest=at, first_seq=2**62, fresh_from=label
     )
-    return changes
+    return changes + joined
