@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -152,16 +152,14 @@ class JobRunner:
                 job.attempts,
             )
         if claimed.jobs:
-            batches: dict[str, list[Job]] = {}
+            # A job alone, or a batch kind's whole round: each group runs as one task.
+            groups = [[job] for job in claimed.jobs if job.kind not in self._batch_handlers]
+            rounds: dict[str, list[Job]] = {}
             for job in claimed.jobs:
                 if job.kind in self._batch_handlers:
-                    batches.setdefault(job.kind, []).append(job)
-            tasks = [
-                asyncio.ensure_future(self._run(job))
-                for job in claimed.jobs
-                if job.kind not in batches
-            ]
-            tasks += [asyncio.ensure_future(self._run_batch(group)) for group in batches.values()]
+                    rounds.setdefault(job.kind, []).append(job)
+            groups += rounds.values()
+            tasks = [asyncio.ensure_future(self._run(group)) for group in groups]
             self._running.update(tasks)
             try:
                 await asyncio.gather(*tasks)
@@ -174,54 +172,41 @@ class JobRunner:
         while self._running:
             await asyncio.gather(*list(self._running), return_exceptions=True)
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, jobs: list[Job]) -> None:
+        """Run one job, or a batch kind's round, keeping every lease while it runs."""
         stop = asyncio.Event()
-        heartbeat = asyncio.ensure_future(self._renew(job, stop))
+        heartbeats = [asyncio.ensure_future(self._renew(job, stop)) for job in jobs]
         try:
-            finished = await self._handlers[job.kind](job)
+            finished = await self._handle(jobs)
         except asyncio.CancelledError:
-            heartbeat.cancel()
+            for heartbeat in heartbeats:
+                heartbeat.cancel()
             raise  # shutdown: the lease lapses and another claim runs the job again
         except Exception as exc:  # noqa: BLE001  # logged by _failed; one job never stops the loop
-            await self._stop(heartbeat, stop)
-            await self._failed(job, exc)
-            return
-        await self._stop(heartbeat, stop)
-        if not finished:
-            async with self._uow_factory() as uow:
-                await uow.jobs.finish(job)
-                await uow.commit()
-
-    async def _run_batch(self, jobs: list[Job]) -> None:
-        stop = asyncio.Event()
-        beats = [asyncio.ensure_future(self._renew(job, stop)) for job in jobs]
-        try:
-            finished = await self._batch_handlers[jobs[0].kind](jobs)
-        except asyncio.CancelledError:
-            for beat in beats:
-                beat.cancel()
-            raise
-        except Exception as exc:  # noqa: BLE001  # logged by _failed; one batch never stops the loop
-            stop.set()
-            await asyncio.gather(*beats)
+            await self._stop(heartbeats, stop)
             for job in jobs:
                 await self._failed(job, exc)
             return
-        stop.set()
-        await asyncio.gather(*beats)
+        await self._stop(heartbeats, stop)
         if not finished:
             async with self._uow_factory() as uow:
                 for job in jobs:
                     await uow.jobs.finish(job)
                 await uow.commit()
 
+    def _handle(self, jobs: list[Job]) -> Awaitable[bool]:
+        kind = jobs[0].kind
+        if kind in self._batch_handlers:
+            return self._batch_handlers[kind](jobs)
+        return self._handlers[kind](jobs[0])
+
     @staticmethod
-    async def _stop(heartbeat: asyncio.Future[None], stop: asyncio.Event) -> None:
+    async def _stop(heartbeats: Sequence[asyncio.Future[None]], stop: asyncio.Event) -> None:
         """Stop renewing, letting a renewal already under way commit first: cancelled inside
         its transaction, it could leave SQLite's write lock held, and the job's own last
         write then waited for it forever (seen once in CI)."""
         stop.set()
-        await heartbeat
+        await asyncio.gather(*heartbeats)
 
     async def _renew(self, job: Job, stop: asyncio.Event) -> None:
         """Keep the lease of a job that is still running (an extraction waiting on a slow
