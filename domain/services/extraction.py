@@ -23,7 +23,7 @@ from domain.jobs import MEMORY_EXTRACTION, Job, JobDraft, JobPolicy, JobRunner
 from domain.llm import EXTRACTIVE_MODEL, ModelRequest, PromptMessage
 from domain.memory_drafts import MemoryDraft, MemoryPatchInput
 from domain.ports import UnitOfWork, UnitOfWorkFactory
-from domain.services.fields import DefaultFields, FieldService
+from domain.services.fields import FieldsByName, FieldService
 from domain.services.llm_admin import LlmAdminService
 from domain.services.memories import MemoryService
 
@@ -85,7 +85,7 @@ class MemoryExtractor:
         self.on_queued = on_queued  # wakes this process's job loop
         self._last_llm_call: dict[str, float] = {}
         self._planned = False  # a reply queued a job since the last wake-up
-        self._default_fields = DefaultFields(uow_factory=uow_factory, fields=fields)
+        self._fields_by_name = FieldsByName(uow_factory=uow_factory, fields=fields)
         # The policy's batch bounds concurrent extractions per process: background work
         # must not crowd out replies for database connections.
         self.jobs = JobRunner(
@@ -179,7 +179,7 @@ class MemoryExtractor:
         """Short units of work around the model call, so no transaction (nor SQLite's write
         lock) is held while waiting for it."""
         meta = {"conversation_id": conversation_id, "message_id": user_message.id}
-        fid = field_id or await self._default_fields.field_id(actor)
+        fid = field_id or await self._fields_by_name.field_id(actor)
         facts: list[tuple[str, str | None]] | None = None
         if model is not None:
             facts = await self._llm_facts(actor, fid, model, user_message.content)
@@ -196,7 +196,7 @@ class MemoryExtractor:
         except NotFound:
             # The field was deleted meanwhile: nothing to store into, and trying again
             # would not change that (the runner removes the job).
-            self._default_fields.forget(actor.user_id)
+            self._fields_by_name.forget(actor.user_id)
             log.info("memory extraction for message %s: its field is gone", user_message.id)
             return False
         return True

@@ -53,7 +53,7 @@ class FieldService:
         return await self.create(uow=uow, actor=actor, name=namespace)
 
 
-class DefaultFields:
+class FieldsByName:
     """Each user's field named ``name``, created on first use and remembered (background
     jobs ask for it on every chat turn). Two first turns may race to create it: the loser's
     insert fails, and its second look finds the winner's."""

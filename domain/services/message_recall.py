@@ -28,7 +28,7 @@ from domain.jobs import MESSAGE_RECALL, Job, JobDraft, JobPolicy, JobRunner
 from domain.memory_drafts import MemoryDraft
 from domain.ports import UnitOfWork, UnitOfWorkFactory
 from domain.retrieval.speakers import label_of
-from domain.services.fields import DefaultFields, FieldService
+from domain.services.fields import FieldsByName, FieldService
 from domain.services.memories import MemoryService
 from domain.services.quotas import QuotaExceeded
 
@@ -75,7 +75,7 @@ class MessageRecall:
     ) -> None:
         self._uow_factory = uow_factory
         self._memories = memories
-        self._default_fields = DefaultFields(
+        self._fields_by_name = FieldsByName(
             uow_factory=uow_factory, fields=fields, name=MESSAGES_FIELD
         )
         self.jobs = JobRunner(
@@ -124,7 +124,7 @@ class MessageRecall:
         for user_id, kept in found.items():
             actor = Actor(user_id=user_id, role=Role.USER, via="worker")
             for field_id, message in sorted(kept, key=lambda k: k[1].created_at):
-                target = field_id or await self._default_fields.field_id(actor)
+                target = field_id or await self._fields_by_name.field_id(actor)
                 groups.setdefault((user_id, target), []).append(message)
         # One unit of work per field: a chat turn waiting for the write lock waits for one
         # field's insert, not for the whole round's.
@@ -147,7 +147,7 @@ class MessageRecall:
             await self._memories.add_many(uow=uow, actor=actor, field_id=field_id, drafts=drafts)
         except NotFound:
             # The field was deleted meanwhile: trying again would not bring it back.
-            self._default_fields.forget(actor.user_id)
+            self._fields_by_name.forget(actor.user_id)
             log.info("%d messages not kept as memories: their field is gone", len(drafts))
         except QuotaExceeded:
             log.info("%d messages not kept as memories: storage quota reached", len(drafts))
