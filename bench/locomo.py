@@ -338,6 +338,12 @@ async def main(argv: Sequence[str]) -> None:
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--pg-vectors",
+        choices=["process", "database"],
+        default="process",
+        help="with --database-url: MEMORIA_VECTOR_SEARCH",
+    )
     parser.add_argument("--keep", type=Path, default=None, help="data dir to reuse between runs")
     local = [name for name in EMBEDDERS if name != "openai"]  # offline ones
     parser.add_argument("--embedder", default="minilm", choices=local)
@@ -360,10 +366,16 @@ async def main(argv: Sequence[str]) -> None:
         embedder="hashing",
         fast_password_hashing=True,
         admin_password="admin-password-123",
+        vector_search=args.pg_vectors,
     ).validated()
     embedder = CachingEmbedder(make_embedder(args.embedder))
     runtime = build_runtime(settings, embedder=embedder)
     await migrate(runtime.db)
+    if runtime.fanout is not None:
+        # As `memoria serve` does: vector copies are searched only while this process
+        # hears the other processes' writes.
+        runtime.fanout.start()
+        await runtime.fanout.listening.wait()
     async with runtime.deps.uow_factory() as uow:
         user = await uow.users.by_login("locomo")
         if user is None:
@@ -395,6 +407,8 @@ async def main(argv: Sequence[str]) -> None:
         f"x {len(shapes)} shapes "
         f"searched in {elapsed:.0f} s"
     )
+    if runtime.fanout is not None:
+        await runtime.fanout.aclose()
     await runtime.db.dispose()
 
 

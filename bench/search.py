@@ -369,14 +369,25 @@ async def run_size(
     total: int,
     report: list[str],
     beside_field: bool = False,
+    vector_search: str = "process",
 ) -> None:
     mode = ("postgresql" if database_url else "embedded") + f" {CORPUS.text} {CORPUS.kind}"
+    if database_url:
+        mode += f", vectors in the {vector_search}"
     data_dir = Path(tempfile.mkdtemp(prefix=f"bench-search-{n}-"))
     settings = Settings(
-        data_dir=data_dir, database_url=database_url, admin_password="admin-password-123"
+        data_dir=data_dir,
+        database_url=database_url,
+        admin_password="admin-password-123",
+        vector_search=vector_search,
     ).validated()
     runtime = build_runtime(settings)
     await migrate(runtime.db)
+    if runtime.fanout is not None:
+        # As `memoria serve` does: this process's vector copies are searched only while it
+        # hears the other processes' changes.
+        runtime.fanout.start()
+        await runtime.fanout.listening.wait()
     deps = runtime.deps
     actor, field = await user_with_field(runtime, "bench", "big")
     hnsw_build = 0.0
@@ -440,7 +451,7 @@ async def run_size(
     if database_url:
         recall = await pg_recall(runtime, field.id)
         report.append(
-            f"pgvector HNSW recall@10 vs exact at {n:,} (the engine's vector search, "
+            f"vector search ({vector_search}) recall@10 vs exact at {n:,} (the engine's, "
             f"{RetrievalSettings().candidates} deep, 200 synthetic queries): {recall:.3f}"
         )
         print(report[-1], flush=True)
@@ -456,6 +467,8 @@ async def run_size(
         + f", first search (index load/build) {load:.1f} s, RSS +{grown:.0f} MB -->"
     )
     print(report[-1], flush=True)
+    if runtime.fanout is not None:
+        await runtime.fanout.aclose()
     await runtime.db.dispose()
     if http:
         port = 18000 + n % 1000
@@ -489,6 +502,12 @@ async def main(argv: Sequence[str]) -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--postgres", action="store_true", help="also run on a local pgserver")
     parser.add_argument("--pg-sizes", default="100000")
+    parser.add_argument(
+        "--pg-vectors",
+        choices=["process", "database"],
+        default="process",
+        help="PostgreSQL mode's vector search (MEMORIA_VECTOR_SEARCH)",
+    )
     parser.add_argument(
         "--pg-shared-buffers",
         default="",
@@ -544,6 +563,7 @@ async def main(argv: Sequence[str]) -> None:
                     args.queries,
                     report,
                     args.beside,
+                    args.pg_vectors,
                 )
         finally:
             server.cleanup()

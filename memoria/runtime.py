@@ -43,6 +43,7 @@ from persistence.login_failures import PgLoginFailureCounter, announced, catch_u
 from persistence.outbox import write_outbox
 from persistence.rate_limits import MemoryRateLimitCounter, SqlRateLimitCounter
 from persistence.repositories.jobs import job_outbox
+from persistence.vector_changes import VECTORS_CHANGED
 from providers.outbound.guard import OutboundGuard
 from providers.security import Argon2PasswordHasher, JwtTokenIssuer, SecretBox
 from providers.totp import PyotpTotp
@@ -146,6 +147,7 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         settings.resolved_database_url,
         index_dir=settings.data_dir / "vectors",
         search_index_entries=settings.search_index_entries,
+        vector_search=settings.vector_search,
     )
     clock = SystemClock()
     embedder = embedder or make_embedder(settings)
@@ -256,6 +258,10 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         # And the fields whose memories another process changed: what was kept of them goes.
         fanout.channels[FIELDS_CHANGED] = db.fields_changed
         fanout.on_listening.append(db.listening_again)
+        if db.vector_feed is not None:
+            # Vectors they changed, for this process's copies, trusted only while heard.
+            fanout.channels[VECTORS_CHANGED] = db.vector_feed.received
+            db.vector_feed.listening = fanout.listening.is_set
         fanout.on_listening.append(
             catch_up(db.engine, throttle.learn_shared, window_seconds=login_policy.window_seconds)
         )

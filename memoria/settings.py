@@ -12,6 +12,7 @@ from domain.rate_policy import RateLimitPolicy
 from memoria.integration_settings import IntegrationSettings
 from memoria.rate_limit_settings import request_limit_values_from_env
 from persistence.field_store import DEFAULT_BUDGET
+from persistence.vector_changes import VECTOR_SEARCHES
 
 ENVIRONMENTS = ("development", "test", "production")
 EMBEDDERS = ("minilm", "e5-small", "minilm+e5-small", "openai", "hashing")
@@ -75,6 +76,9 @@ class Settings:
     # its fields (keyword postings ~0.3 KB each, turn order ~0.2 KB); past it, the fields
     # searched least recently are dropped and rebuilt when searched again.
     search_index_entries: int = DEFAULT_BUDGET
+    # PostgreSQL mode: vectors searched in each process's memory ("process", kept in step
+    # with the other processes' writes) or by pgvector in the database ("database").
+    vector_search: str = "process"
 
     @property
     def resolved_database_url(self) -> str:
@@ -104,6 +108,10 @@ class Settings:
             raise SettingsError("MEMORIA_JWT_TTL_SECONDS must be at least 60")
         if self.search_index_entries < 0:
             raise SettingsError("MEMORIA_SEARCH_INDEX_ENTRIES must be 0 or more")
+        if self.vector_search not in VECTOR_SEARCHES:
+            raise SettingsError(
+                f"MEMORIA_VECTOR_SEARCH must be one of {', '.join(VECTOR_SEARCHES)}"
+            )
         if self.max_request_bytes < 1024 or self.max_upload_bytes < 1024:
             raise SettingsError("request and upload size limits must be at least 1024 bytes")
         if self.llm_read_timeout_seconds <= 0 or self.llm_connect_timeout_seconds <= 0:
@@ -194,6 +202,7 @@ class Settings:
                 "search_index_entries": int(
                     source.get("MEMORIA_SEARCH_INDEX_ENTRIES", str(DEFAULT_BUDGET))
                 ),
+                "vector_search": source.get("MEMORIA_VECTOR_SEARCH", "process").strip().lower(),
             }
         except ValueError as exc:
             raise SettingsError(f"invalid number in settings: {exc}") from None

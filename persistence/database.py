@@ -8,9 +8,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import ColumnElement, event, func, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from domain.entities import new_id
 from domain.events import DomainEvent
 from domain.ports import UnitOfWork
 from persistence.faiss_index import FaissStore, FaissVectorIndex
@@ -47,8 +48,11 @@ from persistence.repositories.users import SqlApiKeyRepository, SqlUserRepositor
 from persistence.repositories.webhooks import SqlWebhookRepository
 from persistence.session import BesideReads, Transaction
 from persistence.sqlite_driver import BatchingTransaction, batching_transaction, one_trip_dbapi
+from persistence.tables.memories import memories
 from persistence.term_store import TermStore
 from persistence.turn_store import TurnStore
+from persistence.types import SentVector
+from persistence.vector_changes import VECTOR_SEARCHES, VECTORS_CHANGED, VectorFeed, change_notes
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -80,6 +84,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 _RANDOM_PAGE_COST = "1.1"
 
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+_NOTIFY_EACH = text("SELECT pg_notify(:channel, note) FROM unnest(CAST(:notes AS text[])) AS note")
 # How long a process keeps a field's size, term counts and vector plan (PostgreSQL): only a
 # bound for a process that stopped hearing notifications without noticing it yet.
 FIELD_FACTS_SECONDS = 60.0
@@ -112,7 +117,10 @@ class Database:
         echo: bool = False,
         index_dir: Path | None = None,
         search_index_entries: int = DEFAULT_BUDGET,
+        vector_search: str = "process",
     ) -> None:
+        if vector_search not in VECTOR_SEARCHES:
+            raise ValueError(f"vector_search must be one of {', '.join(VECTOR_SEARCHES)}")
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
@@ -155,9 +163,18 @@ class Database:
             event.listen(beside_engine.sync_engine, "connect", _pg_planner_costs)
             self.beside = BesideReads(beside_engine, BESIDE_SLOTS)
         # Vector index files (embedded mode) are a cache of the database, kept in index_dir.
-        self.faiss: FaissStore | None = (
-            FaissStore(self.engine, index_dir) if self.is_sqlite else None
-        )
+        # PostgreSQL: copies in this process's memory only, kept in step by the others'
+        # notes (self.vector_feed), or none (pgvector).
+        self.faiss: FaissStore | None = None
+        self.vector_feed: VectorFeed | None = None
+        if self.is_sqlite:
+            self.faiss = FaissStore(self.engine, index_dir)
+        elif vector_search == "process":
+            sent: ColumnElement[Any] = type_coerce(
+                func.vector_send(memories.c.embedding), SentVector()
+            )
+            self.faiss = FaissStore(self.engine, None, vectors=sent)
+            self.vector_feed = VectorFeed(self.faiss, origin=new_id())
         # The webhook outbox's subscription lookups (embedded mode, see persistence/outbox.py).
         self.subscriptions = SubscriptionCache()
         # Field sizes for FTS5's local-IDF decision (see persistence/lexical_index.py), and
@@ -202,6 +219,15 @@ class Database:
     async def listening_again(self) -> None:
         """The notification connection is back: what it missed is unknown."""
         self.forget_fields(None)
+        if self.vector_feed is not None and self.faiss is not None:
+            self.faiss.forget_all()
+
+    @property
+    def searches_faiss(self) -> bool:
+        """Whether units of work search vectors in this process's FAISS copies."""
+        if self.vector_feed is not None:
+            return self.vector_feed.listening()
+        return self.faiss is not None
 
     __call__ = unit_of_work
 
@@ -215,6 +241,8 @@ class Database:
             await self.terms.close()
         if self.turns is not None:
             await self.turns.close()
+        if self.vector_feed is not None:
+            await self.vector_feed.aclose()
         if self.faiss is not None:
             await self.faiss.close()
         await self.engine.dispose()
@@ -266,11 +294,11 @@ class SqlUnitOfWork(UnitOfWork):
         self.usage = SqlUsageReader(tx)
         self.mfa = SqlMfaRepository(tx)
         self.blobs = SqlBlobRepository(tx)
-        self.maintenance = SqlMaintenanceRepository(tx)
+        self.maintenance = SqlMaintenanceRepository(tx, self._journal)
         self.jobs = SqlJobRepository(tx)
         self.vectors = (
             FaissVectorIndex(self._db.faiss)
-            if self._db.faiss is not None
+            if self._db.faiss is not None and self._db.searches_faiss
             else PgVectorIndex(tx, preset=self._db.pg_search_preset, paths=self._db.vector_paths)
         )
         self.lexical = (
@@ -303,20 +331,30 @@ class SqlUnitOfWork(UnitOfWork):
                 # Sent when the transaction commits, and only then.
                 payload = changed_fields_payload(changed)
                 await self._tx.read(_NOTIFY, {"channel": FIELDS_CHANGED, "payload": payload})
+            feed = self._db.vector_feed
+            if feed is not None:
+                journal = self._journal
+                notes = change_notes(feed.origin, journal.upserts, journal.deletes, journal.dropped)
+                if notes:
+                    await self._tx.read(_NOTIFY_EACH, {"channel": VECTORS_CHANGED, "notes": notes})
             await self._conn.commit()
         finally:
             self._tx.release()
         self._end_writes()
         upserts, deletes = list(self._journal.upserts), list(self._journal.deletes)
         texts, turns = list(self._journal.texts), list(self._journal.turns)
+        dropped = list(self._journal.dropped)
         self._journal.clear()
         if self._db.terms is not None and (texts or deletes):
             self._db.terms.apply_texts(texts, deletes)
         if self._db.turns is not None and turns:
             self._db.turns.apply(turns)
-        if self._db.faiss is not None and (upserts or deletes):
-            await self._db.faiss.apply(upserts, deletes)
-        elif changed:  # the fields' sizes or words changed
+        if self._db.faiss is not None:
+            for field_id in dropped:
+                self._db.faiss.forget(field_id)  # rebuilt from the new vectors on its next search
+            if upserts or deletes:
+                await self._db.faiss.apply(upserts, deletes)
+        if changed and not self._db.is_sqlite:  # the fields' sizes or words changed
             self._db.forget_fields(changed)
         for listener in self._db.after_commit if events else ():
             await listener(events)

@@ -1,6 +1,8 @@
-"""FAISS vector indexes for embedded mode, one per memory field.
+"""FAISS vector indexes, one per memory field, in process memory.
 
-The SQLite database is the source of truth. Indexes live in memory and, when an index
+Embedded mode searches only these; PostgreSQL mode too while the process hears the other
+processes' changes (``persistence/vector_changes.py``), with pgvector otherwise. The
+database is the source of truth. Indexes live in memory and, when an index
 directory is given, are saved there as files (in the background, atomically) so a restart
 does not re-read every vector. On load a saved file is caught up with the database: rows
 changed since shortly before it was saved are re-applied, and if the row count still
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import Vector
@@ -70,9 +72,21 @@ class _ReadWriteLock:
 class FaissStore:
     """All fields' indexes of one process; shared by every unit of work."""
 
-    def __init__(self, engine: AsyncEngine, index_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        index_dir: Path | None = None,
+        *,
+        vectors: ColumnElement[Any] | None = None,
+    ) -> None:
         self._engine = engine
         self._dir = index_dir
+        # The vector column as read (PostgreSQL: in pgvector's binary form, see SentVector).
+        self._vectors = (vectors if vectors is not None else memories.c.embedding).label(
+            "embedding"
+        )
+        # Other processes' changes to a field still loading (see refresh).
+        self._pending: dict[str, tuple[list[str], list[str]]] = {}
         self._fields: dict[str, FieldIndex] = {}
         self._locks: dict[str, _ReadWriteLock] = {}
         self._loading: dict[str, asyncio.Lock] = {}
@@ -95,8 +109,13 @@ class FaissStore:
 
     async def _add_rows(self, index: FieldIndex, stmt: Any) -> None:
         async for rows in self._rows(stmt):
-            matrix = np.vstack([np.asarray(r.embedding, dtype=np.float32) for r in rows])
-            await asyncio.to_thread(index.upsert, [r.id for r in rows], matrix)
+            # Rows of another dimension (a field being re-embedded) are not searched by
+            # vector until the field switches over; its index is rebuilt then.
+            kept = [r for r in rows if len(r.embedding) == index.dimension]
+            if not kept:
+                continue
+            matrix = np.vstack([np.asarray(r.embedding, dtype=np.float32) for r in kept])
+            await asyncio.to_thread(index.upsert, [r.id for r in kept], matrix)
 
     async def _db_count(self, field_id: str) -> int:
         async with self._engine.connect() as conn:
@@ -116,7 +135,7 @@ class FaissStore:
         c = memories.c
         since = saved_at - _CATCH_UP_MARGIN
         await self._add_rows(
-            index, select(c.id, c.embedding).where(c.field_id == field_id, c.updated_at >= since)
+            index, select(c.id, self._vectors).where(c.field_id == field_id, c.updated_at >= since)
         )
         if await self._db_count(field_id) != index.size:
             await self._reconcile(field_id, index)
@@ -133,7 +152,7 @@ class FaissStore:
         missing = list(db_ids - set(index.ids.values()))
         for start in range(0, len(missing), _LOAD_CHUNK):
             part = missing[start : start + _LOAD_CHUNK]
-            stmt = select(memories.c.id, memories.c.embedding).where(memories.c.id.in_(part))
+            stmt = select(memories.c.id, self._vectors).where(memories.c.id.in_(part))
             await self._add_rows(index, stmt)
         log.info("vector index of field %s reconciled: -%d +%d", field_id, len(gone), len(missing))
 
@@ -148,8 +167,8 @@ class FaissStore:
             built = await self._from_file(field_id, dimension)
             if built is None:
                 built = FieldIndex(dimension)
-                c = memories.c
-                await self._add_rows(built, select(c.id, c.embedding).where(c.field_id == field_id))
+                every = select(memories.c.id, self._vectors)
+                await self._add_rows(built, every.where(memories.c.field_id == field_id))
                 if built.size >= IVF_THRESHOLD:
                     built = await asyncio.to_thread(built.to_ivf)
                 self._dirty[field_id] = built.size
@@ -157,7 +176,45 @@ class FaissStore:
                 # Saved before its upgrade finished, or when the field was much smaller.
                 self._spawn(self._upgrade(field_id))
             self._fields[field_id] = built
+            # No await since the line above: a change heard from now on finds the field
+            # loaded, and one heard while it loaded is read again here.
+            pending = self._pending.pop(field_id, None)
+            if pending is not None:
+                await self._read_again(field_id, *pending)
             return built
+
+    async def refresh(self, field_id: str, *, upserted: list[str], deleted: list[str]) -> None:
+        """Another process committed these changes to the field's memories: its index, if
+        loaded here, reads them from the database (the state now, so changes heard in
+        order converge on the database's). A field still loading reads them once loaded:
+        its rows may have been read before they committed."""
+        if field_id in self._fields:
+            await self._read_again(field_id, upserted, deleted)
+            return
+        loading = self._loading.get(field_id)
+        if loading is not None and loading.locked():
+            waiting = self._pending.setdefault(field_id, ([], []))
+            waiting[0].extend(upserted)
+            waiting[1].extend(deleted)
+
+    async def _read_again(self, field_id: str, upserted: list[str], deleted: list[str]) -> None:
+        index = self._fields.get(field_id)
+        if index is None:
+            return
+        found: dict[str, Vector] = {}
+        for start in range(0, len(upserted), _LOAD_CHUNK):
+            part = upserted[start : start + _LOAD_CHUNK]
+            c = memories.c
+            stmt = select(c.id, self._vectors).where(c.field_id == field_id, c.id.in_(part))
+            async for rows in self._rows(stmt):
+                found.update(
+                    (r.id, r.embedding) for r in rows if len(r.embedding) == index.dimension
+                )
+        # Gone since, or moved out of the field's vectors: not searchable here any more.
+        gone = set(deleted) | {m for m in upserted if m not in found}
+        await self.apply(
+            [(field_id, m, v) for m, v in found.items()], [(field_id, m) for m in gone]
+        )
 
     async def search(
         self, *, field_id: str, vector: Vector, k: int, allowed: Sequence[str] | None = None
@@ -283,6 +340,10 @@ class FaissStore:
         if path is not None:
             for file in (path, path.with_suffix(".ids")):
                 file.unlink(missing_ok=True)
+
+    def forget_all(self) -> None:
+        """Drop every index kept in memory (files stay): changes may have been missed."""
+        self._fields.clear()
 
     def loaded(self, field_id: str) -> FieldIndex | None:
         return self._fields.get(field_id)

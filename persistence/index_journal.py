@@ -19,12 +19,15 @@ class IndexJournal:
     texts: list[tuple[str, str, str]] = field(default_factory=list)
     deletes: list[tuple[str, str]] = field(default_factory=list)
     turns: list[tuple[str, TurnChange]] = field(default_factory=list)
+    # Fields whose vectors all changed at once (re-embedded): their indexes start over.
+    dropped: set[str] = field(default_factory=set)
 
     def clear(self) -> None:
         self.upserts.clear()
         self.texts.clear()
         self.deletes.clear()
         self.turns.clear()
+        self.dropped.clear()
 
     def changed_fields(self) -> set[str]:
         """The fields whose memories were added, rewritten or deleted."""

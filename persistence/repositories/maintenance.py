@@ -11,6 +11,7 @@ from sqlalchemy import BigInteger, String, bindparam, func, select, tuple_
 from domain.entities import MemoryField
 from domain.ports import Vector
 from domain.ports.memories import StoredText
+from persistence.index_journal import IndexJournal
 from persistence.repositories.fields import field_of_row
 from persistence.session import Transaction
 from persistence.tables.memories import memories, memory_fields
@@ -27,8 +28,9 @@ _PAGE_COLUMNS = [
 
 
 class SqlMaintenanceRepository:
-    def __init__(self, tx: Transaction) -> None:
+    def __init__(self, tx: Transaction, journal: IndexJournal) -> None:
         self._tx = tx
+        self._journal = journal
 
     async def fields_after(self, *, after_id: str, limit: int) -> list[MemoryField]:
         stmt = (
@@ -89,6 +91,7 @@ class SqlMaintenanceRepository:
         await self._tx.write(stmt, [{"m_id": i, "m_hash": h, "m_vector": v} for i, h, v in rows])
 
     async def set_field_embedder(self, field_id: str, *, embedder: str, dimension: int) -> None:
+        self._journal.dropped.add(field_id)  # every process's index of it starts over
         await self._tx.write(
             memory_fields.update()
             .where(memory_fields.c.id == field_id)

@@ -23,12 +23,14 @@ def test_environment_values_are_parsed() -> None:
             "MEMORIA_PORT": "9000",
             "MEMORIA_MAX_CONTENT_CHARS": "100",
             "MEMORIA_SEARCH_INDEX_ENTRIES": "250000",
+            "MEMORIA_VECTOR_SEARCH": "Database",
         }
     )
     assert not settings.is_sqlite
     assert settings.port == 9000
     assert settings.limits.max_content_chars == 100
     assert settings.search_index_entries == 250_000
+    assert settings.vector_search == "database"
 
 
 @pytest.mark.parametrize(
@@ -42,6 +44,7 @@ def test_environment_values_are_parsed() -> None:
         {"MEMORIA_JWT_TTL_SECONDS": "5"},
         {"MEMORIA_SEARCH_INDEX_ENTRIES": "-1"},
         {"MEMORIA_SEARCH_INDEX_ENTRIES": "many"},
+        {"MEMORIA_VECTOR_SEARCH": "gpu"},
     ],
 )
 def test_invalid_settings_are_refused(env: dict[str, str]) -> None:

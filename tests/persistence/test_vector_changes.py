@@ -1,0 +1,222 @@
+"""PostgreSQL mode's in-process vector copies: two runtimes (as two processes would have) on
+one real PostgreSQL database; what one commits reaches the other's copy through
+``VECTORS_CHANGED``, and a process that does not hear the others searches with pgvector."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import PgServer
+
+from domain.entities import Actor, Memory, Role
+from domain.memory_drafts import MemoryDraft, MemoryPatchInput
+from memoria.bootstrap import migrate
+from memoria.runtime import Runtime, build_runtime
+from memoria.settings import Settings
+from persistence.event_fanout import PgEventFanout
+from persistence.faiss_index import FaissVectorIndex
+from persistence.pgvector_index import PgVectorIndex
+from persistence.vector_changes import change_notes
+from providers.embedders.hashing import HashingEmbedder
+
+EMBEDDER = HashingEmbedder()
+
+
+def test_a_transactions_changes_are_sent_in_notes_under_the_payload_limit() -> None:
+    upserts = [("f1", f"{i:036d}", None) for i in range(400)]
+    deletes = [("f1", "gone-1"), ("f2", "gone-2")]
+    notes = [json.loads(n) for n in change_notes("me", upserts, deletes)]
+    assert all(len(json.dumps(n)) < 8000 for n in notes)
+    assert all(n["o"] == "me" for n in notes)
+    sent = [m for n in notes if n["f"] == "f1" for m in n["u"]]
+    assert sent == [m for _, m, _ in upserts]  # each once, in order
+    assert [m for n in notes for m in n["d"]] == ["gone-1", "gone-2"]
+    assert {n["f"] for n in notes if "gone-2" in n["d"]} == {"f2"}
+
+
+def test_a_reembedded_field_or_a_huge_change_is_sent_as_drop_the_copy() -> None:
+    huge = [("big", f"m{i}", None) for i in range(20_001)]
+    notes = [json.loads(n) for n in change_notes("me", huge, [], dropped={"moved"})]
+    assert notes == [{"o": "me", "f": "big", "x": True}, {"o": "me", "f": "moved", "x": True}]
+
+
+@dataclass
+class Pair:
+    a: Runtime
+    b: Runtime
+    actor: Actor
+    field_id: str
+
+    async def add(self, runtime: Runtime, content: str) -> Memory:
+        async with runtime.deps.uow_factory() as uow:
+            (memory,) = await runtime.deps.memories.add_many(
+                uow=uow,
+                actor=self.actor,
+                field_id=self.field_id,
+                drafts=[MemoryDraft(content=content)],
+            )
+            await uow.commit()
+        return memory
+
+    async def nearest(self, runtime: Runtime, text: str) -> list[str]:
+        """The field's ids nearest ``text``'s vector, as ``runtime``'s search finds them."""
+        (vector,) = await EMBEDDER.embed([text])
+        async with runtime.deps.uow_factory() as uow:
+            hits = await uow.vectors.search(field_id=self.field_id, vector=vector, k=3)
+        return [memory_id for memory_id, _ in hits]
+
+
+def fanout(runtime: Runtime) -> PgEventFanout:
+    assert runtime.fanout is not None
+    return runtime.fanout
+
+
+async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
+    """Notes cross processes in milliseconds; a few seconds is a generous bound."""
+    for _ in range(200):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the other process's change never reached this one")
+
+
+@pytest.fixture
+async def pair(pg_server: PgServer, tmp_path: Path) -> AsyncIterator[Pair]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=pg_server.url(pg_server.create_database()),
+        environment="test",
+        embedder="hashing",
+        fast_password_hashing=True,
+    ).validated()
+    a = build_runtime(settings, embedder=EMBEDDER)
+    b = build_runtime(settings, embedder=EMBEDDER)
+    await migrate(a.db)
+    deps = a.deps
+    async with deps.uow_factory() as uow:
+        result = await deps.auth.register(
+            uow=uow, username="alice", email="alice@example.com", password="correct-horse-1"
+        )
+        actor = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
+        field = await deps.fields.create(uow=uow, actor=actor, name="notes")
+        await uow.commit()
+    for runtime in (a, b):
+        fanout(runtime).start()
+        await asyncio.wait_for(fanout(runtime).listening.wait(), 5)
+    try:
+        yield Pair(a, b, actor, field.id)
+    finally:
+        for runtime in (a, b):
+            await fanout(runtime).aclose()
+            await runtime.db.dispose()
+
+
+async def test_what_one_process_writes_reaches_the_others_copy(pair: Pair) -> None:
+    async with asyncio.timeout(60):  # a hang fails here, with its traceback
+        kept = await pair.add(pair.a, "The lighthouse keeper feeds seventeen cats")
+        async with pair.a.deps.uow_factory() as uow:
+            assert isinstance(uow.vectors, FaissVectorIndex)  # A searches its own copy
+        assert await pair.nearest(pair.a, "lighthouse keeper cats") == [kept.id]
+        assert pair.a.db.faiss is not None
+        assert pair.a.db.faiss.loaded(pair.field_id)
+
+        added = await pair.add(pair.b, "Our allotment grows purple carrots every June")
+
+        async def a_finds_it() -> bool:
+            return (await pair.nearest(pair.a, "purple carrots allotment"))[:1] == [added.id]
+
+        await eventually(a_finds_it)
+
+        async with pair.b.deps.uow_factory() as uow:  # B rewrites it: A's copy follows
+            await pair.b.deps.memories.update(
+                uow=uow,
+                actor=pair.actor,
+                memory_id=added.id,
+                patch=MemoryPatchInput(content="The harbour ferry leaves at dawn on Sundays"),
+            )
+            await uow.commit()
+
+        async def a_finds_the_new_words() -> bool:
+            found = await pair.nearest(pair.a, "harbour ferry dawn Sundays")
+            return found[:1] == [added.id]
+
+        await eventually(a_finds_the_new_words)
+
+        async with pair.b.deps.uow_factory() as uow:  # B deletes it: gone from A's copy
+            await pair.b.deps.memories.delete(uow=uow, actor=pair.actor, memory_id=added.id)
+            await uow.commit()
+
+        async def a_lost_it() -> bool:
+            return added.id not in await pair.nearest(pair.a, "harbour ferry dawn Sundays")
+
+        await eventually(a_lost_it)
+        assert await pair.nearest(pair.a, "lighthouse keeper cats") == [kept.id]
+
+
+async def test_a_process_that_does_not_hear_the_others_searches_the_database(
+    pair: Pair,
+) -> None:
+    async with asyncio.timeout(60):
+        await pair.add(pair.a, "The lighthouse keeper feeds seventeen cats")
+        await pair.nearest(pair.a, "lighthouse")  # A's copy of the field is loaded
+        await fanout(pair.a).aclose()  # as if A's listening connection dropped
+        assert not pair.a.db.searches_faiss
+        added = await pair.add(pair.b, "Our allotment grows purple carrots every June")
+        async with pair.a.deps.uow_factory() as uow:
+            assert isinstance(uow.vectors, PgVectorIndex)
+        # Unheard, yet found at once: pgvector reads the rows themselves.
+        assert (await pair.nearest(pair.a, "purple carrots allotment"))[:1] == [added.id]
+        fanout(pair.a).start()
+        await asyncio.wait_for(fanout(pair.a).listening.wait(), 5)
+        # Listening again, A starts its copies over: what it missed is in them.
+        assert pair.a.db.faiss is not None
+        assert pair.a.db.faiss.loaded(pair.field_id) is None
+        assert (await pair.nearest(pair.a, "purple carrots allotment"))[:1] == [added.id]
+
+
+async def test_a_field_switched_to_new_vectors_is_loaded_again_everywhere(pair: Pair) -> None:
+    async with asyncio.timeout(60):
+        await pair.add(pair.a, "The lighthouse keeper feeds seventeen cats")
+        await pair.nearest(pair.a, "lighthouse")
+        assert pair.a.db.faiss is not None
+        store = pair.a.db.faiss
+        assert store.loaded(pair.field_id) is not None
+        async with pair.b.deps.uow_factory() as uow:  # the last step of re-embedding
+            await uow.maintenance.set_field_embedder(
+                pair.field_id, embedder=EMBEDDER.name, dimension=EMBEDDER.dimension
+            )
+            await uow.commit()
+
+        async def dropped() -> bool:
+            return store.loaded(pair.field_id) is None
+
+        await eventually(dropped)
+
+
+async def test_vectors_searched_in_the_database_keep_no_copy(
+    pg_server: PgServer, tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=pg_server.url(pg_server.create_database()),
+        environment="test",
+        embedder="hashing",
+        fast_password_hashing=True,
+        vector_search="database",
+    ).validated()
+    runtime = build_runtime(settings, embedder=EMBEDDER)
+    await migrate(runtime.db)
+    fanout(runtime).start()
+    try:
+        await asyncio.wait_for(fanout(runtime).listening.wait(), 5)
+        assert runtime.db.faiss is None
+        async with runtime.deps.uow_factory() as uow:
+            assert isinstance(uow.vectors, PgVectorIndex)  # listening or not
+    finally:
+        await fanout(runtime).aclose()
+        await runtime.db.dispose()
