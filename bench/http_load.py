@@ -231,7 +231,7 @@ async def run_configuration(
     backend: str, processes: int, args: argparse.Namespace, corpus: Corpus, pg: Postgres | None
 ) -> list[Cell]:
     database_url = pg.create_database() if pg else None
-    server = Server(ServerOptions(database_url, processes, args.embedder))
+    server = Server(ServerOptions(database_url, processes, args.embedder, args.pg_vectors))
     cells = []
     try:
         server.wait_healthy()
@@ -319,6 +319,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per cell at most")
     parser.add_argument("--seed", type=int, default=4000, help="LoCoMo turns in the field")
     parser.add_argument("--embedder", choices=("hashing",), help="default: the shipped one")
+    parser.add_argument(
+        "--pg-vectors",
+        choices=("process", "database"),
+        default="process",
+        help="PostgreSQL mode's vector search (MEMORIA_VECTOR_SEARCH)",
+    )
     parser.add_argument("--data", type=Path, default=LOCOMO)
     args = parser.parse_args(argv)
     if args.requests < 1 or args.duration <= 0 or args.seed < 1:

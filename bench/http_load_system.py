@@ -105,6 +105,7 @@ class ServerOptions:
     database_url: str | None
     workers: int
     embedder: str | None  # None: the shipped default
+    vector_search: str = "process"  # PostgreSQL: MEMORIA_VECTOR_SEARCH
 
 
 class Server:
@@ -128,6 +129,7 @@ class Server:
             env["MEMORIA_EMBEDDER"] = options.embedder
         if options.database_url:
             env["DATABASE_URL"] = options.database_url
+            env["MEMORIA_VECTOR_SEARCH"] = options.vector_search
         command = [sys.executable, "-m", "memoria.cli", "serve", "--port", str(self.port)]
         if options.workers > 1:
             command += ["--workers", str(options.workers)]
@@ -172,11 +174,14 @@ class Server:
 
 
 async def vacuum_analyze(database_url: str) -> None:
-    """``VACUUM ANALYZE`` the seeded database (visibility map and planner statistics)."""
+    """``VACUUM ANALYZE`` the seeded database (visibility map and planner statistics), then
+    ``CHECKPOINT``: otherwise the seeding's dirty pages were written out by a checkpoint in
+    the middle of a later cell, whose PostgreSQL CPU per request then tripled."""
     import asyncpg
 
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         await conn.execute("VACUUM ANALYZE")
+        await conn.execute("CHECKPOINT")
     finally:
         await conn.close()

@@ -40,10 +40,10 @@ from persistence.event_fanout import PgEventFanout
 from persistence.field_cache import FIELDS_CHANGED
 from persistence.login_failures import CHANNEL as LOGIN_FAILURES
 from persistence.login_failures import PgLoginFailureCounter, announced, catch_up
+from persistence.memory_changes import MEMORIES_CHANGED
 from persistence.outbox import write_outbox
 from persistence.rate_limits import MemoryRateLimitCounter, SqlRateLimitCounter
 from persistence.repositories.jobs import job_outbox
-from persistence.vector_changes import VECTORS_CHANGED
 from providers.outbound.guard import OutboundGuard
 from providers.security import Argon2PasswordHasher, JwtTokenIssuer, SecretBox
 from providers.totp import PyotpTotp
@@ -258,10 +258,10 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         # And the fields whose memories another process changed: what was kept of them goes.
         fanout.channels[FIELDS_CHANGED] = db.fields_changed
         fanout.on_listening.append(db.listening_again)
-        if db.vector_feed is not None:
+        if db.memory_feed is not None:
             # Vectors they changed, for this process's copies, trusted only while heard.
-            fanout.channels[VECTORS_CHANGED] = db.vector_feed.received
-            db.vector_feed.listening = fanout.listening.is_set
+            fanout.channels[MEMORIES_CHANGED] = db.memory_feed.received
+            db.memory_feed.listening = fanout.listening.is_set
         fanout.on_listening.append(
             catch_up(db.engine, throttle.learn_shared, window_seconds=login_policy.window_seconds)
         )

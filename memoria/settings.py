@@ -12,7 +12,7 @@ from domain.rate_policy import RateLimitPolicy
 from memoria.integration_settings import IntegrationSettings
 from memoria.rate_limit_settings import request_limit_values_from_env
 from persistence.field_store import DEFAULT_BUDGET
-from persistence.vector_changes import VECTOR_SEARCHES
+from persistence.memory_changes import VECTOR_SEARCHES
 
 ENVIRONMENTS = ("development", "test", "production")
 EMBEDDERS = ("minilm", "e5-small", "minilm+e5-small", "openai", "hashing")

@@ -24,6 +24,7 @@ from persistence.field_cache import (
 from persistence.field_store import DEFAULT_BUDGET
 from persistence.index_journal import IndexJournal
 from persistence.lexical_index import FieldSizes, SqliteLexicalIndex
+from persistence.memory_changes import MEMORIES_CHANGED, VECTOR_SEARCHES, MemoryFeed, change_notes
 from persistence.outbox import SubscriptionCache
 from persistence.pg_lexical_index import PgLexicalIndex
 from persistence.pgvector_index import CONNECTION_SETTINGS as PG_CONNECTION_SETTINGS
@@ -52,7 +53,6 @@ from persistence.tables.memories import memories
 from persistence.term_store import TermStore
 from persistence.turn_store import TurnStore
 from persistence.types import SentVector
-from persistence.vector_changes import VECTOR_SEARCHES, VECTORS_CHANGED, VectorFeed, change_notes
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -164,26 +164,29 @@ class Database:
             self.beside = BesideReads(beside_engine, BESIDE_SLOTS)
         # Vector index files (embedded mode) are a cache of the database, kept in index_dir.
         # PostgreSQL: copies in this process's memory only, kept in step by the others'
-        # notes (self.vector_feed), or none (pgvector).
+        # notes (self.memory_feed), or none (pgvector).
+        copies = self.is_sqlite or vector_search == "process"
         self.faiss: FaissStore | None = None
-        self.vector_feed: VectorFeed | None = None
         if self.is_sqlite:
             self.faiss = FaissStore(self.engine, index_dir)
-        elif vector_search == "process":
+        elif copies:
             sent: ColumnElement[Any] = type_coerce(
                 func.vector_send(memories.c.embedding), SentVector()
             )
             self.faiss = FaissStore(self.engine, None, vectors=sent)
-            self.vector_feed = VectorFeed(self.faiss, origin=new_id())
         # The webhook outbox's subscription lookups (embedded mode, see persistence/outbox.py).
         self.subscriptions = SubscriptionCache()
         # Field sizes for FTS5's local-IDF decision (see persistence/lexical_index.py), and
-        # large fields' keyword postings (embedded mode: persistence/term_store.py).
+        # large fields' keyword postings (persistence/term_store.py; PostgreSQL: beside the
+        # vector copies, on the same terms).
         self.field_sizes = FieldSizes()
         budget = search_index_entries  # per store (memoria.settings: MEMORIA_SEARCH_INDEX_ENTRIES)
-        self.terms: TermStore | None = (
-            TermStore(self.engine, budget=budget) if self.is_sqlite else None
-        )
+        self.terms: TermStore | None = TermStore(self.engine, budget=budget) if copies else None
+        self.memory_feed: MemoryFeed | None = None
+        if not self.is_sqlite and self.faiss is not None:
+            self.memory_feed = MemoryFeed(
+                self.engine, self.faiss, origin=new_id(), terms=self.terms
+            )
         # Fields' turn orders for a search's conversation context (persistence/turn_store.py).
         self.turns: TurnStore | None = (
             TurnStore(self.engine, budget=budget) if self.is_sqlite else None
@@ -219,14 +222,16 @@ class Database:
     async def listening_again(self) -> None:
         """The notification connection is back: what it missed is unknown."""
         self.forget_fields(None)
-        if self.vector_feed is not None and self.faiss is not None:
+        if self.memory_feed is not None and self.faiss is not None:
             self.faiss.forget_all()
+            if self.terms is not None:
+                self.terms.forget_all()
 
     @property
     def searches_faiss(self) -> bool:
         """Whether units of work search vectors in this process's FAISS copies."""
-        if self.vector_feed is not None:
-            return self.vector_feed.listening()
+        if self.memory_feed is not None:
+            return self.memory_feed.listening()
         return self.faiss is not None
 
     __call__ = unit_of_work
@@ -241,8 +246,8 @@ class Database:
             await self.terms.close()
         if self.turns is not None:
             await self.turns.close()
-        if self.vector_feed is not None:
-            await self.vector_feed.aclose()
+        if self.memory_feed is not None:
+            await self.memory_feed.aclose()
         if self.faiss is not None:
             await self.faiss.close()
         await self.engine.dispose()
@@ -305,7 +310,11 @@ class SqlUnitOfWork(UnitOfWork):
             SqliteLexicalIndex(tx, self._db.field_sizes, self._db.terms)
             if self._db.is_sqlite
             else PgLexicalIndex(
-                tx, self._db.field_rows, beside=self._db.beside, counts=self._db.term_counts
+                tx,
+                self._db.field_rows,
+                beside=self._db.beside,
+                counts=self._db.term_counts,
+                terms=self._db.terms if self._db.searches_faiss else None,
             )
         )
         return self
@@ -331,12 +340,12 @@ class SqlUnitOfWork(UnitOfWork):
                 # Sent when the transaction commits, and only then.
                 payload = changed_fields_payload(changed)
                 await self._tx.read(_NOTIFY, {"channel": FIELDS_CHANGED, "payload": payload})
-            feed = self._db.vector_feed
+            feed = self._db.memory_feed
             if feed is not None:
                 journal = self._journal
                 notes = change_notes(feed.origin, journal.upserts, journal.deletes, journal.dropped)
                 if notes:
-                    await self._tx.read(_NOTIFY_EACH, {"channel": VECTORS_CHANGED, "notes": notes})
+                    await self._tx.read(_NOTIFY_EACH, {"channel": MEMORIES_CHANGED, "notes": notes})
             await self._conn.commit()
         finally:
             self._tx.release()

@@ -1,7 +1,7 @@
 """FAISS vector indexes, one per memory field, in process memory.
 
 Embedded mode searches only these; PostgreSQL mode too while the process hears the other
-processes' changes (``persistence/vector_changes.py``), with pgvector otherwise. The
+processes' changes (``persistence/memory_changes.py``), with pgvector otherwise. The
 database is the source of truth. Indexes live in memory and, when an index
 directory is given, are saved there as files (in the background, atomically) so a restart
 does not re-read every vector. On load a saved file is caught up with the database: rows

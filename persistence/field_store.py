@@ -142,6 +142,11 @@ class FieldStore(Generic[IndexT, ChangeT]):
         self._fields.pop(field_id, None)
         self._pending.pop(field_id, None)
 
+    def forget_all(self) -> None:
+        """Drop every field's index, and the builds under way (changes may have been missed)."""
+        self._fields.clear()
+        self._pending.clear()
+
     async def settled(self) -> None:
         """Wait for the builds started so far."""
         while self._tasks:

@@ -15,6 +15,7 @@ from persistence.field_cache import FieldCache
 from persistence.lexical_index import LOCAL_IDF_MAX_FIELD, MAX_TERMS, safe_terms, tsquery_term
 from persistence.session import BesideReads, Transaction
 from persistence.term_index import idf
+from persistence.term_store import TermStore
 
 # PostgreSQL keeps the size of a field this large between searches (see PgLexicalIndex).
 SIZE_KEPT_FROM = 1_000
@@ -166,8 +167,10 @@ class PgLexicalIndex:
         cap: int = LOCAL_IDF_MAX_FIELD,
         beside: BesideReads | None = None,
         counts: FieldCache[dict[str, int]] | None = None,
+        terms: TermStore | None = None,
     ) -> None:
         self._tx = tx
+        self._terms = terms
         self._sizes = sizes
         self._counts = counts
         self._cap = cap
@@ -191,6 +194,21 @@ class PgLexicalIndex:
         words = safe_terms(terms)
         if not words or k <= 0 or (allowed is not None and not allowed):
             return []
+        # The process's own postings hold committed memories only: a transaction that wrote
+        # asks the statement, which sees its rows.
+        postings = self._terms if self._terms is not None and not self._tx.wrote else None
+        kept = postings.get(field_id) if postings is not None else None
+        if kept is not None:
+            return kept.search(words, k, allowed)
+        found, size = await self._statement(field_id=field_id, words=words, k=k, allowed=allowed)
+        if postings is not None and size >= postings.build_from:
+            postings.build(field_id)  # the statement answers until they are ready
+        return found
+
+    async def _statement(
+        self, *, field_id: str, words: list[str], k: int, allowed: Sequence[str] | None
+    ) -> tuple[list[tuple[str, float]], int]:
+        """The statement's best ``k`` and the field's size as it counted it (0: unknown)."""
         params: dict[str, object] = {
             "q": " | ".join(tsquery_term(w) for w in words),
             "field_id": field_id,
@@ -209,7 +227,7 @@ class PgLexicalIndex:
         if known is not None and size is not None and not restricted:
             found = await self._pruned(words, known, params, size=size, k=k, field_id=field_id)
             if found is not None:
-                return found
+                return found, size
         sized = size is not None
         stmt = _pg_statement(len(words), restricted=restricted, sized=sized)
         rows = (await self._read(stmt, params)).all()
@@ -226,7 +244,7 @@ class PgLexicalIndex:
             # Exact counts (sized, every row read), kept for the searches that skip terms.
             counted = {w: int(getattr(rows[0], f"d{i}")) for i, w in enumerate(words)}
             self._keep_counts(field_id, known, counted)
-        return [(row.id, min(1.0, float(row.coverage))) for row in rows]
+        return [(row.id, min(1.0, float(row.coverage))) for row in rows], int(size or 0)
 
     async def _pruned(
         self,

@@ -2,7 +2,7 @@
 
 Searched with ``MEMORIA_VECTOR_SEARCH=database``, and by any process that does not hear the
 others' writes (no LISTEN connection, or one reconnecting); otherwise each process searches
-its own FAISS copy (persistence/vector_changes.py), three times faster at 100k memories.
+its own FAISS copy (persistence/memory_changes.py), three times faster at 100k memories.
 
 The embedding column has no fixed dimension, so the HNSW index is a partial expression
 index per dimension (``embedding::halfvec(D)`` where ``vector_dims(embedding) = D``, made by

@@ -1,19 +1,24 @@
-"""Embedded mode's in-process keyword indexes: one :class:`~persistence.term_index.FieldTerms`
-per large memory field (see :mod:`persistence.field_store` for how they are built and kept).
+"""In-process keyword indexes: one :class:`~persistence.term_index.FieldTerms` per large
+memory field (see :mod:`persistence.field_store` for how they are built and kept).
 
-FTS5 is kept in sync by triggers and answers whatever this store cannot. A field's postings
-are built the first time a search finds the field large enough (``BUILD_FROM``), at ~20 µs
-a memory, on the SQLite driver thread.
+The database's own full-text index (FTS5, PostgreSQL's ``content_tsv``) answers whatever this
+store cannot. A field's postings are built the first time a search finds the field large
+enough (``BUILD_FROM``), at ~20 µs a memory: on the SQLite driver thread in embedded mode;
+in PostgreSQL mode from rows streamed to the loop, tokenised on a worker thread (only in a
+process that hears the other processes' writes, see persistence/memory_changes.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Sequence
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from persistence.field_store import DEFAULT_BUDGET, FieldStore
+from persistence.tables.memories import memories
 from persistence.term_index import FieldTerms
 
 # Fields this large are searched from memory: below it FTS5 ranks every match in a few
@@ -28,8 +33,8 @@ TermChange = tuple[str, str | None]
 
 
 class TermStore(FieldStore[FieldTerms, TermChange]):
-    """All large fields' keyword indexes of one process (embedded mode only: another
-    process's writes would never reach them). ``build_from``: the smallest field indexed."""
+    """All large fields' keyword indexes of one process. ``build_from``: the smallest field
+    indexed."""
 
     what = "keyword index"
 
@@ -38,6 +43,22 @@ class TermStore(FieldStore[FieldTerms, TermChange]):
     ) -> None:
         super().__init__(engine, budget=budget)
         self.build_from = build_from
+
+    async def _load(self, field_id: str) -> FieldTerms:
+        if self._engine.dialect.name == "sqlite":
+            return await super()._load(field_id)
+        terms = FieldTerms()
+        stmt = select(memories.c.id, memories.c.content).where(memories.c.field_id == field_id)
+        async with self._engine.connect() as conn:
+            result = await conn.stream(stmt)
+            async for chunk in result.partitions(_LOAD_CHUNK):
+                rows = [(r.id, r.content) for r in chunk]
+                await asyncio.to_thread(terms.add_many, rows)
+        return terms
+
+    def tracks(self, field_id: str) -> bool:
+        """Whether the field's index is kept or being built (changes to it matter here)."""
+        return field_id in self._fields or field_id in self._pending
 
     def _read(self, conn: sqlite3.Connection, field_id: str) -> FieldTerms:
         terms = FieldTerms()

@@ -1,18 +1,20 @@
-"""PostgreSQL mode: every process's in-process vector indexes kept in step with the others'.
+"""PostgreSQL mode: every process's in-process search indexes kept in step with the others'.
 
 Each process of a deployment searches its own FAISS copy of a field's vectors
 (:class:`~persistence.faiss_index.FaissStore`), loaded from the database on the field's
-first search. Its own commits reach it from the unit of work's journal, as in embedded
-mode. The other processes' commits reach it here: the writing transaction sends, on
-``VECTORS_CHANGED``, which memories of which field it added, rewrote or deleted (ids only,
-in as many notifications as needed; PostgreSQL delivers them at commit, in commit order);
-each other process reads those rows' vectors again and applies them.
+first search, and, for a field of 200 memories or more, its own keyword postings
+(:class:`~persistence.term_store.TermStore`, built in the background while PostgreSQL's
+full-text statement answers). Its own commits reach them from the unit of work's journal,
+as in embedded mode. The other processes' commits reach them here: the writing transaction
+sends, on ``MEMORIES_CHANGED``, which memories of which field it added, rewrote or deleted
+(ids only, in as many notifications as needed; PostgreSQL delivers them at commit, in
+commit order); each other process reads those rows again and applies them.
 
-Only while a process listens are its copies trusted: the unit of work searches with
-pgvector otherwise (a process that never listens, or one reconnecting), and every copy is
-dropped once listening again, since notifications may have been missed meanwhile. A
-search on one process sees another's commit a few milliseconds later: the notification's
-trip plus one read.
+Only while a process listens are its copies trusted: the unit of work searches with pgvector
+and the full-text statement otherwise (a process that never listens, or one reconnecting),
+and every copy is dropped once listening again, since notifications may have been missed
+meanwhile. A search on one process sees another's commit a few milliseconds later: the
+notification's trip plus one read or two.
 """
 
 from __future__ import annotations
@@ -23,11 +25,16 @@ import json
 import logging
 from collections.abc import Callable, Collection, Iterator, Sequence
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from persistence.faiss_index import FaissStore
+from persistence.tables.memories import memories
+from persistence.term_store import TermStore
 
-log = logging.getLogger("memoria.vectors")
+log = logging.getLogger("memoria.memory_feed")
 
-VECTORS_CHANGED = "memoria_vectors"
+MEMORIES_CHANGED = "memoria_memories"
 # Where PostgreSQL mode searches vectors: each process's copies ("process") or pgvector in
 # the database ("database").
 VECTOR_SEARCHES = ("process", "database")
@@ -44,7 +51,7 @@ def change_notes(
     deletes: Sequence[tuple[str, str]],
     dropped: Collection[str] = (),
 ) -> list[str]:
-    """The ``VECTORS_CHANGED`` payloads for one transaction's vector changes: per field,
+    """The ``MEMORIES_CHANGED`` payloads for one transaction's vector changes: per field,
     ``{"o": origin, "f": field, "u": upserted ids, "d": deleted ids}``, or ``"x": true``
     for "drop the field's copy" (re-embedded, or too many changes to read one by one)."""
     changed: dict[str, tuple[list[str], list[str]]] = {}
@@ -73,13 +80,22 @@ def _chunks(items: list[tuple[str, str]], size: int) -> Iterator[list[tuple[str,
         yield items[start : start + size]
 
 
-class VectorFeed:
-    """Applies the other processes' ``VECTORS_CHANGED`` notes to this process's store,
+class MemoryFeed:
+    """Applies the other processes' ``MEMORIES_CHANGED`` notes to this process's store,
     one note at a time in the order heard (a later note's read sees the later state)."""
 
-    def __init__(self, store: FaissStore, *, origin: str) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        store: FaissStore,
+        *,
+        origin: str,
+        terms: TermStore | None = None,
+    ) -> None:
         self.origin = origin
+        self._engine = engine
         self._store = store
+        self._terms = terms
         self._inbox: asyncio.Queue[str] = asyncio.Queue(maxsize=100_000)
         self._task: asyncio.Task[None] | None = None
         # Whether notes are heard now: the process's listener says (see the module
@@ -90,13 +106,13 @@ class VectorFeed:
         """The listener's callback (runs on the event loop)."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
-                self._apply_all(), name="vector-feed"
+                self._apply_all(), name="memory-feed"
             )
         try:
             self._inbox.put_nowait(payload)
         except asyncio.QueueFull:
             log.warning("vector feed: inbox full, dropping every copy to load them again")
-            self._store.forget_all()
+            self._forget_all()
 
     async def settled(self) -> None:
         """Wait until every note heard so far is applied."""
@@ -109,7 +125,7 @@ class VectorFeed:
                 await self._apply(payload)
             except Exception:  # a note that cannot be applied: start the copies over
                 log.exception("vector feed: a change could not be applied; dropping copies")
-                self._store.forget_all()
+                self._forget_all()
             finally:
                 self._inbox.task_done()
 
@@ -120,10 +136,29 @@ class VectorFeed:
         field_id = str(note.get("f"))
         if note.get("x"):
             self._store.forget(field_id)
+            if self._terms is not None:
+                self._terms.forget(field_id)
             return
         upserted = [str(m) for m in note.get("u", [])]
         deleted = [str(m) for m in note.get("d", [])]
         await self._store.refresh(field_id, upserted=upserted, deleted=deleted)
+        if self._terms is not None and self._terms.tracks(field_id):
+            # Applied now, or replayed onto the postings being built (FieldStore.apply).
+            texts = await self._texts(field_id, upserted)
+            gone = [(field_id, m) for m in deleted + [m for m in upserted if m not in texts]]
+            self._terms.apply_texts([(field_id, m, t) for m, t in texts.items()], gone)
+
+    async def _texts(self, field_id: str, memory_ids: list[str]) -> dict[str, str]:
+        """The texts of those of ``memory_ids`` the field holds now."""
+        c = memories.c
+        stmt = select(c.id, c.content).where(c.field_id == field_id, c.id.in_(memory_ids))
+        async with self._engine.connect() as conn:
+            return {row.id: row.content for row in await conn.execute(stmt)}
+
+    def _forget_all(self) -> None:
+        self._store.forget_all()
+        if self._terms is not None:
+            self._terms.forget_all()
 
     async def aclose(self) -> None:
         task, self._task = self._task, None

@@ -1,6 +1,6 @@
 """PostgreSQL mode's in-process vector copies: two runtimes (as two processes would have) on
 one real PostgreSQL database; what one commits reaches the other's copy through
-``VECTORS_CHANGED``, and a process that does not hear the others searches with pgvector."""
+``MEMORIES_CHANGED``, and a process that does not hear the others searches with pgvector."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from memoria.runtime import Runtime, build_runtime
 from memoria.settings import Settings
 from persistence.event_fanout import PgEventFanout
 from persistence.faiss_index import FaissVectorIndex
+from persistence.memory_changes import change_notes
 from persistence.pgvector_index import PgVectorIndex
-from persistence.vector_changes import change_notes
 from providers.embedders.hashing import HashingEmbedder
 
 EMBEDDER = HashingEmbedder()
@@ -210,7 +210,7 @@ async def test_vectors_searched_in_the_database_keep_no_copy(
         vector_search="database",
     ).validated()
     runtime = build_runtime(settings, embedder=EMBEDDER)
-    await migrate(runtime.db)
+    await asyncio.wait_for(migrate(runtime.db), 60)
     fanout(runtime).start()
     try:
         await asyncio.wait_for(fanout(runtime).listening.wait(), 5)
@@ -220,3 +220,44 @@ async def test_vectors_searched_in_the_database_keep_no_copy(
     finally:
         await fanout(runtime).aclose()
         await runtime.db.dispose()
+
+
+async def test_another_process_words_reach_this_ones_keyword_postings(pair: Pair) -> None:
+    async with asyncio.timeout(60):
+        async with pair.a.deps.uow_factory() as uow:  # past the size postings are kept from
+            await pair.a.deps.memories.add_many(
+                uow=uow,
+                actor=pair.actor,
+                field_id=pair.field_id,
+                drafts=[MemoryDraft(content=f"Note {i} about the garden") for i in range(250)],
+            )
+            await uow.commit()
+
+        async def a_finds(word: str) -> list[str]:
+            async with pair.a.deps.uow_factory() as uow:
+                hits = await uow.lexical.search(field_id=pair.field_id, terms=[word], k=5)
+            return [memory_id for memory_id, _ in hits]
+
+        assert len(await a_finds("garden")) == 5  # the statement, which starts the build
+        terms = pair.a.db.terms
+        assert terms is not None
+        await terms.settled()
+        kept = terms.get(pair.field_id)
+        assert kept is not None
+        assert len(kept) == 250
+
+        added = await pair.add(pair.b, "The zeppelin hangar smells of varnish")
+
+        async def a_finds_the_zeppelin() -> bool:
+            return await a_finds("zeppelin") == [added.id]
+
+        await eventually(a_finds_the_zeppelin)
+        assert terms.get(pair.field_id) is kept  # answered from the postings, kept in step
+        async with pair.b.deps.uow_factory() as uow:
+            await pair.b.deps.memories.delete(uow=uow, actor=pair.actor, memory_id=added.id)
+            await uow.commit()
+
+        async def a_lost_it() -> bool:
+            return await a_finds("zeppelin") == []
+
+        await eventually(a_lost_it)
