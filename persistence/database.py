@@ -228,8 +228,10 @@ class Database:
                 self.terms.forget_all()
 
     @property
-    def searches_faiss(self) -> bool:
-        """Whether units of work search vectors in this process's FAISS copies."""
+    def copies_in_step(self) -> bool:
+        """Whether this process's in-memory copies (vectors, keyword postings) follow every
+        committed write, so units of work may search them: always in embedded mode; in
+        PostgreSQL mode while it hears the other processes' writes."""
         if self.memory_feed is not None:
             return self.memory_feed.listening()
         return self.faiss is not None
@@ -303,7 +305,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.jobs = SqlJobRepository(tx)
         self.vectors = (
             FaissVectorIndex(self._db.faiss)
-            if self._db.faiss is not None and self._db.searches_faiss
+            if self._db.faiss is not None and self._db.copies_in_step
             else PgVectorIndex(tx, preset=self._db.pg_search_preset, paths=self._db.vector_paths)
         )
         self.lexical = (
@@ -314,7 +316,7 @@ class SqlUnitOfWork(UnitOfWork):
                 self._db.field_rows,
                 beside=self._db.beside,
                 counts=self._db.term_counts,
-                terms=self._db.terms if self._db.searches_faiss else None,
+                terms=self._db.terms if self._db.copies_in_step else None,
             )
         )
         return self

@@ -165,7 +165,7 @@ async def test_a_process_that_does_not_hear_the_others_searches_the_database(
         await pair.add(pair.a, "The lighthouse keeper feeds seventeen cats")
         await pair.nearest(pair.a, "lighthouse")  # A's copy of the field is loaded
         await fanout(pair.a).aclose()  # as if A's listening connection dropped
-        assert not pair.a.db.searches_faiss
+        assert not pair.a.db.copies_in_step
         added = await pair.add(pair.b, "Our allotment grows purple carrots every June")
         async with pair.a.deps.uow_factory() as uow:
             assert isinstance(uow.vectors, PgVectorIndex)
@@ -261,3 +261,13 @@ async def test_another_process_words_reach_this_ones_keyword_postings(pair: Pair
             return await a_finds("zeppelin") == []
 
         await eventually(a_lost_it)
+        async with pair.a.deps.uow_factory() as uow:  # not committed: only this one sees it
+            (draft,) = await pair.a.deps.memories.add_many(
+                uow=uow,
+                actor=pair.actor,
+                field_id=pair.field_id,
+                drafts=[MemoryDraft(content="A zeppelin moored over the allotments")],
+            )
+            hits = await uow.lexical.search(field_id=pair.field_id, terms=["zeppelin"], k=5)
+            assert [memory_id for memory_id, _ in hits] == [draft.id]
+        assert await a_finds("zeppelin") == []  # rolled back
