@@ -85,8 +85,10 @@ class FaissStore:
         self._vectors = (vectors if vectors is not None else memories.c.embedding).label(
             "embedding"
         )
-        # Other processes' changes to a field still loading (see refresh).
+        # Other processes' changes to a field still loading (see refresh), and fields whose
+        # load under way must not be kept (see drop).
         self._pending: dict[str, tuple[list[str], list[str]]] = {}
+        self._redo: set[str] = set()
         self._fields: dict[str, FieldIndex] = {}
         self._locks: dict[str, _ReadWriteLock] = {}
         self._loading: dict[str, asyncio.Lock] = {}
@@ -179,7 +181,12 @@ class FaissStore:
             # No await since the line above: a change heard from now on finds the field
             # loaded, and one heard while it loaded is read again here.
             pending = self._pending.pop(field_id, None)
-            if pending is not None:
+            if field_id in self._redo:
+                # Dropped while it loaded: these rows may predate the rewrite. This search
+                # has them; the next one loads the field again.
+                self._redo.discard(field_id)
+                self._fields.pop(field_id, None)
+            elif pending is not None:
                 await self._read_again(field_id, *pending)
             return built
 
@@ -335,15 +342,27 @@ class FaissStore:
         await self.save()
 
     def forget(self, field_id: str) -> None:
-        self._fields.pop(field_id, None)
+        """Drop the field's index (see :meth:`drop`) and its files."""
+        self.drop(field_id)
         path = self._path(field_id)
         if path is not None:
             for file in (path, path.with_suffix(".ids")):
                 file.unlink(missing_ok=True)
 
+    def drop(self, field_id: str) -> None:
+        """The field's rows were rewritten (re-embedded, or changed too many at once to say
+        which): its index, and a load of it under way, start over."""
+        self._fields.pop(field_id, None)
+        self._pending.pop(field_id, None)
+        loading = self._loading.get(field_id)
+        if loading is not None and loading.locked():
+            self._redo.add(field_id)
+
     def forget_all(self) -> None:
-        """Drop every index kept in memory (files stay): changes may have been missed."""
-        self._fields.clear()
+        """Drop every index kept in memory, and loads under way (files stay): changes may
+        have been missed."""
+        for field_id in [*self._fields, *self._loading]:
+            self.drop(field_id)
 
     def loaded(self, field_id: str) -> FieldIndex | None:
         return self._fields.get(field_id)

@@ -51,7 +51,7 @@ def change_notes(
     deletes: Sequence[tuple[str, str]],
     dropped: Collection[str] = (),
 ) -> list[str]:
-    """The ``MEMORIES_CHANGED`` payloads for one transaction's vector changes: per field,
+    """The ``MEMORIES_CHANGED`` payloads for one transaction's memory changes: per field,
     ``{"o": origin, "f": field, "u": upserted ids, "d": deleted ids}``, or ``"x": true``
     for "drop the field's copy" (re-embedded, or too many changes to read one by one)."""
     changed: dict[str, tuple[list[str], list[str]]] = {}
@@ -81,8 +81,9 @@ def _chunks(items: list[tuple[str, str]], size: int) -> Iterator[list[tuple[str,
 
 
 class MemoryFeed:
-    """Applies the other processes' ``MEMORIES_CHANGED`` notes to this process's store,
-    one note at a time in the order heard (a later note's read sees the later state)."""
+    """Applies the other processes' ``MEMORIES_CHANGED`` notes to this process's copies
+    (vectors, keyword postings), one note at a time in the order heard (a later note's read
+    sees the later state)."""
 
     def __init__(
         self,
@@ -111,7 +112,7 @@ class MemoryFeed:
         try:
             self._inbox.put_nowait(payload)
         except asyncio.QueueFull:
-            log.warning("vector feed: inbox full, dropping every copy to load them again")
+            log.warning("memory feed: inbox full, dropping every copy to load them again")
             self._forget_all()
 
     async def settled(self) -> None:
@@ -124,7 +125,7 @@ class MemoryFeed:
             try:
                 await self._apply(payload)
             except Exception:  # a note that cannot be applied: start the copies over
-                log.exception("vector feed: a change could not be applied; dropping copies")
+                log.exception("memory feed: a change could not be applied; dropping copies")
                 self._forget_all()
             finally:
                 self._inbox.task_done()
@@ -135,7 +136,7 @@ class MemoryFeed:
             return  # this process's own commit: applied from its journal already
         field_id = str(note.get("f"))
         if note.get("x"):
-            self._store.forget(field_id)
+            self._store.drop(field_id)
             if self._terms is not None:
                 self._terms.forget(field_id)
             return

@@ -26,8 +26,10 @@ async def rebuild_vector_index(db: Database, field_id: str) -> None:
     """Embedded mode: drop the field's FAISS index (memory and file), build it again from
     the database now and save it, so the server's first search does not pay for it."""
     store = db.faiss
-    if store is None:
-        return  # PostgreSQL: vectors are indexed inside the rows' table
+    if store is None or not db.is_sqlite:
+        # PostgreSQL: vectors are indexed inside the rows' table, and the servers' copies
+        # follow the import's commits (memoria/transfer/unit_of_work.py).
+        return
     async with db.engine.connect() as conn:
         dimension = (
             await conn.execute(

@@ -11,15 +11,20 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, select, tuple_
 
 from persistence.database import SqlUnitOfWork
+from persistence.index_journal import IndexJournal
 from persistence.session import Transaction, upsert
 from persistence.tables.memories import memories, memory_fields
 
 
 class TableRows:
-    """Rows copied as they are, on the unit of work's transaction."""
+    """Rows copied as they are, on the unit of work's transaction. Memories also go into the
+    unit of work's journal, like any other write: its commit announces them to every
+    process's in-memory copies (PostgreSQL mode, persistence/memory_changes.py), so servers
+    running beside an import find what it added."""
 
-    def __init__(self, tx: Transaction) -> None:
+    def __init__(self, tx: Transaction, journal: IndexJournal) -> None:
         self._tx = tx
+        self._journal = journal
 
     async def existing_ids(self, table: Table, ids: Sequence[str]) -> set[str]:
         if not ids:
@@ -44,6 +49,10 @@ class TableRows:
         of the same file, or a row that arrived since ``existing_ids`` looked)."""
         if rows:
             await self._tx.write(upsert(self._tx, table).on_conflict_do_nothing(), list(rows))
+        if table is memories:
+            vectors = [r for r in rows if r.get("embedding") is not None]
+            self._journal.upserts.extend((r["field_id"], r["id"], r["embedding"]) for r in vectors)
+            self._journal.texts.extend((r["field_id"], r["id"], r["content"]) for r in rows)
 
     async def raise_turn_counters(self, field_id: str) -> None:
         """Make the field's turn and session counters at least its highest numbers, so turns
@@ -81,5 +90,5 @@ class TransferUnitOfWork(SqlUnitOfWork):
     async def __aenter__(self) -> TransferUnitOfWork:
         await super().__aenter__()
         assert self._tx is not None  # opened by the base class just now
-        self.rows = TableRows(self._tx)
+        self.rows = TableRows(self._tx, self._journal)
         return self

@@ -36,6 +36,7 @@ from memoria.transfer.jsonl import open_input, open_output
 from memoria.transfer.records import BY_NAME, RecordError, decode, encode
 from memoria.transfer.reindex import reindex
 from persistence.tables.conversations import conversations
+from persistence.tables.memories import memories
 from providers.embedders.hashing import HashingEmbedder
 
 PICTURE = bytes(range(256)) * 9 + b"\x00\xff harbour"  # every byte value, and then some
@@ -296,6 +297,48 @@ async def test_round_trip_resume_and_reimport(
         assert _body(await _export(target, tmp_path / "copy.jsonl")) == _body(exported)
     finally:
         await target.aclose()
+
+
+async def _vector_hits(runtime: Runtime, field_id: str) -> set[str]:
+    """Every memory the runtime's vector search reaches in the field."""
+    async with runtime.db.unit_of_work() as uow:
+        hits = await uow.vectors.search(field_id=field_id, vector=[1.0] + [0.0] * 255, k=10_000)
+    return {memory_id for memory_id, _ in hits}
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_server_running_beside_a_postgres_import_finds_what_it_imported(
+    source: Runtime, target_settings: Settings, tmp_path: Path
+) -> None:
+    seeded = await _seed(source, memories=60)
+    await _export(source, tmp_path / "all.jsonl")
+    lines = (tmp_path / "all.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "cut.jsonl").write_text("".join(lines[:40]))  # mid-memories
+    server, importing = await _runtime(target_settings), await _runtime(target_settings)
+    assert server.fanout is not None
+    server.fanout.start()
+    try:
+        await asyncio.wait_for(server.fanout.listening.wait(), 5)
+        await _import(importing, tmp_path / "cut.jsonl")
+        field_id = seeded.fields[0]
+        part = await _vector_hits(server, field_id)  # the server's copy, loaded now
+        assert server.db.faiss is not None
+        assert server.db.faiss.loaded(field_id) is not None
+        await _import(importing, tmp_path / "all.jsonl")
+        async with source.db.engine.connect() as conn:
+            stored = await conn.execute(
+                select(memories.c.id).where(memories.c.field_id == field_id)
+            )
+            every = {row.id for row in stored}
+        for _ in range(250):  # the import's notes reach the server within milliseconds
+            if await _vector_hits(server, field_id) == every:
+                break
+            await asyncio.sleep(0.02)
+        assert part < await _vector_hits(server, field_id) == every
+    finally:
+        await server.fanout.aclose()
+        await server.aclose()
+        await importing.aclose()
 
 
 async def test_bad_line_names_itself_and_leaves_its_batch_unwritten(
