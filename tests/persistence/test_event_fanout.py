@@ -12,16 +12,15 @@ from typing import Any
 
 import pytest
 from conftest import PgServer
+from process_pair import fanout, listening, migrated_pair, pg_settings
 from sqlalchemy import text
 
 from domain.entities import Actor, Role
 from domain.events import DomainEvent
 from domain.memory_drafts import MemoryDraft
 from domain.services.llm_admin import CATALOG_TTL_SECONDS, ModelDraft, ProviderDraft
-from memoria.bootstrap import migrate
-from memoria.runtime import Runtime, build_runtime
-from memoria.settings import Settings
-from persistence.event_fanout import APPLICATION_NAME, PgEventFanout
+from memoria.runtime import Runtime
+from persistence.event_fanout import APPLICATION_NAME
 from providers.embedders.hashing import HashingEmbedder
 
 
@@ -46,11 +45,6 @@ class Pair:
         return message.id
 
 
-def fanout(runtime: Runtime) -> PgEventFanout:
-    assert runtime.fanout is not None
-    return runtime.fanout
-
-
 async def next_event(sub: Any) -> DomainEvent:
     event: DomainEvent = await asyncio.wait_for(sub.__anext__(), 5)
     return event
@@ -58,16 +52,7 @@ async def next_event(sub: Any) -> DomainEvent:
 
 @pytest.fixture
 async def pair(pg_server: PgServer, tmp_path: Path) -> AsyncIterator[Pair]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=pg_server.url(pg_server.create_database()),
-        environment="test",
-        embedder="hashing",
-        fast_password_hashing=True,
-    ).validated()
-    a = build_runtime(settings, embedder=HashingEmbedder())
-    b = build_runtime(settings, embedder=HashingEmbedder())
-    await migrate(a.db)
+    a, b = await migrated_pair(pg_settings(pg_server, tmp_path), HashingEmbedder())
     deps = a.deps
     async with deps.uow_factory() as uow:
         result = await deps.auth.register(
@@ -76,15 +61,8 @@ async def pair(pg_server: PgServer, tmp_path: Path) -> AsyncIterator[Pair]:
         actor = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
         conversation = await deps.conversations.create(uow=uow, actor=actor, title="talk")
         await uow.commit()
-    for runtime in (a, b):
-        fanout(runtime).start()
-        await asyncio.wait_for(fanout(runtime).listening.wait(), 5)
-    try:
+    async with listening(a, b):
         yield Pair(a, b, actor, conversation.id)
-    finally:
-        for runtime in (a, b):
-            await fanout(runtime).aclose()
-            await runtime.db.dispose()
 
 
 def in_conversation(pair: Pair) -> Any:

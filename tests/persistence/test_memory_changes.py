@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 from conftest import PgServer
+from process_pair import fanout, listening, migrated_pair, pg_settings
 
 from domain.entities import Actor, Memory, Role
 from domain.memory_drafts import MemoryDraft, MemoryPatchInput
 from memoria.bootstrap import migrate
 from memoria.runtime import Runtime, build_runtime
-from memoria.settings import Settings
-from persistence.event_fanout import PgEventFanout
 from persistence.faiss_index import FaissVectorIndex
 from persistence.memory_changes import change_notes
 from persistence.pgvector_index import PgVectorIndex
@@ -71,11 +70,6 @@ class Pair:
         return [memory_id for memory_id, _ in hits]
 
 
-def fanout(runtime: Runtime) -> PgEventFanout:
-    assert runtime.fanout is not None
-    return runtime.fanout
-
-
 async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
     """Notes cross processes in milliseconds; a few seconds is a generous bound."""
     for _ in range(200):
@@ -87,16 +81,7 @@ async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
 
 @pytest.fixture
 async def pair(pg_server: PgServer, tmp_path: Path) -> AsyncIterator[Pair]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=pg_server.url(pg_server.create_database()),
-        environment="test",
-        embedder="hashing",
-        fast_password_hashing=True,
-    ).validated()
-    a = build_runtime(settings, embedder=EMBEDDER)
-    b = build_runtime(settings, embedder=EMBEDDER)
-    await migrate(a.db)
+    a, b = await migrated_pair(pg_settings(pg_server, tmp_path), EMBEDDER)
     deps = a.deps
     async with deps.uow_factory() as uow:
         result = await deps.auth.register(
@@ -105,15 +90,8 @@ async def pair(pg_server: PgServer, tmp_path: Path) -> AsyncIterator[Pair]:
         actor = Actor(user_id=result.user.id, role=Role.USER, via="jwt")
         field = await deps.fields.create(uow=uow, actor=actor, name="notes")
         await uow.commit()
-    for runtime in (a, b):
-        fanout(runtime).start()
-        await asyncio.wait_for(fanout(runtime).listening.wait(), 5)
-    try:
+    async with listening(a, b):
         yield Pair(a, b, actor, field.id)
-    finally:
-        for runtime in (a, b):
-            await fanout(runtime).aclose()
-            await runtime.db.dispose()
 
 
 async def test_what_one_process_writes_reaches_the_others_copy(pair: Pair) -> None:
@@ -201,25 +179,13 @@ async def test_a_field_switched_to_new_vectors_is_loaded_again_everywhere(pair: 
 async def test_vectors_searched_in_the_database_keep_no_copy(
     pg_server: PgServer, tmp_path: Path
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=pg_server.url(pg_server.create_database()),
-        environment="test",
-        embedder="hashing",
-        fast_password_hashing=True,
-        vector_search="database",
-    ).validated()
+    settings = pg_settings(pg_server, tmp_path, vector_search="database")
     runtime = build_runtime(settings, embedder=EMBEDDER)
     await asyncio.wait_for(migrate(runtime.db), 60)
-    fanout(runtime).start()
-    try:
-        await asyncio.wait_for(fanout(runtime).listening.wait(), 5)
+    async with listening(runtime):
         assert runtime.db.faiss is None
         async with runtime.deps.uow_factory() as uow:
             assert isinstance(uow.vectors, PgVectorIndex)  # listening or not
-    finally:
-        await fanout(runtime).aclose()
-        await runtime.db.dispose()
 
 
 async def test_another_process_words_reach_this_ones_keyword_postings(pair: Pair) -> None:
