@@ -317,6 +317,7 @@ class SqlUnitOfWork(UnitOfWork):
                 beside=self._db.beside,
                 counts=self._db.term_counts,
                 terms=self._db.terms if self._db.copies_in_step else None,
+                wrote_memories=self._journal.changed_fields,
             )
         )
         return self

@@ -5,7 +5,7 @@ mode (:mod:`persistence.lexical_index`)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Executable, TextClause, text
@@ -168,9 +168,11 @@ class PgLexicalIndex:
         beside: BesideReads | None = None,
         counts: FieldCache[dict[str, int]] | None = None,
         terms: TermStore | None = None,
+        wrote_memories: Callable[[], object] = lambda: True,
     ) -> None:
         self._tx = tx
         self._terms = terms
+        self._wrote_memories = wrote_memories
         self._sizes = sizes
         self._counts = counts
         self._cap = cap
@@ -195,8 +197,9 @@ class PgLexicalIndex:
         if not words or k <= 0 or (allowed is not None and not allowed):
             return []
         # The process's own postings hold committed memories only: a transaction that wrote
-        # asks the statement, which sees its rows.
-        postings = self._terms if self._terms is not None and not self._tx.wrote else None
+        # memories asks the statement, which sees its rows (one that wrote a chat message
+        # does not need to).
+        postings = self._terms if self._terms is not None and not self._wrote_memories() else None
         kept = postings.get(field_id) if postings is not None else None
         if kept is not None:
             return kept.search(words, k, allowed)

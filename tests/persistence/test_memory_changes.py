@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import PgServer
 from process_pair import fanout, listening, migrated_pair, pg_settings
+from sqlalchemy import event
 
 from domain.entities import Actor, Memory, Role
 from domain.memory_drafts import MemoryDraft, MemoryPatchInput
@@ -237,3 +238,23 @@ async def test_another_process_words_reach_this_ones_keyword_postings(pair: Pair
             hits = await uow.lexical.search(field_id=pair.field_id, terms=["zeppelin"], k=5)
             assert [memory_id for memory_id, _ in hits] == [draft.id]
         assert await a_finds("zeppelin") == []  # rolled back
+
+        statements: list[str] = []
+
+        def count(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        engines = [pair.a.db.engine.sync_engine]
+        if pair.a.db.beside is not None:
+            engines.append(pair.a.db.beside.engine.sync_engine)
+        async with pair.a.deps.uow_factory() as uow:  # wrote a conversation, no memory
+            await pair.a.deps.conversations.create(uow=uow, actor=pair.actor, title="talk")
+            for engine in engines:
+                event.listen(engine, "before_cursor_execute", count)
+            try:
+                hits = await uow.lexical.search(field_id=pair.field_id, terms=["garden"], k=5)
+            finally:
+                for engine in engines:
+                    event.remove(engine, "before_cursor_execute", count)
+        assert len(hits) == 5
+        assert statements == []  # from the postings: no statement
