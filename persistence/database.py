@@ -182,15 +182,13 @@ class Database:
         self.field_sizes = FieldSizes()
         budget = search_index_entries  # per store (memoria.settings: MEMORIA_SEARCH_INDEX_ENTRIES)
         self.terms: TermStore | None = TermStore(self.engine, budget=budget) if copies else None
+        # Fields' turn orders for a search's conversation context (persistence/turn_store.py).
+        self.turns: TurnStore | None = TurnStore(self.engine, budget=budget) if copies else None
         self.memory_feed: MemoryFeed | None = None
         if not self.is_sqlite and self.faiss is not None:
             self.memory_feed = MemoryFeed(
-                self.engine, self.faiss, origin=new_id(), terms=self.terms
+                self.engine, self.faiss, origin=new_id(), terms=self.terms, turns=self.turns
             )
-        # Fields' turn orders for a search's conversation context (persistence/turn_store.py).
-        self.turns: TurnStore | None = (
-            TurnStore(self.engine, budget=budget) if self.is_sqlite else None
-        )
         # PostgreSQL: which fields pgvector reads exactly rather than through HNSW, and
         # fields' sizes and terms' document counts for keyword IDF (persistence/field_cache.py).
         # A write drops them in every process (FIELDS_CHANGED), so they may be kept longer
@@ -224,8 +222,9 @@ class Database:
         self.forget_fields(None)
         if self.memory_feed is not None and self.faiss is not None:
             self.faiss.forget_all()
-            if self.terms is not None:
-                self.terms.forget_all()
+            for store in (self.terms, self.turns):
+                if store is not None:
+                    store.forget_all()
 
     @property
     def copies_in_step(self) -> bool:
@@ -285,7 +284,8 @@ class SqlUnitOfWork(UnitOfWork):
         self.users = SqlUserRepository(tx)
         self.api_keys = SqlApiKeyRepository(tx)
         self.fields = SqlMemoryFieldRepository(tx)
-        self.memories = self.memory_query = SqlMemoryRepository(tx, self._journal, self._db.turns)
+        turns = self._db.turns if self._db.copies_in_step else None
+        self.memories = self.memory_query = SqlMemoryRepository(tx, self._journal, turns)
         self.history = SqlMemoryHistoryRepository(tx)
         self.conversations = SqlConversationRepository(tx)
         self.messages = SqlMessageRepository(tx)

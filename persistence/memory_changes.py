@@ -4,7 +4,9 @@ Each process of a deployment searches its own FAISS copy of a field's vectors
 (:class:`~persistence.faiss_index.FaissStore`), loaded from the database on the field's
 first search, and, for a field of 200 memories or more, its own keyword postings
 (:class:`~persistence.term_store.TermStore`, built in the background while PostgreSQL's
-full-text statement answers). Its own commits reach them from the unit of work's journal,
+full-text statement answers), and a conversation field's turn order
+(:class:`~persistence.turn_store.TurnStore`, the same way; read again whenever another
+process writes to the field). Its own commits reach them from the unit of work's journal,
 as in embedded mode. The other processes' commits reach them here: the writing transaction
 sends, on ``MEMORIES_CHANGED``, which memories of which field it added, rewrote or deleted
 (ids only, in as many notifications as needed; PostgreSQL delivers them at commit, in
@@ -31,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from persistence.faiss_index import FaissStore
 from persistence.tables.memories import memories
 from persistence.term_store import TermStore
+from persistence.turn_store import TurnStore
 
 log = logging.getLogger("memoria.memory_feed")
 
@@ -92,11 +95,13 @@ class MemoryFeed:
         *,
         origin: str,
         terms: TermStore | None = None,
+        turns: TurnStore | None = None,
     ) -> None:
         self.origin = origin
         self._engine = engine
         self._store = store
         self._terms = terms
+        self._turns = turns
         self._inbox: asyncio.Queue[str] = asyncio.Queue(maxsize=100_000)
         self._task: asyncio.Task[None] | None = None
         # Whether notes are heard now: the process's listener says (see the module
@@ -135,6 +140,10 @@ class MemoryFeed:
         if not isinstance(note, dict) or note.get("o") == self.origin:
             return  # this process's own commit: applied from its journal already
         field_id = str(note.get("f"))
+        if self._turns is not None:
+            # Read again when next searched: the write may have renumbered sessions of
+            # turns the note does not name (SQL answers meanwhile).
+            self._turns.forget(field_id)
         if note.get("x"):
             self._store.drop(field_id)
             if self._terms is not None:
@@ -158,8 +167,9 @@ class MemoryFeed:
 
     def _forget_all(self) -> None:
         self._store.forget_all()
-        if self._terms is not None:
-            self._terms.forget_all()
+        for store in (self._terms, self._turns):
+            if store is not None:
+                store.forget_all()
 
     async def aclose(self) -> None:
         task, self._task = self._task, None

@@ -110,7 +110,7 @@ class SqlMemoryRepository:
     ) -> None:
         self._tx = tx
         self._journal = journal
-        self._turns = turns  # embedded mode's in-process turn orders
+        self._turns = turns  # the process's turn orders (see persistence/turn_store.py)
         self._postgres = tx.conn.dialect.name == "postgresql"
 
     async def add(self, memory: Memory, embedding: Vector) -> None:
@@ -298,10 +298,10 @@ class SqlMemoryRepository:
             max_span_seconds=max_span_seconds,
         )
 
-    def _kept_turns(self, tx: BatchingTransaction, field_id: str) -> FieldTurns | None:
+    def _kept_turns(self, field_id: str, *, wrote_memories: bool) -> FieldTurns | None:
         """The field's turn order in process memory, if ready and if this transaction has
         written no memories (its own would be missing); else None, and SQL answers."""
-        if self._turns is None or tx.wrote_memories:
+        if self._turns is None or wrote_memories:
             return None
         kept = self._turns.get(field_id)
         if kept is None:
@@ -320,16 +320,20 @@ class SqlMemoryRepository:
         session_of: Sequence[str],
     ) -> SearchContext:
         if isinstance(self._tx, BatchingTransaction):  # SQLite: one driver-thread call
-            kept = self._kept_turns(self._tx, field_id) if anchors or session_of else None
-            if kept is not None:
-                loaded = await self.get_many(load, user_id=user_id)
-                if kept.owner != user_id:  # another user's field: none of its turns
-                    anchors, session_of = [], []
-                return SearchContext(
-                    memories={m.id: m for m in loaded},
-                    around=kept.around(anchors, steps, timedelta(seconds=max_span_seconds)),
-                    sessions=kept.sessions(session_of),
-                )
+            wrote = self._tx.wrote_memories
+        else:
+            wrote = bool(self._journal.changed_fields())
+        kept = self._kept_turns(field_id, wrote_memories=wrote) if anchors or session_of else None
+        if kept is not None:
+            loaded = await self.get_many(load, user_id=user_id)
+            if kept.owner != user_id:  # another user's field: none of its turns
+                anchors, session_of = [], []
+            return SearchContext(
+                memories={m.id: m for m in loaded},
+                around=kept.around(anchors, steps, timedelta(seconds=max_span_seconds)),
+                sessions=kept.sessions(session_of),
+            )
+        if isinstance(self._tx, BatchingTransaction):
             return await search_context.search_context(
                 self._tx,
                 field_id=field_id,

@@ -5,9 +5,11 @@ one real PostgreSQL database; what one commits reaches the other's copy through
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,6 +71,26 @@ class Pair:
         async with runtime.deps.uow_factory() as uow:
             hits = await uow.vectors.search(field_id=self.field_id, vector=vector, k=3)
         return [memory_id for memory_id, _ in hits]
+
+
+@contextlib.contextmanager
+def statements_of(runtime: Runtime) -> Iterator[list[str]]:
+    """The SQL statements ``runtime`` sends while the block runs."""
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engines = [runtime.db.engine.sync_engine]
+    if runtime.db.beside is not None:
+        engines.append(runtime.db.beside.engine.sync_engine)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
@@ -239,22 +261,55 @@ async def test_another_process_words_reach_this_ones_keyword_postings(pair: Pair
             assert [memory_id for memory_id, _ in hits] == [draft.id]
         assert await a_finds("zeppelin") == []  # rolled back
 
-        statements: list[str] = []
-
-        def count(*args: object) -> None:
-            statements.append(str(args[2]))
-
-        engines = [pair.a.db.engine.sync_engine]
-        if pair.a.db.beside is not None:
-            engines.append(pair.a.db.beside.engine.sync_engine)
         async with pair.a.deps.uow_factory() as uow:  # wrote a conversation, no memory
             await pair.a.deps.conversations.create(uow=uow, actor=pair.actor, title="talk")
-            for engine in engines:
-                event.listen(engine, "before_cursor_execute", count)
-            try:
+            with statements_of(pair.a) as statements:
                 hits = await uow.lexical.search(field_id=pair.field_id, terms=["garden"], k=5)
-            finally:
-                for engine in engines:
-                    event.remove(engine, "before_cursor_execute", count)
         assert len(hits) == 5
         assert statements == []  # from the postings: no statement
+
+
+async def test_the_turn_order_in_process_answers_as_sql_and_follows_other_processes(
+    pair: Pair,
+) -> None:
+    async with asyncio.timeout(60):
+        start = datetime(2025, 5, 1, 18, 0, tzinfo=UTC)
+        topics = ["sailing", "violin", "marathon", "pottery", "chess"]
+        drafts = [
+            MemoryDraft(
+                f"{['Ana', 'Ben'][i % 2]}: shall we talk about {topics[i % 5]} again, {i}?",
+                kind="episode",
+                occurred_at=start + timedelta(minutes=i if i < 20 else 600 + i),
+            )
+            for i in range(40)
+        ]
+        async with pair.a.deps.uow_factory() as uow:
+            await pair.a.deps.memories.add_many(
+                uow=uow, actor=pair.actor, field_id=pair.field_id, drafts=drafts
+            )
+            await uow.commit()
+
+        async def search() -> list[tuple[str, float]]:
+            deps = pair.a.deps
+            async with deps.uow_factory() as uow:
+                hits = await deps.memories.search(
+                    uow=uow, actor=pair.actor, field_ids=[pair.field_id], query="the violin"
+                )
+            return [(hit.memory.id, round(hit.score, 6)) for hit in hits]
+
+        turns = pair.a.db.turns
+        assert turns is not None
+        with statements_of(pair.a) as before:
+            from_sql = await search()  # and the order is built meanwhile
+        await turns.settled()
+        assert turns.get(pair.field_id) is not None
+        with statements_of(pair.a) as after:
+            assert await search() == from_sql  # the same context...
+        assert len(after) < len(before)  # ...without the statement that read it
+
+        await pair.add(pair.b, "Ben: and pottery on Sunday?")
+
+        async def forgotten() -> bool:
+            return not turns.tracks(pair.field_id)
+
+        await eventually(forgotten)  # read again on its next search
