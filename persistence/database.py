@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from domain.entities import new_id
 from domain.events import DomainEvent
 from domain.ports import UnitOfWork
+from persistence.copied_vectors import CopiedVectorIndex
 from persistence.faiss_index import FaissStore, FaissVectorIndex
 from persistence.field_cache import (
     FIELDS_CHANGED,
@@ -303,11 +304,16 @@ class SqlUnitOfWork(UnitOfWork):
         self.blobs = SqlBlobRepository(tx)
         self.maintenance = SqlMaintenanceRepository(tx, self._journal)
         self.jobs = SqlJobRepository(tx)
-        self.vectors = (
-            FaissVectorIndex(self._db.faiss)
-            if self._db.faiss is not None and self._db.copies_in_step
-            else PgVectorIndex(tx, preset=self._db.pg_search_preset, paths=self._db.vector_paths)
-        )
+        self.vectors: FaissVectorIndex | CopiedVectorIndex | PgVectorIndex
+        faiss = self._db.faiss
+        if faiss is not None and self._db.is_sqlite:
+            self.vectors = FaissVectorIndex(faiss)
+        else:
+            database = PgVectorIndex(
+                tx, preset=self._db.pg_search_preset, paths=self._db.vector_paths
+            )
+            copied = faiss is not None and self._db.copies_in_step
+            self.vectors = CopiedVectorIndex(faiss, database) if faiss and copied else database
         self.lexical = (
             SqliteLexicalIndex(tx, self._db.field_sizes, self._db.terms)
             if self._db.is_sqlite

@@ -308,6 +308,20 @@ class FaissStore:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    def load_soon(self, field_id: str, dimension: int) -> None:
+        """Start loading the field's index in the background, unless it is loaded or loading
+        (PostgreSQL mode: pgvector answers meanwhile, see persistence/copied_vectors.py)."""
+        loading = self._loading.get(field_id)
+        if field_id in self._fields or (loading is not None and loading.locked()):
+            return
+        self._spawn(self._load_logged(field_id, dimension))
+
+    async def _load_logged(self, field_id: str, dimension: int) -> None:
+        try:
+            await self._load(field_id, dimension)
+        except Exception:  # the database answers this field's searches until a load works
+            log.exception("vector index of field %s not loaded", field_id)
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)

@@ -321,8 +321,9 @@ async def test_a_server_running_beside_a_postgres_import_finds_what_it_imported(
         await asyncio.wait_for(server.fanout.listening.wait(), 5)
         await _import(importing, tmp_path / "cut.jsonl")
         field_id = seeded.fields[0]
-        part = await _vector_hits(server, field_id)  # the server's copy, loaded now
+        part = await _vector_hits(server, field_id)  # and the server's copy loads
         assert server.db.faiss is not None
+        await server.db.faiss.settled()
         assert server.db.faiss.loaded(field_id) is not None
         await _import(importing, tmp_path / "all.jsonl")
         async with source.db.engine.connect() as conn:

@@ -21,7 +21,7 @@ from domain.entities import Actor, Memory, Role
 from domain.memory_drafts import MemoryDraft, MemoryPatchInput
 from memoria.bootstrap import migrate
 from memoria.runtime import Runtime, build_runtime
-from persistence.faiss_index import FaissVectorIndex
+from persistence.copied_vectors import CopiedVectorIndex
 from persistence.memory_changes import change_notes
 from persistence.pgvector_index import PgVectorIndex
 from providers.embedders.hashing import HashingEmbedder
@@ -121,10 +121,14 @@ async def test_what_one_process_writes_reaches_the_others_copy(pair: Pair) -> No
     async with asyncio.timeout(60):  # a hang fails here, with its traceback
         kept = await pair.add(pair.a, "The lighthouse keeper feeds seventeen cats")
         async with pair.a.deps.uow_factory() as uow:
-            assert isinstance(uow.vectors, FaissVectorIndex)  # A searches its own copy
+            assert isinstance(uow.vectors, CopiedVectorIndex)  # A searches its own copy...
+        store = pair.a.db.faiss
+        assert store is not None
+        # ...once loaded: the first search is pgvector's, and starts the load.
         assert await pair.nearest(pair.a, "lighthouse keeper cats") == [kept.id]
-        assert pair.a.db.faiss is not None
-        assert pair.a.db.faiss.loaded(pair.field_id)
+        await store.settled()
+        assert store.loaded(pair.field_id)
+        assert await pair.nearest(pair.a, "lighthouse keeper cats") == [kept.id]
 
         added = await pair.add(pair.b, "Our allotment grows purple carrots every June")
 
@@ -165,6 +169,8 @@ async def test_a_process_that_does_not_hear_the_others_searches_the_database(
     async with asyncio.timeout(60):
         await pair.add(pair.a, "The lighthouse keeper feeds seventeen cats")
         await pair.nearest(pair.a, "lighthouse")  # A's copy of the field is loaded
+        assert pair.a.db.faiss is not None
+        await pair.a.db.faiss.settled()
         await fanout(pair.a).aclose()  # as if A's listening connection dropped
         assert not pair.a.db.copies_in_step
         added = await pair.add(pair.b, "Our allotment grows purple carrots every June")
@@ -186,6 +192,7 @@ async def test_a_field_switched_to_new_vectors_is_loaded_again_everywhere(pair: 
         await pair.nearest(pair.a, "lighthouse")
         assert pair.a.db.faiss is not None
         store = pair.a.db.faiss
+        await store.settled()
         assert store.loaded(pair.field_id) is not None
         async with pair.b.deps.uow_factory() as uow:  # the last step of re-embedding
             await uow.maintenance.set_field_embedder(
