@@ -312,8 +312,10 @@ class SqlUnitOfWork(UnitOfWork):
             database = PgVectorIndex(
                 tx, preset=self._db.pg_search_preset, paths=self._db.vector_paths
             )
-            copied = faiss is not None and self._db.copies_in_step
-            self.vectors = CopiedVectorIndex(faiss, database) if faiss and copied else database
+            if faiss is not None and self._db.copies_in_step:
+                self.vectors = CopiedVectorIndex(faiss, database)
+            else:
+                self.vectors = database
         self.lexical = (
             SqliteLexicalIndex(tx, self._db.field_sizes, self._db.terms)
             if self._db.is_sqlite

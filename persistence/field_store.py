@@ -142,6 +142,10 @@ class FieldStore(Generic[IndexT, ChangeT]):
         self._fields.pop(field_id, None)
         self._pending.pop(field_id, None)
 
+    def tracks(self, field_id: str) -> bool:
+        """Whether the field's index is kept or being built (changes to it matter here)."""
+        return field_id in self._fields or field_id in self._pending
+
     def forget_all(self) -> None:
         """Drop every field's index, and the builds under way (changes may have been missed)."""
         self._fields.clear()

@@ -120,10 +120,6 @@ class MemoryFeed:
             log.warning("memory feed: inbox full, dropping every copy to load them again")
             self._forget_all()
 
-    async def settled(self) -> None:
-        """Wait until every note heard so far is applied."""
-        await self._inbox.join()
-
     async def _apply_all(self) -> None:
         while True:
             payload = await self._inbox.get()

@@ -56,10 +56,6 @@ class TermStore(FieldStore[FieldTerms, TermChange]):
                 await asyncio.to_thread(terms.add_many, rows)
         return terms
 
-    def tracks(self, field_id: str) -> bool:
-        """Whether the field's index is kept or being built (changes to it matter here)."""
-        return field_id in self._fields or field_id in self._pending
-
     def _read(self, conn: sqlite3.Connection, field_id: str) -> FieldTerms:
         terms = FieldTerms()
         rows = conn.execute("SELECT id, content FROM memories WHERE field_id = ?", (field_id,))

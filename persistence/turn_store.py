@@ -53,10 +53,6 @@ class TurnStore(FieldStore[FieldTurns, TurnChange]):
         await asyncio.to_thread(turns.load, rows)
         return turns
 
-    def tracks(self, field_id: str) -> bool:
-        """Whether the field's order is kept or being built."""
-        return field_id in self._fields or field_id in self._pending
-
     def _read(self, conn: sqlite3.Connection, field_id: str) -> FieldTurns:
         """The field's turn order, in one pass over the covering index
         ``ix_memories_field_turns`` (DATETIME columns come as SQLAlchemy's naive UTC text)."""
