@@ -74,7 +74,8 @@ def _pg_statement(
 
     ``sized``: the field's size is known (the ``:n`` parameter), and so a term's count among
     the matches may exceed the cap; otherwise the statement counts the field (up to the cap)
-    and returns the count beside each row, to be kept.
+    and returns the count beside each row, to be kept (when nothing matches, in one row
+    without an id).
 
     Without a restriction, a term's count in the field is counted among the rows that match
     any term, which the ranking reads anyway: separate counts read each term's rows again
@@ -82,7 +83,7 @@ def _pg_statement(
     (separate capped counts), as the scores must not depend on which ids were allowed.
 
     The weights are MATERIALIZED and read through scalar subqueries: computed once, and
-    only when a row needs them (a query that matches nothing counts nothing). Inlined, the
+    only when a row needs them (a query that matches nothing counts no term). Inlined, the
     planner copied every count into each of its references and ran the numeric logarithms
     per matching row (18 ms instead of 6 at 4k turns)."""
     # The f-strings below interpolate term indexes and constant SQL only; values are bound.
@@ -120,6 +121,15 @@ def _pg_statement(
     read = "qe" if skipped else "q"
     read_query = ", to_tsquery('english', :qe) AS qe" if skipped else ""
     counted_terms = ", ".join(f"(SELECT d{i} FROM s) AS d{i}" for i in ids)  # noqa: S608
+    # Unsized, a query that matches nothing still returns the count, in a row without an
+    # id: otherwise a large field whose searches miss is counted again by each of them.
+    nothing = ", ".join(f"CAST(NULL AS bigint) AS d{i}" for i in ids)
+    missed = (
+        ""
+        if sized
+        else f""" UNION ALL SELECT NULL, NULL, {_PG_FIELD_SIZE}, {nothing}
+        WHERE NOT EXISTS (SELECT 1 FROM hits)"""  # noqa: S608
+    )
     return text(
         f"""WITH hits AS MATERIALIZED (
             SELECT m.id AS id, ts_rank(m.content_tsv, q, 1) AS rank, {holds}
@@ -127,11 +137,11 @@ def _pg_statement(
             WHERE m.field_id = :field_id AND m.content_tsv @@ {read} {restrict}),
         s AS MATERIALIZED (SELECT {size} AS n, {counts}),
         w AS MATERIALIZED (SELECT {weights} FROM s)
-        SELECT h.id AS id, ({matched}) / (SELECT {whole} FROM w) AS coverage,
+        (SELECT h.id AS id, ({matched}) / (SELECT {whole} FROM w) AS coverage,
             (SELECT n FROM s) AS n, {counted_terms}
         FROM hits AS h
         ORDER BY coverage DESC, h.rank DESC, h.id
-        LIMIT :k"""  # noqa: S608
+        LIMIT :k){missed}"""  # noqa: S608
     )
 
 
@@ -236,11 +246,14 @@ class PgLexicalIndex:
         rows = (await self._read(stmt, params)).all()
         if rows and size is None:
             size = int(rows[0].n)
+            if rows[0].id is None:
+                rows = []  # nothing matched: the row only carried the count
             if size >= self._cap:  # the count stopped at the cap
                 size = params["n"] = (await self._read(_PG_EXACT_SIZE, params)).scalar_one()
-                stmt = _pg_statement(len(words), restricted=restricted, sized=True)
-                rows = (await self._read(stmt, params)).all()
-                sized = True
+                if rows:
+                    stmt = _pg_statement(len(words), restricted=restricted, sized=True)
+                    rows = (await self._read(stmt, params)).all()
+                    sized = True
             if self._sizes is not None and size >= SIZE_KEPT_FROM:
                 self._sizes.put(field_id, size)
         if rows and sized and not restricted and int(size or 0) >= SIZE_KEPT_FROM:

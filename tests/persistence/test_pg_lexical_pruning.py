@@ -100,3 +100,39 @@ async def test_skipping_common_terms_ranks_as_reading_every_row(engine: Engine) 
     assert counts.get(engine.field_id) is not None
     await engine.add(MemoryDraft("note garden the last one"))
     assert engine.runtime.db.term_counts.get(engine.field_id) is None  # this process wrote
+
+
+async def test_a_search_that_matches_nothing_still_counts_a_large_field_once(
+    engine: Engine,
+) -> None:
+    notes = [
+        MemoryDraft(f"note {uuid.uuid4().hex[:8]} {uuid.uuid4().hex[:8]}")
+        for _ in range(SIZE_KEPT_FROM + 10)
+    ]
+    added = await engine.add(*notes[:600]) + await engine.add(*notes[600:])
+    stored = len({memory.id for memory in added})  # near-duplicates merge
+    assert stored >= SIZE_KEPT_FROM
+    db = engine.runtime.db
+    statements: list[str] = []
+    for reader in (db.engine, db.beside.engine if db.beside is not None else None):
+        if reader is not None:
+            event.listen(
+                reader.sync_engine,
+                "before_cursor_execute",
+                lambda _conn, _cursor, statement, *_: statements.append(statement),
+            )
+
+    async def search(terms: list[str]) -> list[tuple[str, float]]:
+        async with engine.runtime.deps.uow_factory() as uow:
+            return await uow.lexical.search(field_id=engine.field_id, terms=terms, k=20)
+
+    assert await search(["kettle"]) == []
+    # The miss still brought the field's size back, and it is kept: the next miss does
+    # not count the field again (before, every miss counted up to 20,000 rows).
+    assert db.field_rows.get(engine.field_id) == stored
+    statements.clear()
+    assert await search(["teapot"]) == []
+    keyword = [s for s in statements if "ts_rank" in s]
+    assert len(keyword) == 1
+    assert "SELECT count(*) FROM (SELECT 1 FROM memories" not in keyword[0]
+    assert len(await search(["note"])) == 20
