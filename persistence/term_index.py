@@ -207,10 +207,9 @@ class FieldTerms:
             found, share, key = found[best], share[best], key[best]
         order = np.argsort(-key, kind="stable")
         ids = self._ids
-        return [
-            (str(ids[s]), min(1.0, float(c)))
-            for s, c in zip(found[order], share[order], strict=True)
-        ]
+        # Plain ints and floats first: indexing numpy scalars one by one cost ~0.5 ms.
+        slots, shares = found[order].tolist(), np.minimum(share[order], 1.0).tolist()
+        return [(ids[s], c) for s, c in zip(slots, shares, strict=True)]
 
     def _scratch(self, size: int) -> tuple[Any, Any, Any]:
         """Zeroed per-slot arrays for a search (coverage, BM25, matched), kept between

@@ -5,6 +5,7 @@ Pure and cheap (regular expressions, no model), so it runs on every query.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,7 +71,14 @@ class QueryAnalysis:
 
 def content_terms(text: str) -> list[str]:
     """Lower-cased content words in first-seen order, without stopwords or duplicates."""
-    # findall and plain strings, not match objects: retrieval runs this on ~30 hits a query.
+    return list(_content_words(text))
+
+
+# Retrieval's feedback reads the words of ~40 hits a search, mostly the same memories search
+# after search: 1-1.5 ms of a 10 ms search when each was tokenized again.
+@functools.lru_cache(maxsize=16_384)
+def _content_words(text: str) -> tuple[str, ...]:
+    # findall and plain strings, not match objects.
     seen: dict[str, None] = {}
     for token in _WORD.findall(text.lower()):
         head, apostrophe, tail = token.partition("'")
@@ -84,7 +92,7 @@ def content_terms(text: str) -> list[str]:
             word = head + tail  # o'clock, rock'n'roll: one word
         if len(word) > 1 and word not in STOPWORDS:
             seen[word] = None
-    return list(seen)
+    return tuple(seen)
 
 
 def mentions_time(text: str) -> bool:
