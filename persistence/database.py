@@ -282,7 +282,7 @@ class SqlUnitOfWork(UnitOfWork):
         if batching is not None:
             batching.caches = self._db.subscriptions
         tx = self._tx = batching or Transaction(self._conn, self._db.write_lock)
-        self.users = SqlUserRepository(tx)
+        self.users = SqlUserRepository(tx, self._journal)
         self.api_keys = SqlApiKeyRepository(tx)
         self.fields = SqlMemoryFieldRepository(tx)
         turns = self._db.turns if self._db.copies_in_step else None
@@ -369,11 +369,14 @@ class SqlUnitOfWork(UnitOfWork):
             self._db.terms.apply_texts(texts, deletes)
         if self._db.turns is not None and turns:
             self._db.turns.apply(turns)
-        if self._db.faiss is not None:
-            for field_id in dropped:
-                self._db.faiss.forget(field_id)  # rebuilt from the new vectors on its next search
-            if upserts or deletes:
-                await self._db.faiss.apply(upserts, deletes)
+        for field_id in dropped:  # re-embedded or deleted: built again if searched again
+            if self._db.faiss is not None:
+                self._db.faiss.forget(field_id)
+            for store in (self._db.terms, self._db.turns):
+                if store is not None:
+                    store.forget(field_id)
+        if self._db.faiss is not None and (upserts or deletes):
+            await self._db.faiss.apply(upserts, deletes)
         if changed and not self._db.is_sqlite:  # the fields' sizes or words changed
             self._db.forget_fields(changed)
         for listener in self._db.after_commit if events else ():

@@ -19,7 +19,8 @@ class IndexJournal:
     texts: list[tuple[str, str, str]] = field(default_factory=list)
     deletes: list[tuple[str, str]] = field(default_factory=list)
     turns: list[tuple[str, TurnChange]] = field(default_factory=list)
-    # Fields whose vectors all changed at once (re-embedded): their indexes start over.
+    # Fields re-embedded (their vectors all changed at once) or deleted: their copies in
+    # process memory start over.
     dropped: set[str] = field(default_factory=set)
 
     def clear(self) -> None:

@@ -234,11 +234,7 @@ def _delete(args: argparse.Namespace) -> int:
 
 
 async def _delete_user(settings: Settings, username: str) -> int:
-    async with open_runtime(settings) as runtime:
-        async with runtime.deps.uow_factory() as uow:
-            deleted = await _admin.delete(uow=uow, username=username)
-            await uow.commit()
-        if runtime.db.faiss is not None:
-            for field_id in deleted.field_ids:
-                runtime.db.faiss.forget(field_id)  # the field's vector index files
+    async with open_runtime(settings) as runtime, runtime.deps.uow_factory() as uow:
+        deleted = await _admin.delete(uow=uow, username=username)
+        await uow.commit()  # the fields' vector files go with the commit
     return len(deleted.field_ids)

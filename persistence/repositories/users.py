@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select
 
 from domain.entities import ApiKey, Role, Tier, User
+from persistence.index_journal import IndexJournal
 from persistence.session import Transaction
 from persistence.tables.accounts import api_keys, users
+from persistence.tables.memories import memory_fields
 
 # Read on every authenticated request: built once (a statement built per call cost ~90 us of
 # SQLAlchemy construction and cache-key work, more than executing it).
@@ -47,8 +49,9 @@ def _user_values(user: User) -> dict[str, Any]:
 
 
 class SqlUserRepository:
-    def __init__(self, tx: Transaction) -> None:
+    def __init__(self, tx: Transaction, journal: IndexJournal) -> None:
         self._tx = tx
+        self._journal = journal
 
     async def add(self, user: User) -> None:
         await self._tx.write(users.insert().values(**_user_values(user)))
@@ -88,6 +91,11 @@ class SqlUserRepository:
         return [_user(r) for r in await self._tx.read(stmt)]
 
     async def delete(self, user_id: str) -> None:
+        # The cascade removes the user's fields and memories outside the memory repository:
+        # their copies in process memory (this process's and every other's) are dropped
+        # when the deletion commits, their vector files with them.
+        owned = select(memory_fields.c.id).where(memory_fields.c.user_id == user_id)
+        self._journal.dropped.update(row.id for row in await self._tx.read(owned))
         await self._tx.write(users.delete().where(users.c.id == user_id))
 
     async def count(self) -> int:

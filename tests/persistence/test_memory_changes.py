@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 from conftest import PgServer
@@ -19,6 +20,7 @@ from sqlalchemy import event
 
 from domain.entities import Actor, Memory, Role
 from domain.memory_drafts import MemoryDraft, MemoryPatchInput
+from domain.services.user_admin import UserAdminService
 from memoria.bootstrap import migrate
 from memoria.runtime import Runtime, build_runtime
 from persistence.copied_vectors import CopiedVectorIndex
@@ -204,6 +206,53 @@ async def test_a_field_switched_to_new_vectors_is_loaded_again_everywhere(pair: 
             return store.loaded(pair.field_id) is None
 
         await eventually(dropped)
+
+
+async def test_a_deleted_users_fields_leave_every_processs_copies(pair: Pair) -> None:
+    async with asyncio.timeout(60):
+        for _ in range(2):  # the keyword postings are kept from 200 memories up
+            async with pair.a.deps.uow_factory() as uow:
+                await pair.a.deps.memories.add_many(
+                    uow=uow,
+                    actor=pair.actor,
+                    field_id=pair.field_id,
+                    drafts=[
+                        MemoryDraft(content=f"Lighthouse note {i} {uuid4().hex}")
+                        for i in range(110)
+                    ],
+                )
+                await uow.commit()
+        stores = [(r.db.faiss, r.db.terms) for r in (pair.a, pair.b)]
+        for runtime, (faiss, terms) in zip((pair.a, pair.b), stores, strict=True):
+            async with runtime.deps.uow_factory() as uow:
+                await runtime.deps.memories.search(
+                    uow=uow,
+                    actor=pair.actor,
+                    field_ids=[pair.field_id],
+                    query="lighthouse",
+                    top_k=3,
+                )
+            assert faiss is not None
+            assert terms is not None
+            await faiss.settled()
+            await terms.settled()
+            assert faiss.loaded(pair.field_id) is not None
+            assert terms.get(pair.field_id) is not None
+        async with pair.b.deps.uow_factory() as uow:  # as `memoria users delete` does
+            deleted = await UserAdminService().delete(uow=uow, username="alice")
+            await uow.commit()
+        assert deleted.field_ids == [pair.field_id]
+
+        async def gone_everywhere() -> bool:
+            return all(
+                faiss is not None
+                and faiss.loaded(pair.field_id) is None
+                and terms is not None
+                and terms.get(pair.field_id) is None
+                for faiss, terms in stores
+            )
+
+        await eventually(gone_everywhere)
 
 
 async def test_vectors_searched_in_the_database_keep_no_copy(
