@@ -354,7 +354,10 @@ class SqlUnitOfWork(UnitOfWork):
             feed = self._db.memory_feed
             if feed is not None:
                 journal = self._journal
-                notes = change_notes(feed.origin, journal.upserts, journal.deletes, journal.dropped)
+                turned = [(field_id, change[0]) for field_id, change in journal.turns]
+                notes = change_notes(
+                    feed.origin, journal.upserts, journal.deletes, journal.dropped, turned
+                )
                 if notes:
                     await self._tx.read(_NOTIFY_EACH, {"channel": MEMORIES_CHANGED, "notes": notes})
             await self._conn.commit()

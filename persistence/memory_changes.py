@@ -5,10 +5,10 @@ Each process of a deployment searches its own FAISS copy of a field's vectors
 first search, and, for a field of 200 memories or more, its own keyword postings
 (:class:`~persistence.term_store.TermStore`, built in the background while PostgreSQL's
 full-text statement answers), and a conversation field's turn order
-(:class:`~persistence.turn_store.TurnStore`, the same way; read again whenever another
-process writes to the field). Its own commits reach them from the unit of work's journal,
-as in embedded mode. The other processes' commits reach them here: the writing transaction
-sends, on ``MEMORIES_CHANGED``, which memories of which field it added, rewrote or deleted
+(:class:`~persistence.turn_store.TurnStore`, the same way). Its own commits reach them
+from the unit of work's journal, as in embedded mode. The other processes' commits reach
+them here: the writing transaction sends, on ``MEMORIES_CHANGED``, which memories of which
+field it added, rewrote or deleted, and which other turns it gave a new place or session
 (ids only, in as many notifications as needed; PostgreSQL delivers them at commit, in
 commit order); each other process reads those rows again and applies them.
 
@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Collection, Iterator, Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,9 +34,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from persistence.faiss_index import FaissStore
 from persistence.tables.memories import memories
 from persistence.term_store import TermStore
-from persistence.turn_store import TurnStore
+from persistence.turn_store import TurnChange, TurnStore
 
 log = logging.getLogger("memoria.memory_feed")
+
+
+def _turn(memory_id: str, row: tuple[str, datetime, int | None, int | None] | None) -> TurnChange:
+    """A named memory's place in the turn order as it stands: a turn, or none (deleted, or
+    not a turn)."""
+    if row is None or row[2] is None:
+        return (memory_id, None, None, None)
+    _text, at, seq, session = row
+    return (memory_id, at, seq, session)
+
 
 MEMORIES_CHANGED = "memoria_memories"
 # Where PostgreSQL mode searches vectors: each process's copies ("process") or pgvector in
@@ -53,27 +64,38 @@ def change_notes(
     upserts: Sequence[tuple[str, str, object]],
     deletes: Sequence[tuple[str, str]],
     dropped: Collection[str] = (),
+    turned: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
     """The ``MEMORIES_CHANGED`` payloads for one transaction's memory changes: per field,
-    ``{"o": origin, "f": field, "u": upserted ids, "d": deleted ids}``, or ``"x": true``
-    for "drop the field's copy" (re-embedded, or too many changes to read one by one)."""
-    changed: dict[str, tuple[list[str], list[str]]] = {}
+    ``{"o": origin, "f": field, "u": upserted ids, "d": deleted ids, "t": ids of the other
+    turns whose place or session changed}`` (``turned``: (field, memory) pairs), or
+    ``"x": true`` for "drop the field's copy" (re-embedded, or too many changes to read
+    one by one)."""
+    changed: dict[str, tuple[list[str], list[str], list[str]]] = {}
     for field_id, memory_id, _vector in upserts:
-        changed.setdefault(field_id, ([], []))[0].append(memory_id)
+        changed.setdefault(field_id, ([], [], []))[0].append(memory_id)
     for field_id, memory_id in deletes:
-        changed.setdefault(field_id, ([], []))[1].append(memory_id)
+        changed.setdefault(field_id, ([], [], []))[1].append(memory_id)
+    for field_id, memory_id in turned:
+        changed.setdefault(field_id, ([], [], []))[2].append(memory_id)
     notes: list[str] = []
-    drop = set(dropped) | {f for f, (u, d) in changed.items() if len(u) + len(d) > _READ_AT_MOST}
+    crowded = {f for f, ids in changed.items() if sum(map(len, ids)) > _READ_AT_MOST}
+    drop = set(dropped) | crowded
     for field_id in sorted(drop):
         notes.append(json.dumps({"o": origin, "f": field_id, "x": True}))
-    for field_id, (upserted, deleted) in changed.items():
+    for field_id, (upserted, deleted, moved) in changed.items():
         if field_id in drop:
             continue
-        ids = [("u", m) for m in dict.fromkeys(upserted)] + [("d", m) for m in deleted]
+        named = set(upserted) | set(deleted)
+        ids = (
+            [("u", m) for m in dict.fromkeys(upserted)]
+            + [("d", m) for m in deleted]
+            + [("t", m) for m in dict.fromkeys(moved) if m not in named]
+        )
         for part in _chunks(ids, _IDS_PER_NOTE):
             note: dict[str, object] = {"o": origin, "f": field_id}
-            note["u"] = [m for side, m in part if side == "u"]
-            note["d"] = [m for side, m in part if side == "d"]
+            for side in ("u", "d", "t"):
+                note[side] = [m for s, m in part if s == side]
             notes.append(json.dumps(note))
     return notes
 
@@ -136,30 +158,48 @@ class MemoryFeed:
         if not isinstance(note, dict) or note.get("o") == self.origin:
             return  # this process's own commit: applied from its journal already
         field_id = str(note.get("f"))
-        if self._turns is not None:
-            # Read again when next searched: the write may have renumbered sessions of
-            # turns the note does not name (SQL answers meanwhile).
-            self._turns.forget(field_id)
         if note.get("x"):
             self._store.drop(field_id)
-            if self._terms is not None:
-                self._terms.forget(field_id)
+            for store in (self._terms, self._turns):
+                if store is not None:
+                    store.forget(field_id)
             return
         upserted = [str(m) for m in note.get("u", [])]
         deleted = [str(m) for m in note.get("d", [])]
-        await self._store.refresh(field_id, upserted=upserted, deleted=deleted)
-        if self._terms is not None and self._terms.tracks(field_id):
-            # Applied now, or replayed onto the postings being built (FieldStore.apply).
-            texts = await self._texts(field_id, upserted)
-            gone = [(field_id, m) for m in deleted + [m for m in upserted if m not in texts]]
-            self._terms.apply_texts([(field_id, m, t) for m, t in texts.items()], gone)
+        moved = [str(m) for m in note.get("t", [])]
+        if upserted or deleted:
+            await self._store.refresh(field_id, upserted=upserted, deleted=deleted)
+        texts = self._terms is not None and self._terms.tracks(field_id)
+        turns = self._turns is not None and self._turns.tracks(field_id)
+        if not (texts or turns):
+            return
+        # One read for both: the named rows as they stand now. Applied now, or replayed
+        # onto the copies being built (FieldStore.apply).
+        rows = await self._rows(field_id, upserted + moved if turns else upserted)
+        if texts and self._terms is not None:
+            kept = [(field_id, m, rows[m][0]) for m in upserted if m in rows]
+            gone = [(field_id, m) for m in deleted + [m for m in upserted if m not in rows]]
+            self._terms.apply_texts(kept, gone)
+        if turns and self._turns is not None:
+            named = upserted + deleted + moved
+            self._turns.apply([(field_id, _turn(m, rows.get(m))) for m in named])
 
-    async def _texts(self, field_id: str, memory_ids: list[str]) -> dict[str, str]:
-        """The texts of those of ``memory_ids`` the field holds now."""
+    async def _rows(
+        self, field_id: str, memory_ids: list[str]
+    ) -> dict[str, tuple[str, datetime, int | None, int | None]]:
+        """The text, time, turn sequence and session of those of ``memory_ids`` the field
+        holds now."""
+        if not memory_ids:
+            return {}
         c = memories.c
-        stmt = select(c.id, c.content).where(c.field_id == field_id, c.id.in_(memory_ids))
+        stmt = select(c.id, c.content, c.occurred_at, c.turn_seq, c.turn_session).where(
+            c.field_id == field_id, c.id.in_(memory_ids)
+        )
         async with self._engine.connect() as conn:
-            return {row.id: row.content for row in await conn.execute(stmt)}
+            return {
+                row.id: (row.content, row.occurred_at, row.turn_seq, row.turn_session)
+                for row in await conn.execute(stmt)
+            }
 
     def _forget_all(self) -> None:
         self._store.forget_all()

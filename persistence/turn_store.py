@@ -2,9 +2,8 @@
 that holds conversation turns and has been searched (see :mod:`persistence.field_store` for
 how they are built and kept). Until a field's is ready, the covering partial index
 ``ix_memories_field_turns`` answers in SQL. In PostgreSQL mode a process keeps them only
-while it hears the other processes' writes, and a field another process wrote to is read
-again (persistence/memory_changes.py): its writes may renumber sessions the note does not
-name."""
+while it hears the other processes' writes, which name every turn they placed, moved,
+relabelled or removed (persistence/memory_changes.py)."""
 
 from __future__ import annotations
 

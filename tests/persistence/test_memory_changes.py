@@ -67,6 +67,13 @@ class Pair:
             await uow.commit()
         return memory
 
+    async def patch(self, runtime: Runtime, memory_id: str, patch: MemoryPatchInput) -> None:
+        async with runtime.deps.uow_factory() as uow:
+            await runtime.deps.memories.update(
+                uow=uow, actor=self.actor, memory_id=memory_id, patch=patch
+            )
+            await uow.commit()
+
     async def nearest(self, runtime: Runtime, text: str) -> list[str]:
         """The field's ids nearest ``text``'s vector, as ``runtime``'s search finds them."""
         (vector,) = await EMBEDDER.embed([text])
@@ -340,10 +347,11 @@ async def test_the_turn_order_in_process_answers_as_sql_and_follows_other_proces
             for i in range(40)
         ]
         async with pair.a.deps.uow_factory() as uow:
-            await pair.a.deps.memories.add_many(
+            added = await pair.a.deps.memories.add_many(
                 uow=uow, actor=pair.actor, field_id=pair.field_id, drafts=drafts
             )
             await uow.commit()
+        drafts_ids = [memory.id for memory in added]
 
         async def search() -> list[tuple[str, float]]:
             deps = pair.a.deps
@@ -363,9 +371,50 @@ async def test_the_turn_order_in_process_answers_as_sql_and_follows_other_proces
             assert await search() == from_sql  # the same context...
         assert len(after) < len(before)  # ...without the statement that read it
 
-        await pair.add(pair.b, "Ben: and pottery on Sunday?")
+        # B writes: two turns in the silence that join the two sessions (relabelling
+        # turns the write did not touch), a turn moved, a rewritten text, a deletion that
+        # splits the session again. A's turn order follows each, and stays the database's.
+        deps = pair.b.deps
+        async with deps.uow_factory() as uow:
+            (bridge, _) = await deps.memories.add_many(
+                uow=uow,
+                actor=pair.actor,
+                field_id=pair.field_id,
+                drafts=[
+                    MemoryDraft(
+                        f"Ben: and pottery on Sunday, {minutes}?",
+                        kind="episode",
+                        occurred_at=start + timedelta(minutes=minutes),
+                    )
+                    for minutes in (200, 420)  # each within four hours of the next
+                ],
+            )
+            await uow.commit()
+        kept = turns.get(pair.field_id)
+        assert kept is not None
 
-        async def forgotten() -> bool:
-            return not turns.tracks(pair.field_id)
+        async def in_step() -> bool:
+            fresh = await turns._load(pair.field_id)  # the database's order, read now
+            return kept._turns == fresh._turns and kept._ids == fresh._ids
 
-        await eventually(forgotten)  # read again on its next search
+        await eventually(in_step)
+        first, last = drafts_ids[0], drafts_ids[39]
+        assert kept.sessions([first])[first] == kept.sessions([last])[last]  # joined
+        for memory_id, patch in (
+            (drafts_ids[30], MemoryPatchInput(occurred_at=start + timedelta(minutes=700))),
+            (drafts_ids[5], MemoryPatchInput(content="Ana: the violin, at last")),
+        ):
+            await pair.patch(pair.b, memory_id, patch)
+            await eventually(in_step)
+        async with deps.uow_factory() as uow:
+            await deps.memories.delete(uow=uow, actor=pair.actor, memory_id=bridge.id)
+            await uow.commit()
+        await eventually(in_step)
+        assert kept.sessions([first])[first] != kept.sessions([last])[last]  # split
+        assert turns.get(pair.field_id) is kept  # followed, never read again
+        with statements_of(pair.a) as followed:
+            from_copy = await search()
+        turns.forget(pair.field_id)
+        with statements_of(pair.a) as read:
+            assert await search() == from_copy  # as SQL answers
+        assert len(followed) < len(read)
