@@ -215,8 +215,10 @@ class JobRunner:
         job."""
         pause = self.policy.renew_every.total_seconds()
         while True:
+            # asyncio.timeout: wait_for can lose a cancellation on Python 3.11.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=pause)
+                async with asyncio.timeout(pause):
+                    await stop.wait()
             if stop.is_set():
                 return
             try:

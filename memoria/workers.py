@@ -48,8 +48,10 @@ class WorkLoop:
             if busy:
                 await asyncio.sleep(0)
                 continue
+            # asyncio.timeout: wait_for can lose a cancellation on Python 3.11 (stop hangs).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                async with asyncio.timeout(self._poll):
+                    await self._wake.wait()
 
 
 class BackgroundWorkers:

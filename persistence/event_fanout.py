@@ -167,12 +167,17 @@ class PgEventFanout:
             await self._catch_up(self._alive_at - self._margin)
         self._alive_at = started
         self.listening.set()
+        # asyncio.timeout, not wait_for: on Python 3.11, wait_for loses a cancellation that
+        # arrives as its awaitable completes, and the listener then never stopped (aclose
+        # waited on it for ever: an intermittent hang of the tests that close a listener).
         while not lost.is_set():
             checked = datetime.now(UTC)
-            await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=self._health_interval)
+            async with asyncio.timeout(self._health_interval):
+                await conn.fetchval("SELECT 1")
             self._alive_at = checked  # everything committed before this reached us
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lost.wait(), timeout=self._health_interval)
+                async with asyncio.timeout(self._health_interval):
+                    await lost.wait()
 
     def _received(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         try:
