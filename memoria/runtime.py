@@ -147,6 +147,7 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None) -> Ru
         settings.resolved_database_url,
         index_dir=settings.data_dir / "vectors",
         search_index_entries=settings.search_index_entries,
+        vector_index_entries=settings.vector_index_entries,
         vector_search=settings.vector_search,
     )
     clock = SystemClock()

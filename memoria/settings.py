@@ -76,6 +76,10 @@ class Settings:
     # its fields (keyword postings ~0.3 KB each, turn order ~0.2 KB); past it, the fields
     # searched least recently are dropped and rebuilt when searched again.
     search_index_entries: int = DEFAULT_BUDGET
+    # Vectors each process keeps in its in-memory indexes over all fields (~1.5 KB each at
+    # 384 dimensions; 0: no limit); past it, the fields searched least recently are dropped
+    # and loaded again when searched again.
+    vector_index_entries: int = 0
     # PostgreSQL mode: vectors searched in each process's memory ("process", kept in step
     # with the other processes' writes) or by pgvector in the database ("database").
     vector_search: str = "process"
@@ -108,6 +112,8 @@ class Settings:
             raise SettingsError("MEMORIA_JWT_TTL_SECONDS must be at least 60")
         if self.search_index_entries < 0:
             raise SettingsError("MEMORIA_SEARCH_INDEX_ENTRIES must be 0 or more")
+        if self.vector_index_entries < 0:
+            raise SettingsError("MEMORIA_VECTOR_INDEX_ENTRIES must be 0 or more")
         if self.vector_search not in VECTOR_SEARCHES:
             raise SettingsError(
                 f"MEMORIA_VECTOR_SEARCH must be one of {', '.join(VECTOR_SEARCHES)}"
@@ -202,6 +208,7 @@ class Settings:
                 "search_index_entries": int(
                     source.get("MEMORIA_SEARCH_INDEX_ENTRIES", str(DEFAULT_BUDGET))
                 ),
+                "vector_index_entries": int(source.get("MEMORIA_VECTOR_INDEX_ENTRIES", "0")),
                 "vector_search": source.get("MEMORIA_VECTOR_SEARCH", "process").strip().lower(),
             }
         except ValueError as exc:

@@ -118,6 +118,7 @@ class Database:
         echo: bool = False,
         index_dir: Path | None = None,
         search_index_entries: int = DEFAULT_BUDGET,
+        vector_index_entries: int = 0,
         vector_search: str = "process",
     ) -> None:
         if vector_search not in VECTOR_SEARCHES:
@@ -169,12 +170,12 @@ class Database:
         copies = self.is_sqlite or vector_search == "process"
         self.faiss: FaissStore | None = None
         if self.is_sqlite:
-            self.faiss = FaissStore(self.engine, index_dir)
+            self.faiss = FaissStore(self.engine, index_dir, budget=vector_index_entries)
         elif copies:
             sent: ColumnElement[Any] = type_coerce(
                 func.vector_send(memories.c.embedding), SentVector()
             )
-            self.faiss = FaissStore(self.engine, None, vectors=sent)
+            self.faiss = FaissStore(self.engine, None, vectors=sent, budget=vector_index_entries)
         # The webhook outbox's subscription lookups (embedded mode, see persistence/outbox.py).
         self.subscriptions = SubscriptionCache()
         # Field sizes for FTS5's local-IDF decision (see persistence/lexical_index.py), and

@@ -4,11 +4,10 @@ Embedded mode searches only these; PostgreSQL mode too while the process hears t
 processes' changes (``persistence/memory_changes.py``), with pgvector otherwise. The
 database is the source of truth. Indexes live in memory and, when an index
 directory is given, are saved there as files (in the background, atomically) so a restart
-does not re-read every vector. On load a saved file is caught up with the database: rows
-changed since shortly before it was saved are re-applied, and if the row count still
-differs (a crash between commit and save, a delete) ids are reconciled one by one. A missing
-or unreadable file is rebuilt from the database. Changes of committed transactions arrive
-through :meth:`FaissStore.apply`; a rolled-back transaction never reaches the index.
+does not re-read every vector. On load a saved file is caught up with the database
+(``persistence/vector_rows.py``); a missing or unreadable file is rebuilt from it.
+Changes of committed transactions arrive through :meth:`FaissStore.apply`; a rolled-back
+transaction never reaches the index.
 """
 
 from __future__ import annotations
@@ -17,60 +16,35 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import Vector
 from persistence.faiss_field import IVF_THRESHOLD, FieldIndex, needs_upgrade
+from persistence.read_write_lock import ReadWriteLock
 from persistence.tables.memories import memories
+from persistence.vector_rows import VectorRows
 
 log = logging.getLogger("memoria.faiss")
 
 # Below this size a search is cheaper inline than a hop to a worker thread.
 _INLINE_SEARCH_MAX = 20_000
-# Rows stamped this long before a save may have committed after it: re-apply them on load.
-_CATCH_UP_MARGIN = timedelta(minutes=10)
 SAVE_EVERY_CHANGES = 5_000
 SAVE_EVERY_SECONDS = 60.0
-_LOAD_CHUNK = 20_000
-
-
-class _ReadWriteLock:
-    """Many concurrent searches (FAISS releases the GIL) or one writer."""
-
-    def __init__(self) -> None:
-        self._readers = 0
-        self._writer = asyncio.Lock()
-        self._no_readers = asyncio.Event()
-        self._no_readers.set()
-
-    @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[None]:
-        async with self._writer:
-            self._readers += 1
-            self._no_readers.clear()
-        try:
-            yield
-        finally:
-            self._readers -= 1
-            if self._readers == 0:
-                self._no_readers.set()
-
-    @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[None]:
-        async with self._writer:
-            await self._no_readers.wait()
-            yield
 
 
 class FaissStore:
-    """All fields' indexes of one process; shared by every unit of work."""
+    """All fields' indexes of one process; shared by every unit of work.
+
+    ``budget``: the vectors kept over all fields (0: no limit). When a field's load takes
+    the total past it, the fields searched least recently are dropped (saved first when
+    they have a file) and loaded again on their next search."""
 
     def __init__(
         self,
@@ -78,51 +52,34 @@ class FaissStore:
         index_dir: Path | None = None,
         *,
         vectors: ColumnElement[Any] | None = None,
+        budget: int = 0,
     ) -> None:
-        self._engine = engine
         self._dir = index_dir
+        self._budget = budget
+        self._searched: dict[str, None] = {}  # fields loaded, least recently searched first
         # The vector column as read (PostgreSQL: in pgvector's binary form, see SentVector).
-        self._vectors = (vectors if vectors is not None else memories.c.embedding).label(
-            "embedding"
-        )
+        self._rows = VectorRows(engine, vectors if vectors is not None else memories.c.embedding)
         # Other processes' changes to a field still loading (see refresh), and fields whose
         # load under way must not be kept (see drop).
         self._pending: dict[str, tuple[list[str], list[str]]] = {}
         self._redo: set[str] = set()
         self._fields: dict[str, FieldIndex] = {}
-        self._locks: dict[str, _ReadWriteLock] = {}
+        self._locks: dict[str, ReadWriteLock] = {}
         self._loading: dict[str, asyncio.Lock] = {}
         self._dirty: dict[str, int] = {}
         self._last_save = time.monotonic()
         self._tasks: set[asyncio.Task[None]] = set()
         self._upgrading: set[str] = set()  # fields whose IVF is being (re)trained
 
-    def _lock(self, field_id: str) -> _ReadWriteLock:
-        return self._locks.setdefault(field_id, _ReadWriteLock())
+    @property
+    def budget(self) -> int:
+        return self._budget
+
+    def _lock(self, field_id: str) -> ReadWriteLock:
+        return self._locks.setdefault(field_id, ReadWriteLock())
 
     def _path(self, field_id: str) -> Path | None:
         return None if self._dir is None else self._dir / f"{field_id}.faiss"
-
-    async def _rows(self, stmt: Any) -> AsyncIterator[list[Any]]:
-        async with self._engine.connect() as conn:
-            result = await conn.stream(stmt)
-            async for chunk in result.partitions(_LOAD_CHUNK):
-                yield list(chunk)
-
-    async def _add_rows(self, index: FieldIndex, stmt: Any) -> None:
-        async for rows in self._rows(stmt):
-            # Rows of another dimension (a field being re-embedded) are not searched by
-            # vector until the field switches over; its index is rebuilt then.
-            kept = [r for r in rows if len(r.embedding) == index.dimension]
-            if not kept:
-                continue
-            matrix = np.vstack([np.asarray(r.embedding, dtype=np.float32) for r in kept])
-            await asyncio.to_thread(index.upsert, [r.id for r in kept], matrix)
-
-    async def _db_count(self, field_id: str) -> int:
-        async with self._engine.connect() as conn:
-            stmt = select(func.count()).select_from(memories).where(memories.c.field_id == field_id)
-            return int((await conn.execute(stmt)).scalar_one())
 
     async def _from_file(self, field_id: str, dimension: int) -> FieldIndex | None:
         path = self._path(field_id)
@@ -134,29 +91,8 @@ class FaissStore:
         except (OSError, ValueError, RuntimeError):
             log.warning("vector index file for field %s unreadable: rebuilding", field_id)
             return None
-        c = memories.c
-        since = saved_at - _CATCH_UP_MARGIN
-        await self._add_rows(
-            index, select(c.id, self._vectors).where(c.field_id == field_id, c.updated_at >= since)
-        )
-        if await self._db_count(field_id) != index.size:
-            await self._reconcile(field_id, index)
+        await self._rows.catch_up(index, field_id, saved_at=saved_at)
         return index
-
-    async def _reconcile(self, field_id: str, index: FieldIndex) -> None:
-        """Drop ids the database no longer has; add rows the file never saw."""
-        db_ids: set[str] = set()
-        async for rows in self._rows(select(memories.c.id).where(memories.c.field_id == field_id)):
-            db_ids.update(r.id for r in rows)
-        gone = [m for m in index.ids.values() if m not in db_ids]
-        if gone:
-            await asyncio.to_thread(index.delete, gone)
-        missing = list(db_ids - set(index.ids.values()))
-        for start in range(0, len(missing), _LOAD_CHUNK):
-            part = missing[start : start + _LOAD_CHUNK]
-            stmt = select(memories.c.id, self._vectors).where(memories.c.id.in_(part))
-            await self._add_rows(index, stmt)
-        log.info("vector index of field %s reconciled: -%d +%d", field_id, len(gone), len(missing))
 
     async def _load(self, field_id: str, dimension: int) -> FieldIndex:
         found = self._fields.get(field_id)
@@ -169,8 +105,7 @@ class FaissStore:
             built = await self._from_file(field_id, dimension)
             if built is None:
                 built = FieldIndex(dimension)
-                every = select(memories.c.id, self._vectors)
-                await self._add_rows(built, every.where(memories.c.field_id == field_id))
+                await self._rows.fill(built, field_id)
                 if built.size >= IVF_THRESHOLD:
                     built = await asyncio.to_thread(built.to_ivf)
                 self._dirty[field_id] = built.size
@@ -178,6 +113,7 @@ class FaissStore:
                 # Saved before its upgrade finished, or when the field was much smaller.
                 self._spawn(self._upgrade(field_id))
             self._fields[field_id] = built
+            self._searched[field_id] = None
             # No await since the line above: a change heard from now on finds the field
             # loaded, and one heard while it loaded is read again here.
             pending = self._pending.pop(field_id, None)
@@ -186,9 +122,47 @@ class FaissStore:
                 # has them; the next one loads the field again.
                 self._redo.discard(field_id)
                 self._fields.pop(field_id, None)
+                self._searched.pop(field_id, None)
             elif pending is not None:
                 await self._read_again(field_id, *pending)
+            self._keep_to_budget(keep=field_id)
             return built
+
+    def _keep_to_budget(self, *, keep: str | None = None) -> None:
+        if self._budget and sum(ix.size for ix in self._fields.values()) > self._budget:
+            self._spawn(self._evict(keep=keep))
+
+    async def _evict(self, *, keep: str | None) -> None:
+        """Drop the fields searched least recently until the rest fit the budget (``keep``,
+        just loaded, stays; so does a field being loaded or retrained)."""
+        total = sum(ix.size for ix in self._fields.values())
+        for field_id in list(self._searched):
+            if total <= self._budget:
+                return
+            index = self._fields.get(field_id)
+            loading = self._loading.get(field_id)
+            if (
+                field_id == keep
+                or index is None
+                or field_id in self._upgrading
+                or (loading is not None and loading.locked())
+            ):
+                continue
+            path = self._path(field_id)
+            if path is not None and self._dirty.get(field_id):
+                # A file caught up on load needs no save, but a fresh one reads fewer rows.
+                path.parent.mkdir(parents=True, exist_ok=True)
+                async with self._lock(field_id).read():
+                    self._dirty[field_id] = 0
+                    await asyncio.to_thread(index.save, path)
+            async with self._lock(field_id).write():
+                if self._fields.get(field_id) is not index:
+                    continue  # dropped or swapped meanwhile
+                del self._fields[field_id]
+                self._searched.pop(field_id, None)
+                self._dirty.pop(field_id, None)
+            total -= index.size
+            log.info("vector index of field %s dropped from memory (budget)", field_id)
 
     async def refresh(self, field_id: str, *, upserted: list[str], deleted: list[str]) -> None:
         """Another process committed these changes to the field's memories: its index, if
@@ -208,15 +182,7 @@ class FaissStore:
         index = self._fields.get(field_id)
         if index is None:
             return
-        found: dict[str, Vector] = {}
-        for start in range(0, len(upserted), _LOAD_CHUNK):
-            part = upserted[start : start + _LOAD_CHUNK]
-            c = memories.c
-            stmt = select(c.id, self._vectors).where(c.field_id == field_id, c.id.in_(part))
-            async for rows in self._rows(stmt):
-                found.update(
-                    (r.id, r.embedding) for r in rows if len(r.embedding) == index.dimension
-                )
+        found = await self._rows.read(field_id, upserted, index.dimension)
         # Gone since, or moved out of the field's vectors: not searchable here any more.
         gone = set(deleted) | {m for m in upserted if m not in found}
         await self.apply(
@@ -241,6 +207,8 @@ class FaissStore:
         self, field_id: str, queries: Any, k: int, allowed: Sequence[str] | None
     ) -> list[list[tuple[str, float]]]:
         index = await self._load(field_id, int(queries.shape[1]))
+        if self._searched.pop(field_id, 0) is None:  # loaded: now the most recent
+            self._searched[field_id] = None
         async with self._lock(field_id).read():
             index = self._fields.get(field_id, index)
             if index.size <= _INLINE_SEARCH_MAX and len(queries) <= 8:
@@ -271,6 +239,7 @@ class FaissStore:
             if needs_upgrade(index):
                 self._spawn(self._upgrade(field_id))
         self._maybe_save()
+        self._keep_to_budget()
 
     async def _upgrade(self, field_id: str) -> None:
         """Swap a grown flat index for IVF (or an IVF index for one with more lists); training
@@ -367,6 +336,7 @@ class FaissStore:
         """The field's rows were rewritten (re-embedded, or changed too many at once to say
         which): its index, and a load of it under way, start over."""
         self._fields.pop(field_id, None)
+        self._searched.pop(field_id, None)
         self._pending.pop(field_id, None)
         loading = self._loading.get(field_id)
         if loading is not None and loading.locked():

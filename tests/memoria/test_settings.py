@@ -23,6 +23,7 @@ def test_environment_values_are_parsed() -> None:
             "MEMORIA_PORT": "9000",
             "MEMORIA_MAX_CONTENT_CHARS": "100",
             "MEMORIA_SEARCH_INDEX_ENTRIES": "250000",
+            "MEMORIA_VECTOR_INDEX_ENTRIES": "2000000",
             "MEMORIA_VECTOR_SEARCH": "Database",
         }
     )
@@ -30,6 +31,7 @@ def test_environment_values_are_parsed() -> None:
     assert settings.port == 9000
     assert settings.limits.max_content_chars == 100
     assert settings.search_index_entries == 250_000
+    assert settings.vector_index_entries == 2_000_000
     assert settings.vector_search == "database"
 
 
@@ -44,6 +46,7 @@ def test_environment_values_are_parsed() -> None:
         {"MEMORIA_JWT_TTL_SECONDS": "5"},
         {"MEMORIA_SEARCH_INDEX_ENTRIES": "-1"},
         {"MEMORIA_SEARCH_INDEX_ENTRIES": "many"},
+        {"MEMORIA_VECTOR_INDEX_ENTRIES": "-5"},
         {"MEMORIA_VECTOR_SEARCH": "gpu"},
     ],
 )
