@@ -38,6 +38,21 @@ def database_url(pg_server: Any) -> str:
     return str(pg_server.url(pg_server.create_database()))
 
 
+def recorded(engine: Engine) -> list[str]:
+    """The statements the runtime sends from now on, on the unit of work's connections and
+    beside them (a search reads beside its transaction when it has written nothing)."""
+    statements: list[str] = []
+    db = engine.runtime.db
+    for reader in (db.engine, db.beside.engine if db.beside is not None else None):
+        if reader is not None:
+            event.listen(
+                reader.sync_engine,
+                "before_cursor_execute",
+                lambda _conn, _cursor, statement, *_: statements.append(statement),
+            )
+    return statements
+
+
 async def test_skipping_common_terms_ranks_as_reading_every_row(engine: Engine) -> None:
     topics = ["garden", "kitchen", "bicycle", "piano", "harbour"]
     # Every note holds "note"; a fifth hold each topic; "violin" is rare. Words of their
@@ -51,16 +66,8 @@ async def test_skipping_common_terms_ranks_as_reading_every_row(engine: Engine) 
     ]
     await engine.add(*notes[:550])  # a batch holds at most 1,000
     await engine.add(*notes[550:])
-    statements: list[str] = []
     db = engine.runtime.db
-    # The search reads beside the unit of work's transaction when it has written nothing.
-    for reader in (db.engine, db.beside.engine if db.beside is not None else None):
-        if reader is not None:
-            event.listen(
-                reader.sync_engine,
-                "before_cursor_execute",
-                lambda _conn, _cursor, statement, *_: statements.append(statement),
-            )
+    statements = recorded(engine)
 
     async def search(terms: list[str], k: int) -> list[tuple[str, float]]:
         async with engine.runtime.deps.uow_factory() as uow:
@@ -113,14 +120,7 @@ async def test_a_search_that_matches_nothing_still_counts_a_large_field_once(
     stored = len({memory.id for memory in added})  # near-duplicates merge
     assert stored >= SIZE_KEPT_FROM
     db = engine.runtime.db
-    statements: list[str] = []
-    for reader in (db.engine, db.beside.engine if db.beside is not None else None):
-        if reader is not None:
-            event.listen(
-                reader.sync_engine,
-                "before_cursor_execute",
-                lambda _conn, _cursor, statement, *_: statements.append(statement),
-            )
+    statements = recorded(engine)
 
     async def search(terms: list[str]) -> list[tuple[str, float]]:
         async with engine.runtime.deps.uow_factory() as uow:
