@@ -56,13 +56,13 @@ class FaissStore:
     ) -> None:
         self._dir = index_dir
         self._budget = budget
-        self._searched: dict[str, None] = {}  # fields loaded, least recently searched first
         # The vector column as read (PostgreSQL: in pgvector's binary form, see SentVector).
         self._rows = VectorRows(engine, vectors if vectors is not None else memories.c.embedding)
         # Other processes' changes to a field still loading (see refresh), and fields whose
         # load under way must not be kept (see drop).
         self._pending: dict[str, tuple[list[str], list[str]]] = {}
         self._redo: set[str] = set()
+        # Kept in search order, least recent first (each search moves its field last).
         self._fields: dict[str, FieldIndex] = {}
         self._locks: dict[str, ReadWriteLock] = {}
         self._loading: dict[str, asyncio.Lock] = {}
@@ -113,7 +113,6 @@ class FaissStore:
                 # Saved before its upgrade finished, or when the field was much smaller.
                 self._spawn(self._upgrade(field_id))
             self._fields[field_id] = built
-            self._searched[field_id] = None
             # No await since the line above: a change heard from now on finds the field
             # loaded, and one heard while it loaded is read again here.
             pending = self._pending.pop(field_id, None)
@@ -122,7 +121,6 @@ class FaissStore:
                 # has them; the next one loads the field again.
                 self._redo.discard(field_id)
                 self._fields.pop(field_id, None)
-                self._searched.pop(field_id, None)
             elif pending is not None:
                 await self._read_again(field_id, *pending)
             self._keep_to_budget(keep=field_id)
@@ -136,7 +134,7 @@ class FaissStore:
         """Drop the fields searched least recently until the rest fit the budget (``keep``,
         just loaded, stays; so does a field being loaded or retrained)."""
         total = sum(ix.size for ix in self._fields.values())
-        for field_id in list(self._searched):
+        for field_id in list(self._fields):
             if total <= self._budget:
                 return
             index = self._fields.get(field_id)
@@ -148,18 +146,13 @@ class FaissStore:
                 or (loading is not None and loading.locked())
             ):
                 continue
-            path = self._path(field_id)
-            if path is not None and self._dirty.get(field_id):
+            if self._dirty.get(field_id):
                 # A file caught up on load needs no save, but a fresh one reads fewer rows.
-                path.parent.mkdir(parents=True, exist_ok=True)
-                async with self._lock(field_id).read():
-                    self._dirty[field_id] = 0
-                    await asyncio.to_thread(index.save, path)
+                await self._save_field(field_id, index)
             async with self._lock(field_id).write():
                 if self._fields.get(field_id) is not index:
                     continue  # dropped or swapped meanwhile
                 del self._fields[field_id]
-                self._searched.pop(field_id, None)
                 self._dirty.pop(field_id, None)
             total -= index.size
             log.info("vector index of field %s dropped from memory (budget)", field_id)
@@ -207,8 +200,8 @@ class FaissStore:
         self, field_id: str, queries: Any, k: int, allowed: Sequence[str] | None
     ) -> list[list[tuple[str, float]]]:
         index = await self._load(field_id, int(queries.shape[1]))
-        if self._searched.pop(field_id, 0) is None:  # loaded: now the most recent
-            self._searched[field_id] = None
+        if field_id in self._fields:  # now the most recently searched
+            self._fields[field_id] = self._fields.pop(field_id)
         async with self._lock(field_id).read():
             index = self._fields.get(field_id, index)
             if index.size <= _INLINE_SEARCH_MAX and len(queries) <= 8:
@@ -308,15 +301,19 @@ class FaissStore:
         """Write every changed index to its file (readers may continue meanwhile)."""
         if self._dir is None:
             return
-        self._dir.mkdir(parents=True, exist_ok=True)
         for field_id in [f for f, n in self._dirty.items() if n]:
-            path = self._path(field_id)
             index = self._fields.get(field_id)
-            if path is None or index is None:
-                continue
-            async with self._lock(field_id).read():
-                self._dirty[field_id] = 0
-                await asyncio.to_thread(index.save, path)
+            if index is not None:
+                await self._save_field(field_id, index)
+
+    async def _save_field(self, field_id: str, index: FieldIndex) -> None:
+        path = self._path(field_id)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        async with self._lock(field_id).read():
+            self._dirty[field_id] = 0
+            await asyncio.to_thread(index.save, path)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -336,7 +333,6 @@ class FaissStore:
         """The field's rows were rewritten (re-embedded, or changed too many at once to say
         which): its index, and a load of it under way, start over."""
         self._fields.pop(field_id, None)
-        self._searched.pop(field_id, None)
         self._pending.pop(field_id, None)
         loading = self._loading.get(field_id)
         if loading is not None and loading.locked():

@@ -207,7 +207,8 @@ class FieldTerms:
             found, share, key = found[best], share[best], key[best]
         order = np.argsort(-key, kind="stable")
         ids = self._ids
-        # Plain ints and floats first: indexing numpy scalars one by one cost ~0.5 ms.
+        # Plain ints and floats first: numpy scalars taken one by one were most of this
+        # step's time under a profiler.
         slots, shares = found[order].tolist(), np.minimum(share[order], 1.0).tolist()
         return [(ids[s], c) for s, c in zip(slots, shares, strict=True)]
 

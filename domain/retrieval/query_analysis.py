@@ -75,7 +75,7 @@ def content_terms(text: str) -> list[str]:
 
 
 # Retrieval's feedback reads the words of ~40 hits a search, mostly the same memories search
-# after search: 1-1.5 ms of a 10 ms search when each was tokenized again.
+# after search (tokenizing them again was 1.3 ms of a search at 100k turns, under a profiler).
 @functools.lru_cache(maxsize=16_384)
 def _content_words(text: str) -> tuple[str, ...]:
     # findall and plain strings, not match objects.
