@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from memoria.cli.common import USAGE, CliError, load_settings
+from memoria.cli.serve_workers import APP, WorkerPool, balances_connections
 from memoria.observability.logging_setup import configure_logging
 from memoria.settings import Settings
 
@@ -61,14 +62,20 @@ def _serve(args: argparse.Namespace) -> int:
         MEMORIA_PORT=str(settings.port),
         **{SERVE_LOG_LEVEL: args.log_level},
     )
-    _run("memoria.app:create_app", settings, args, factory=True, workers=args.workers)
-    return 0
+    options = uvicorn_options(settings, log_level=args.log_level)
+    if not balances_connections():
+        import uvicorn
+
+        uvicorn.run(APP, factory=True, workers=args.workers, **options)
+        return 0
+    del options["host"], options["port"]  # each worker binds its own socket
+    return WorkerPool(settings.host, settings.port, args.workers, options).run()
 
 
-def _run(app: Any, settings: Settings, args: argparse.Namespace, **extra: Any) -> None:
+def _run(app: Any, settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
-    uvicorn.run(app, **uvicorn_options(settings, log_level=args.log_level), **extra)
+    uvicorn.run(app, **uvicorn_options(settings, log_level=args.log_level))
 
 
 def uvicorn_options(settings: Settings, *, log_level: str) -> dict[str, Any]:

@@ -1,12 +1,15 @@
 """Several `memoria serve` processes on one PostgreSQL database: a `messageAdded`
 subscription held by one process sees messages stored through another (LISTEN/NOTIFY), and
-`--workers N` runs N processes on one port; request budgets and sign-in locks are shared; embedded (SQLite) mode refuses `--workers`."""
+`--workers N` runs N processes on one port, each taking its share of the connections;
+request budgets and sign-in locks are shared; embedded (SQLite) mode refuses `--workers`."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -14,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from conftest import PgServer
 from server_processes import Server, deployment_env
 from websockets.asyncio.client import connect
@@ -172,3 +176,89 @@ def test_embedded_mode_refuses_several_workers(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "embedded mode is one process: use PostgreSQL (DATABASE_URL)" in done.stderr
     assert not (tmp_path / "data" / "memoria.db").exists()  # refused before anything started
+
+
+def _children(pid: int) -> set[int]:
+    children: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children.update(int(c) for c in (task / "children").read_text().split())
+    return children
+
+
+def _connections_by_process(pids: set[int], port: int) -> dict[int, int]:
+    """How many established TCP connections on ``port`` each of ``pids`` holds (Linux:
+    the sockets in /proc/<pid>/fd, matched to /proc/net/tcp by inode)."""
+    established: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if int(cols[1].rsplit(":", 1)[1], 16) == port and cols[3] == "01":
+                established.add(cols[9])
+    held: dict[int, int] = {}
+    for pid in pids:
+        inodes = set()
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        held[pid] = len(inodes & established)
+    return held
+
+
+def _serving_workers(server: Server, clients: int) -> dict[int, int]:
+    """Open ``clients`` keep-alive connections at once; how many each worker took."""
+
+    async def connect_all() -> dict[int, int]:
+        https = [httpx.AsyncClient(base_url=server.url, timeout=10) for _ in range(clients)]
+        try:
+            for _ in range(2):
+                answers = await asyncio.gather(*(h.get("/health") for h in https))
+                assert all(a.status_code == 200 for a in answers)
+            return _connections_by_process(_children(server.proc.pid), server.port)
+        finally:
+            for h in https:
+                await h.aclose()
+
+    return {pid: n for pid, n in asyncio.run(connect_all()).items() if n}
+
+
+def test_workers_share_the_connections_and_the_port_is_theirs(
+    pg_server: PgServer, tmp_path: Path
+) -> None:
+    """Keep-alive clients that connect at once reach both workers (uvicorn's shared socket
+    gave them all to one in most tries); a worker that dies is replaced; a second server
+    cannot start on the port."""
+    server = Server(_env(pg_server, tmp_path / "a", pg_server.create_database()), "--workers", "2")
+    try:
+        server.wait_healthy()
+        # 16 connections hashed over two sockets all land on one with probability 2 / 2^16;
+        # on uvicorn's shared socket, in about one round of three.
+        for _ in range(5):
+            spread = _serving_workers(server, 16)
+            assert len(spread) == 2, spread
+            assert sum(spread.values()) == 16
+
+        second = subprocess.run(
+            [sys.executable, "-m", "memoria.cli", "serve", "--workers", "2"],
+            env={**_env(pg_server, tmp_path / "b", "unused"), "MEMORIA_PORT": str(server.port)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1, second.stderr
+        assert f"cannot listen on 127.0.0.1:{server.port}" in second.stderr
+
+        killed = next(iter(spread))
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            spread = _serving_workers(server, 16)
+            if len(spread) == 2 and killed not in spread:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"no worker replaced {killed}: {spread}")
+    finally:
+        out = server.stop()
+    assert f"worker process {killed} exited with status -9; starting another" in out
