@@ -304,8 +304,8 @@ class BertEmbedder:
     once, on first use) and ``_token_ids``. ``embed`` runs on one dedicated worker thread, so
     the event loop never blocks and forward passes never fight over the cores.
     ``backend="auto"`` uses onnxruntime when installed, else numpy; ``int8_queries`` sends
-    ``embed_query`` through the int8 encoder (onnxruntime only). ``threads`` caps
-    onnxruntime's intra-op threads (0: its default, one per core).
+    ``embed_query`` through the int8 encoder (onnxruntime only), on one thread. ``threads``
+    caps onnxruntime's intra-op threads for everything else (0: its default, one per core).
     """
 
     def __init__(
@@ -361,9 +361,10 @@ class BertEmbedder:
                 # Queries take the int8 encoder (see embed_query) when asked for; without
                 # onnxruntime, numpy's float one.
                 int8 = onnx and self._int8_queries
-                self._query_encoder = (
-                    onnx_encoder(bert, int8=True, threads=threads) if int8 else encoder
-                )
+                # One thread for queries: a question of ~15 tokens is too small to split, and
+                # splitting it cost ~1.2 ms more CPU for ~0.2 ms less wall time (MiniLM,
+                # two cores); CPU is what a loaded server runs out of.
+                self._query_encoder = onnx_encoder(bert, int8=True, threads=1) if int8 else encoder
                 self._loaded = (bert, encoder)
             return self._loaded
 
