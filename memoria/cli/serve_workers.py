@@ -13,19 +13,24 @@ workers whatever wakes first (8 clients: 3 / 5 or 4 / 4 in eight tries of ten, n
 Elsewhere (``SO_REUSEPORT`` does not balance on macOS) uvicorn's shared socket is used.
 
 The parent process only supervises: it refuses a port something already listens on (a
-second deployment must not silently share it), stops the workers on SIGINT / SIGTERM, and
-starts a new worker when one dies after it was serving; a worker that dies before serving
-stops them all, with its exit status.
+second deployment must not silently share it), stops the workers on SIGINT / SIGTERM,
+replaces them one at a time on SIGHUP (each new worker serves before the old one stops, as
+uvicorn's supervisor does), and starts a new worker when one dies after it was serving; a
+worker that dies before serving stops them all, with its exit status. A worker stops when
+its supervisor dies, even by SIGKILL, instead of holding the port on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import multiprocessing
 import signal
 import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from multiprocessing.context import SpawnProcess
@@ -65,6 +70,7 @@ def _worker(host: str, port: int, options: dict[str, Any], ready: Event) -> None
     """One worker process: its own socket on the shared port, the app, uvicorn."""
     import uvicorn
 
+    _stop_with_parent()
     sock = listening_socket(host, port, reuse_port=True)
     config = uvicorn.Config(APP, factory=True, **options)
     server = uvicorn.Server(config)
@@ -80,6 +86,16 @@ def _worker(host: str, port: int, options: dict[str, Any], ready: Event) -> None
 
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         runner.run(serve())
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_READY_SECONDS = 120.0  # a replacement worker's start-up: migrations, the embedder
+
+
+def _stop_with_parent() -> None:
+    """Linux: SIGTERM this process when the process that started it dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -99,11 +115,13 @@ class WorkerPool:
     _context: Any = field(default_factory=lambda: multiprocessing.get_context("spawn"))
     _running: list[_Worker] = field(default_factory=list)
     _stopping: bool = False
+    _replacing: bool = False
 
     def run(self) -> int:
         """Serve until stopped; the exit status for the command."""
         self._claim_port()
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._replace)
         try:
             self._running = [self._start() for _ in range(self.workers)]
             return self._supervise()
@@ -135,6 +153,9 @@ class WorkerPool:
     def _supervise(self) -> int:
         while not self._stopping:
             wait([w.process.sentinel for w in self._running], timeout=0.5)
+            if self._replacing:
+                self._replacing = False
+                self._replace_all()
             for index, worker in enumerate(self._running):
                 if worker.process.is_alive() or self._stopping:
                     continue
@@ -150,8 +171,29 @@ class WorkerPool:
                 self._running[index] = self._start()
         return 0
 
+    def _replace_all(self) -> None:
+        """Start a new worker, wait until it serves, then stop the one it replaces."""
+        for index, old in enumerate(self._running):
+            if self._stopping:
+                return
+            new = self._start()
+            deadline = time.monotonic() + _READY_SECONDS
+            while not new.ready.wait(0.2):
+                if self._stopping or not new.process.is_alive() or time.monotonic() > deadline:
+                    new.process.kill()
+                    new.process.join()
+                    logger.error("a new worker did not start; keeping the ones serving")
+                    return
+            old.process.terminate()
+            old.process.join()
+            self._running[index] = new
+        logger.info("replaced every worker")
+
     def _stop(self, _signum: int, _frame: FrameType | None) -> None:
         self._stopping = True
+
+    def _replace(self, _signum: int, _frame: FrameType | None) -> None:
+        self._replacing = True
 
     def _stop_all(self) -> None:
         for worker in self._running:

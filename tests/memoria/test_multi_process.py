@@ -227,8 +227,9 @@ def test_workers_share_the_connections_and_the_port_is_theirs(
     pg_server: PgServer, tmp_path: Path
 ) -> None:
     """Keep-alive clients that connect at once reach both workers (uvicorn's shared socket
-    gave them all to one in most tries); a worker that dies is replaced; a second server
-    cannot start on the port."""
+    gave them all to one in most tries); a worker that dies is replaced, SIGHUP replaces
+    them all, and they stop with their supervisor; a second server cannot start on the
+    port."""
     server = Server(_env(pg_server, tmp_path / "a", pg_server.create_database()), "--workers", "2")
     try:
         server.wait_healthy()
@@ -259,6 +260,25 @@ def test_workers_share_the_connections_and_the_port_is_theirs(
             time.sleep(0.2)
         else:
             raise AssertionError(f"no worker replaced {killed}: {spread}")
+
+        # SIGHUP replaces every worker, one at a time.
+        serving = set(spread)
+        os.kill(server.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            spread = _serving_workers(server, 16)
+            if len(spread) == 2 and not serving & set(spread):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"SIGHUP did not replace the workers {serving}: {spread}")
+
+        # Workers whose supervisor was killed stop instead of holding the port.
+        os.kill(server.proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{pid}").exists() for pid in spread):
+            assert time.monotonic() < deadline, f"workers {spread} outlived their supervisor"
+            time.sleep(0.1)
     finally:
         out = server.stop()
     assert f"worker process {killed} exited with status -9; starting another" in out
