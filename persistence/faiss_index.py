@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -157,13 +157,31 @@ class FaissStore:
             total -= index.size
             log.info("vector index of field %s dropped from memory (budget)", field_id)
 
-    async def refresh(self, field_id: str, *, upserted: list[str], deleted: list[str]) -> None:
+    @property
+    def vector_column(self) -> ColumnElement[Any]:
+        """The vector column as this store reads it (see :meth:`refresh`'s ``read``)."""
+        return self._rows.column
+
+    def holds(self, field_id: str) -> bool:
+        """Whether the field's index is loaded here (not merely loading)."""
+        return field_id in self._fields
+
+    async def refresh(
+        self,
+        field_id: str,
+        *,
+        upserted: list[str],
+        deleted: list[str],
+        read: Mapping[str, Any] | None = None,
+    ) -> None:
         """Another process committed these changes to the field's memories: its index, if
         loaded here, reads them from the database (the state now, so changes heard in
         order converge on the database's). A field still loading reads them once loaded:
-        its rows may have been read before they committed."""
+        its rows may have been read before they committed. ``read``: the vectors (as read
+        through :attr:`vector_column`) of those of ``upserted`` the field holds, read by
+        the caller just now; a loaded index then reads nothing itself."""
         if field_id in self._fields:
-            await self._read_again(field_id, upserted, deleted)
+            await self._read_again(field_id, upserted, deleted, read)
             return
         loading = self._loading.get(field_id)
         if loading is not None and loading.locked():
@@ -171,11 +189,20 @@ class FaissStore:
             waiting[0].extend(upserted)
             waiting[1].extend(deleted)
 
-    async def _read_again(self, field_id: str, upserted: list[str], deleted: list[str]) -> None:
+    async def _read_again(
+        self,
+        field_id: str,
+        upserted: list[str],
+        deleted: list[str],
+        read: Mapping[str, Any] | None = None,
+    ) -> None:
         index = self._fields.get(field_id)
         if index is None:
             return
-        found = await self._rows.read(field_id, upserted, index.dimension)
+        if read is None:
+            found = await self._rows.read(field_id, upserted, index.dimension)
+        else:  # rows of another dimension: a field being re-embedded (see VectorRows)
+            found = {m: v for m, v in read.items() if len(v) == index.dimension}
         # Gone since, or moved out of the field's vectors: not searchable here any more.
         gone = set(deleted) | {m for m in upserted if m not in found}
         await self.apply(

@@ -27,8 +27,9 @@ import json
 import logging
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from persistence.faiss_index import FaissStore
@@ -167,15 +168,26 @@ class MemoryFeed:
         upserted = [str(m) for m in note.get("u", [])]
         deleted = [str(m) for m in note.get("d", [])]
         moved = [str(m) for m in note.get("t", [])]
-        if upserted or deleted:
-            await self._store.refresh(field_id, upserted=upserted, deleted=deleted)
         texts = self._terms is not None and self._terms.tracks(field_id)
         turns = self._turns is not None and self._turns.tracks(field_id)
         if not (texts or turns):
+            if upserted or deleted:
+                await self._store.refresh(field_id, upserted=upserted, deleted=deleted)
             return
-        # One read for both: the named rows as they stand now. Applied now, or replayed
-        # onto the copies being built (FieldStore.apply).
-        rows = await self._rows(field_id, upserted + moved if turns else upserted)
+        # One read for all: the named rows as they stand now, their vectors too when the
+        # field's index is loaded here. Applied now, or replayed onto the copies being
+        # built (FieldStore.apply; a loading vector index reads its own once loaded).
+        vectors = bool(upserted) and self._store.holds(field_id)
+        rows, read = await self._rows(
+            field_id, upserted + moved if turns else upserted, vectors=vectors
+        )
+        if upserted or deleted:
+            await self._store.refresh(
+                field_id,
+                upserted=upserted,
+                deleted=deleted,
+                read={m: read[m] for m in upserted if m in read} if vectors else None,
+            )
         if texts and self._terms is not None:
             kept = [(field_id, m, rows[m][0]) for m in upserted if m in rows]
             gone = [(field_id, m) for m in deleted + [m for m in upserted if m not in rows]]
@@ -185,21 +197,31 @@ class MemoryFeed:
             self._turns.apply([(field_id, _turn(m, rows.get(m))) for m in named])
 
     async def _rows(
-        self, field_id: str, memory_ids: list[str]
-    ) -> dict[str, tuple[str, datetime, int | None, int | None]]:
+        self, field_id: str, memory_ids: list[str], *, vectors: bool
+    ) -> tuple[dict[str, tuple[str, datetime, int | None, int | None]], dict[str, Any]]:
         """The text, time, turn sequence and session of those of ``memory_ids`` the field
-        holds now."""
+        holds now; and their vectors (as the vector store reads them) if asked for."""
         if not memory_ids:
-            return {}
+            return {}, {}
         c = memories.c
-        stmt = select(c.id, c.content, c.occurred_at, c.turn_seq, c.turn_session).where(
-            c.field_id == field_id, c.id.in_(memory_ids)
-        )
+        columns: list[ColumnElement[Any]] = [
+            c.id,
+            c.content,
+            c.occurred_at,
+            c.turn_seq,
+            c.turn_session,
+        ]
+        if vectors:
+            columns.append(self._store.vector_column)
+        stmt = select(*columns).where(c.field_id == field_id, c.id.in_(memory_ids))
+        rows: dict[str, tuple[str, datetime, int | None, int | None]] = {}
+        read: dict[str, Any] = {}
         async with self._engine.connect() as conn:
-            return {
-                row.id: (row.content, row.occurred_at, row.turn_seq, row.turn_session)
-                for row in await conn.execute(stmt)
-            }
+            for row in await conn.execute(stmt):
+                rows[row.id] = (row.content, row.occurred_at, row.turn_seq, row.turn_session)
+                if vectors and row.embedding is not None:
+                    read[row.id] = row.embedding
+        return rows, read
 
     def _forget_all(self) -> None:
         self._store.forget_all()

@@ -35,6 +35,12 @@ class VectorRows:
         self._engine = engine
         self._vectors = vectors.label("embedding")
 
+    @property
+    def column(self) -> ColumnElement[Any]:
+        """The vector column as read here (labelled ``embedding``), for a caller that reads
+        vectors beside other columns in one statement."""
+        return self._vectors
+
     async def _stream(self, stmt: Any) -> AsyncIterator[list[Any]]:
         async with self._engine.connect() as conn:
             result = await conn.stream(stmt)

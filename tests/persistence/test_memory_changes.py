@@ -332,6 +332,47 @@ async def test_another_process_words_reach_this_ones_keyword_postings(pair: Pair
         assert statements == []  # from the postings: no statement
 
 
+async def test_a_note_reads_its_rows_once_for_the_vectors_and_the_postings(pair: Pair) -> None:
+    """A field whose vectors and keyword postings both live in A: B's write reaches both
+    through one read of the rows it names (the vectors used to be read on their own)."""
+    async with asyncio.timeout(60):
+        async with pair.a.deps.uow_factory() as uow:  # past the size postings are kept from
+            await pair.a.deps.memories.add_many(
+                uow=uow,
+                actor=pair.actor,
+                field_id=pair.field_id,
+                drafts=[MemoryDraft(content=f"Note {i} about the orchard") for i in range(250)],
+            )
+            await uow.commit()
+        async with pair.a.deps.uow_factory() as uow:
+            await uow.lexical.search(field_id=pair.field_id, terms=["orchard"], k=5)
+        await pair.nearest(pair.a, "orchard")
+        terms, store = pair.a.db.terms, pair.a.db.faiss
+        assert terms is not None
+        assert store is not None
+        await terms.settled()
+        await store.settled()
+        assert terms.get(pair.field_id) is not None
+        assert store.loaded(pair.field_id)
+
+        with statements_of(pair.a) as statements:
+            added = await pair.add(pair.b, "The zeppelin hangar smells of varnish")
+
+            async def a_has_it_in_both() -> bool:
+                async with pair.a.deps.uow_factory() as uow:
+                    words = await uow.lexical.search(
+                        field_id=pair.field_id, terms=["zeppelin"], k=5
+                    )
+                near = await pair.nearest(pair.a, "The zeppelin hangar smells of varnish")
+                return [m for m, _ in words] == [added.id] and near[:1] == [added.id]
+
+            await eventually(a_has_it_in_both)
+        reads = [s for s in statements if "FROM memories" in s and "memories.id IN" in s]
+        assert len(reads) == 1, reads
+        assert "memories.content" in reads[0]
+        assert "embedding" in reads[0]
+
+
 async def test_the_turn_order_in_process_answers_as_sql_and_follows_other_processes(
     pair: Pair,
 ) -> None:
