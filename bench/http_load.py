@@ -26,6 +26,10 @@ so the counting stays in the measured path.
     .venv/bin/python bench/http_load.py --backend sqlite --clients 1,8 --requests 100
     .venv/bin/python bench/http_load.py --backend postgres --surface graphql --op search \\
         --clients 8 --duration 15
+
+A cell of 100 requests lasts a second or two: warm-up and PostgreSQL's own background work
+(autovacuum after the seeding) land in it. For throughput ratios (1 vs 2 processes) use
+longer cells, e.g. ``--requests 2000 --duration 20`` (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
