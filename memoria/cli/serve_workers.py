@@ -15,7 +15,8 @@ Elsewhere (``SO_REUSEPORT`` does not balance on macOS) uvicorn's shared socket i
 The parent process only supervises: it refuses a port something already listens on (a
 second deployment must not silently share it), stops the workers on SIGINT / SIGTERM,
 replaces them one at a time on SIGHUP (each new worker serves before the old one stops, as
-uvicorn's supervisor does), and starts a new worker when one dies after it was serving; a
+uvicorn's supervisor does), adds a worker on SIGTTIN and retires one on SIGTTOU (as
+uvicorn's does), and starts a new worker when one dies after it was serving; a
 worker that dies before serving stops them all, with its exit status. A worker stops when
 its supervisor dies, even by SIGKILL, instead of holding the port on its own.
 """
@@ -116,12 +117,15 @@ class WorkerPool:
     _running: list[_Worker] = field(default_factory=list)
     _stopping: bool = False
     _replacing: bool = False
+    _resize: int = 0  # workers to add (SIGTTIN) or, below 0, to retire (SIGTTOU)
 
     def run(self) -> int:
         """Serve until stopped; the exit status for the command."""
         self._claim_port()
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._replace)
+        previous[signal.SIGTTIN] = signal.signal(signal.SIGTTIN, self._grow)
+        previous[signal.SIGTTOU] = signal.signal(signal.SIGTTOU, self._shrink)
         try:
             self._running = [self._start() for _ in range(self.workers)]
             return self._supervise()
@@ -156,6 +160,7 @@ class WorkerPool:
             if self._replacing:
                 self._replacing = False
                 self._replace_all()
+            self._apply_resize()
             for index, worker in enumerate(self._running):
                 if worker.process.is_alive() or self._stopping:
                     continue
@@ -188,6 +193,26 @@ class WorkerPool:
             old.process.join()
             self._running[index] = new
         logger.info("replaced every worker")
+
+    def _apply_resize(self) -> None:
+        while self._resize > 0:
+            self._resize -= 1
+            self._running.append(self._start())
+        while self._resize < 0:
+            self._resize += 1
+            if len(self._running) == 1:
+                logger.warning("one worker left: SIGTTOU ignored")
+                continue
+            retired = self._running.pop()
+            retired.process.terminate()
+            retired.process.join()
+            logger.info("retired worker process %s", retired.process.pid)
+
+    def _grow(self, _signum: int, _frame: FrameType | None) -> None:
+        self._resize += 1
+
+    def _shrink(self, _signum: int, _frame: FrameType | None) -> None:
+        self._resize -= 1
 
     def _stop(self, _signum: int, _frame: FrameType | None) -> None:
         self._stopping = True

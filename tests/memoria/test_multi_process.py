@@ -228,7 +228,7 @@ def test_workers_share_the_connections_and_the_port_is_theirs(
 ) -> None:
     """Keep-alive clients that connect at once reach both workers (uvicorn's shared socket
     gave them all to one in most tries); a worker that dies is replaced, SIGHUP replaces
-    them all, and they stop with their supervisor; a second server cannot start on the
+    them all, SIGTTIN / SIGTTOU add and retire one, and they stop with their supervisor; a second server cannot start on the
     port."""
     server = Server(_env(pg_server, tmp_path / "a", pg_server.create_database()), "--workers", "2")
     try:
@@ -272,6 +272,18 @@ def test_workers_share_the_connections_and_the_port_is_theirs(
             time.sleep(0.2)
         else:
             raise AssertionError(f"SIGHUP did not replace the workers {serving}: {spread}")
+
+        # SIGTTIN adds a worker, SIGTTOU retires one.
+        os.kill(server.proc.pid, signal.SIGTTIN)
+        deadline = time.monotonic() + 120
+        while len(spread := _serving_workers(server, 24)) != 3:
+            assert time.monotonic() < deadline, f"no third worker: {spread}"
+            time.sleep(0.2)
+        os.kill(server.proc.pid, signal.SIGTTOU)
+        deadline = time.monotonic() + 60
+        while len(spread := _serving_workers(server, 24)) != 2:
+            assert time.monotonic() < deadline, f"still three workers: {spread}"
+            time.sleep(0.2)
 
         # Workers whose supervisor was killed stop instead of holding the port.
         os.kill(server.proc.pid, signal.SIGKILL)
