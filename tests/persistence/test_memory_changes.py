@@ -67,6 +67,17 @@ class Pair:
             await uow.commit()
         return memory
 
+    async def fill(self, runtime: Runtime, word: str) -> None:
+        """250 memories holding ``word``: past the size keyword postings are kept from."""
+        async with runtime.deps.uow_factory() as uow:
+            await runtime.deps.memories.add_many(
+                uow=uow,
+                actor=self.actor,
+                field_id=self.field_id,
+                drafts=[MemoryDraft(content=f"Note {i} about the {word}") for i in range(250)],
+            )
+            await uow.commit()
+
     async def patch(self, runtime: Runtime, memory_id: str, patch: MemoryPatchInput) -> None:
         async with runtime.deps.uow_factory() as uow:
             await runtime.deps.memories.update(
@@ -276,14 +287,7 @@ async def test_vectors_searched_in_the_database_keep_no_copy(
 
 async def test_another_process_words_reach_this_ones_keyword_postings(pair: Pair) -> None:
     async with asyncio.timeout(60):
-        async with pair.a.deps.uow_factory() as uow:  # past the size postings are kept from
-            await pair.a.deps.memories.add_many(
-                uow=uow,
-                actor=pair.actor,
-                field_id=pair.field_id,
-                drafts=[MemoryDraft(content=f"Note {i} about the garden") for i in range(250)],
-            )
-            await uow.commit()
+        await pair.fill(pair.a, "garden")
 
         async def a_finds(word: str) -> list[str]:
             async with pair.a.deps.uow_factory() as uow:
@@ -336,14 +340,7 @@ async def test_a_note_reads_its_rows_once_for_the_vectors_and_the_postings(pair:
     """A field whose vectors and keyword postings both live in A: B's write reaches both
     through one read of the rows it names (the vectors used to be read on their own)."""
     async with asyncio.timeout(60):
-        async with pair.a.deps.uow_factory() as uow:  # past the size postings are kept from
-            await pair.a.deps.memories.add_many(
-                uow=uow,
-                actor=pair.actor,
-                field_id=pair.field_id,
-                drafts=[MemoryDraft(content=f"Note {i} about the orchard") for i in range(250)],
-            )
-            await uow.commit()
+        await pair.fill(pair.a, "orchard")
         async with pair.a.deps.uow_factory() as uow:
             await uow.lexical.search(field_id=pair.field_id, terms=["orchard"], k=5)
         await pair.nearest(pair.a, "orchard")
