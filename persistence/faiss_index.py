@@ -162,10 +162,6 @@ class FaissStore:
         """The vector column as this store reads it (see :meth:`refresh`'s ``read``)."""
         return self._rows.column
 
-    def holds(self, field_id: str) -> bool:
-        """Whether the field's index is loaded here (not merely loading)."""
-        return field_id in self._fields
-
     async def refresh(
         self,
         field_id: str,

@@ -177,7 +177,7 @@ class MemoryFeed:
         # One read for all: the named rows as they stand now, their vectors too when the
         # field's index is loaded here. Applied now, or replayed onto the copies being
         # built (FieldStore.apply; a loading vector index reads its own once loaded).
-        vectors = bool(upserted) and self._store.holds(field_id)
+        vectors = bool(upserted) and self._store.loaded(field_id) is not None
         rows, read = await self._rows(
             field_id, upserted + moved if turns else upserted, vectors=vectors
         )

@@ -104,6 +104,12 @@ class _Worker:
     process: SpawnProcess
     ready: Event
 
+    def stop(self) -> None:
+        """SIGTERM (uvicorn shuts down gracefully), then wait for the process to end."""
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+
 
 @dataclass
 class WorkerPool:
@@ -189,8 +195,7 @@ class WorkerPool:
                     new.process.join()
                     logger.error("a new worker did not start; keeping the ones serving")
                     return
-            old.process.terminate()
-            old.process.join()
+            old.stop()
             self._running[index] = new
         logger.info("replaced every worker")
 
@@ -204,8 +209,7 @@ class WorkerPool:
                 logger.warning("one worker left: SIGTTOU ignored")
                 continue
             retired = self._running.pop()
-            retired.process.terminate()
-            retired.process.join()
+            retired.stop()
             logger.info("retired worker process %s", retired.process.pid)
 
     def _grow(self, _signum: int, _frame: FrameType | None) -> None:
@@ -221,6 +225,7 @@ class WorkerPool:
         self._replacing = True
 
     def _stop_all(self) -> None:
+        # Signalled all at once, then awaited: they shut down side by side, not in turn.
         for worker in self._running:
             if worker.process.is_alive():
                 worker.process.terminate()  # SIGTERM: uvicorn shuts down gracefully
